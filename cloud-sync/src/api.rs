@@ -1,0 +1,404 @@
+//! The REST/JSON API: merchant systems create orders; support, ops and the
+//! tracking page read an order with its timeline; ops read each site's state.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use chrono::{DateTime, FixedOffset, Offset, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use waymark_proto::v1::{Event, Order};
+
+use crate::identity::valid_site;
+use crate::metrics::SyncMetrics;
+use crate::store::{CentralStore, NewOrder, NewParcel, OrderError, StoreError};
+
+pub struct ApiState {
+    pub store: Arc<CentralStore>,
+    pub metrics: Arc<SyncMetrics>,
+    pub order_writes: watch::Sender<u64>,
+}
+
+pub fn router(state: Arc<ApiState>) -> axum::Router {
+    axum::Router::new()
+        .route("/api/v1/orders", post(create_order))
+        .route("/api/v1/orders/{order_number}", get(get_order))
+        .route("/api/v1/sites", get(list_sites))
+        .route("/api/v1/sites/{site_id}/events", get(site_events))
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(|| async { "ok\n" }))
+        .with_state(state)
+}
+
+/// An API error: status code, a stable machine code and a sentence for people.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn invalid(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "error": { "code": self.code, "message": self.message } });
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "central store failure");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            "the store is unavailable; retry",
+        )
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(e: JsonRejection) -> Self {
+        Self::new(e.status(), "invalid_json", e.body_text())
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(e: QueryRejection) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text())
+    }
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
+}
+
+const MAX_PARCELS: usize = 1000;
+const MAX_TEXT: usize = 128;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateOrderBody {
+    pub order_number: String,
+    pub site_id: String,
+    pub parcels: Vec<ParcelBody>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParcelBody {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parcel_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sscc: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracking_number: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epc: Option<String>,
+}
+
+impl CreateOrderBody {
+    /// Every problem, joined, so a merchant integration can fix them in one go.
+    fn validate(self) -> Result<NewOrder, ApiError> {
+        let mut problems = Vec::new();
+        if !plain_text(&self.order_number) {
+            problems.push(format!(
+                "order_number must be 1-{MAX_TEXT} printable characters without spaces"
+            ));
+        }
+        if !valid_site(&self.site_id) {
+            problems.push("site_id must be 1-64 characters of a-z, 0-9, '-' or '_'".to_string());
+        }
+        if self.parcels.is_empty() || self.parcels.len() > MAX_PARCELS {
+            problems.push(format!("parcels must hold 1-{MAX_PARCELS} parcels"));
+        }
+        for (i, p) in self.parcels.iter().enumerate() {
+            let ids = [&p.parcel_id, &p.sscc, &p.tracking_number, &p.epc];
+            if ids.iter().any(|v| v.as_deref().is_some_and(|s| !plain_text(s))) {
+                problems.push(format!(
+                    "parcels[{i}]: identifiers must be 1-{MAX_TEXT} printable characters without spaces"
+                ));
+            }
+            if p.sscc.is_none() && p.tracking_number.is_none() && p.epc.is_none() {
+                problems.push(format!(
+                    "parcels[{i}]: needs at least one of sscc, tracking_number, epc"
+                ));
+            }
+            if let Some(sscc) = &p.sscc {
+                if !waymark_devices::gs1::is_valid_sscc(sscc) {
+                    problems.push(format!(
+                        "parcels[{i}].sscc: `{sscc}` is not 18 digits with a valid check digit"
+                    ));
+                }
+            }
+        }
+        if !problems.is_empty() {
+            return Err(ApiError::invalid(problems.join("; ")));
+        }
+        Ok(NewOrder {
+            order_number: self.order_number,
+            site_id: self.site_id,
+            parcels: self
+                .parcels
+                .into_iter()
+                .map(|p| NewParcel {
+                    parcel_id: p.parcel_id,
+                    sscc: p.sscc,
+                    tracking_number: p.tracking_number,
+                    epc: p.epc,
+                })
+                .collect(),
+        })
+    }
+}
+
+fn plain_text(s: &str) -> bool {
+    (1..=MAX_TEXT).contains(&s.len()) && s.chars().all(|c| !c.is_control() && !c.is_whitespace())
+}
+
+async fn create_order(
+    State(state): State<Arc<ApiState>>,
+    body: Result<Json<CreateOrderBody>, JsonRejection>,
+) -> Result<(StatusCode, Json<OrderView>), ApiError> {
+    let new = body?.0.validate()?;
+    let store = state.store.clone();
+    let (order, created) = blocking(move || {
+        store
+            .create_order(new, Utc::now().timestamp_millis())
+            .map_err(|e| match e {
+                OrderError::Store(e) => e.into(),
+                e @ (OrderError::Conflict(_) | OrderError::IdentifierTaken { .. }) => {
+                    ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())
+                }
+            })
+    })
+    .await?;
+    if created {
+        state.metrics.orders_created.inc();
+        state.order_writes.send_modify(|n| *n += 1);
+        tracing::info!(order = %order.order_number, site = %order.site_id, parcels = order.parcels.len(), "order created");
+    }
+    let code = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((code, Json(OrderView::new(order, Vec::new()))))
+}
+
+async fn get_order(
+    State(state): State<Arc<ApiState>>,
+    Path(order_number): Path<String>,
+) -> Result<Json<OrderView>, ApiError> {
+    let store = state.store.clone();
+    let view = blocking(move || {
+        let order = store
+            .order(&order_number)?
+            .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no order {order_number}")))?;
+        let mut idents: Vec<&str> = crate::store::order_identifiers(&order).collect();
+        idents.push(&order.order_number);
+        let timeline = store.timeline(&idents)?;
+        Ok(OrderView::new(order, timeline))
+    })
+    .await?;
+    Ok(Json(view))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventsQuery {
+    #[serde(default)]
+    after: u64,
+    #[serde(default = "default_limit")]
+    limit: usize,
+}
+
+fn default_limit() -> usize {
+    1000
+}
+
+async fn site_events(
+    State(state): State<Arc<ApiState>>,
+    Path(site_id): Path<String>,
+    query: Result<Query<EventsQuery>, QueryRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let q = query?.0;
+    if !valid_site(&site_id) {
+        return Err(ApiError::invalid("invalid site id"));
+    }
+    let limit = q.limit.clamp(1, 10_000);
+    let store = state.store.clone();
+    let (events, hwm) = blocking(move || {
+        Ok((
+            store.site_events(&site_id, q.after, limit)?,
+            store.high_water_mark(&site_id)?,
+        ))
+    })
+    .await?;
+    let next_after = events.last().map_or(q.after, |e| e.sequence);
+    let events: Vec<_> = events.iter().map(|e| EventView::new(e, None)).collect();
+    Ok(Json(
+        serde_json::json!({ "high_water_mark": hwm, "next_after": next_after, "events": events }),
+    ))
+}
+
+async fn list_sites(State(state): State<Arc<ApiState>>) -> Result<Json<serde_json::Value>, ApiError> {
+    let store = state.store.clone();
+    let sites = blocking(move || Ok(store.sites()?)).await?;
+    let sites: Vec<_> = sites
+        .into_iter()
+        .map(|s| {
+            let gateway = s.last_status.map(|g| {
+                serde_json::json!({
+                    "version": g.gateway_version,
+                    "reported_at": format_utc(g.reported_ms),
+                    "last_sequence": g.last_sequence,
+                    "acked_sequence": g.acked_sequence,
+                    "backlog_events": g.backlog_events,
+                    "link": g.link().as_str_name(),
+                    "orders_held": g.orders_held,
+                    "devices": g.devices.iter().map(|d| serde_json::json!({
+                        "device_id": d.device_id,
+                        "kind": d.kind,
+                        "reads_total": d.reads_total,
+                        "rejected_total": d.rejected_total,
+                        "last_read_at": (d.last_read_ms > 0).then(|| format_utc(d.last_read_ms)),
+                    })).collect::<Vec<_>>(),
+                })
+            });
+            serde_json::json!({ "site_id": s.site_id, "high_water_mark": s.high_water_mark, "gateway": gateway })
+        })
+        .collect();
+    Ok(Json(serde_json::json!({ "sites": sites })))
+}
+
+async fn metrics(State(state): State<Arc<ApiState>>) -> impl IntoResponse {
+    (
+        [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
+        state.metrics.render(),
+    )
+}
+
+#[derive(Debug, Serialize)]
+pub struct OrderView {
+    pub order_number: String,
+    pub site_id: String,
+    pub created_at: String,
+    pub parcels: Vec<ParcelBody>,
+    pub timeline: Vec<EventView>,
+}
+
+impl OrderView {
+    fn new(order: Order, timeline: Vec<Event>) -> Self {
+        let timeline = timeline
+            .iter()
+            .map(|e| {
+                let parcel = order.parcels.iter().find(|p| {
+                    e.identifiers
+                        .iter()
+                        .any(|i| !i.value.is_empty() && [&p.sscc, &p.tracking_number, &p.epc].contains(&&i.value))
+                });
+                EventView::new(e, parcel.map(|p| p.parcel_id.clone()))
+            })
+            .collect();
+        let some = |s: String| (!s.is_empty()).then_some(s);
+        Self {
+            created_at: format_utc(order.created_ms),
+            parcels: order
+                .parcels
+                .into_iter()
+                .map(|p| ParcelBody {
+                    parcel_id: some(p.parcel_id),
+                    sscc: some(p.sscc),
+                    tracking_number: some(p.tracking_number),
+                    epc: some(p.epc),
+                })
+                .collect(),
+            order_number: order.order_number,
+            site_id: order.site_id,
+            timeline,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct EventView {
+    pub event_id: String,
+    pub site_id: String,
+    pub sequence: u64,
+    /// When it happened, in the zone it happened in.
+    pub event_time: String,
+    pub record_time: String,
+    pub business_step: String,
+    pub disposition: String,
+    pub read_point: String,
+    pub device_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub antenna: Option<u32>,
+    pub identifiers: Vec<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parcel_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order_number: Option<String>,
+    pub read_count: u32,
+}
+
+impl EventView {
+    fn new(e: &Event, parcel_id: Option<String>) -> Self {
+        Self {
+            event_id: e.event_id.clone(),
+            site_id: e.site_id.clone(),
+            sequence: e.sequence,
+            event_time: format_with_offset(e.event_time_ms, e.event_time_offset_minutes),
+            record_time: format_utc(e.record_time_ms),
+            business_step: e.business_step.clone(),
+            disposition: e.disposition.clone(),
+            read_point: e.read_point.clone(),
+            device_id: e.device_id.clone(),
+            antenna: (e.antenna > 0).then_some(e.antenna),
+            identifiers: e
+                .identifiers
+                .iter()
+                .map(|i| {
+                    let kind = i
+                        .kind()
+                        .as_str_name()
+                        .trim_start_matches("IDENTIFIER_KIND_")
+                        .to_lowercase();
+                    serde_json::json!({ "kind": kind, "value": i.value })
+                })
+                .collect(),
+            parcel_id,
+            order_number: (!e.order_number.is_empty()).then(|| e.order_number.clone()),
+            read_count: e.read_count,
+        }
+    }
+}
+
+fn format_utc(ms: i64) -> String {
+    format_with_offset(ms, 0)
+}
+
+fn format_with_offset(ms: i64, offset_minutes: i32) -> String {
+    let offset = FixedOffset::east_opt(offset_minutes * 60).unwrap_or_else(|| Utc.fix());
+    DateTime::from_timestamp_millis(ms)
+        .map(|t| t.with_timezone(&offset).to_rfc3339_opts(SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}

@@ -1,0 +1,159 @@
+//! Command line: `run` and `check-config`; in the library so the binary is a
+//! one-liner and the test harness runs exactly this in its child processes.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{ConfigError, ENV_KEYS, RawConfig, SyncConfig};
+
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Parser)]
+#[command(name = "waymark-sync", version, about = "Waymark central sync service")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run central until SIGINT or SIGTERM.
+    Run {
+        /// Config file (TOML); see deploy/sync.example.toml. Optional when --data-dir is given.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        #[arg(long)]
+        grpc_listen: Option<String>,
+        #[arg(long)]
+        http_listen: Option<String>,
+    },
+    /// Validate a config file without starting.
+    CheckConfig { file: PathBuf },
+}
+
+pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match cli.command {
+        Command::CheckConfig { file } => match load(Some(&file)).and_then(RawConfig::validate) {
+            Ok(c) => {
+                println!(
+                    "{}: ok (grpc {}, http {})",
+                    file.display(),
+                    c.grpc_listen,
+                    c.http_listen
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{}: {e}", file.display());
+                ExitCode::from(2)
+            }
+        },
+        Command::Run {
+            config,
+            data_dir,
+            grpc_listen,
+            http_listen,
+        } => {
+            init_tracing();
+            let config = load(config.as_deref()).and_then(|mut raw| {
+                raw.data_dir = data_dir.or(raw.data_dir);
+                raw.grpc_listen = grpc_listen.or(raw.grpc_listen);
+                raw.http_listen = http_listen.or(raw.http_listen);
+                raw.validate()
+            });
+            let config = match config {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("waymark-sync: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            match tokio::runtime::Runtime::new() {
+                Ok(rt) => rt.block_on(run(config)),
+                Err(e) => {
+                    eprintln!("cannot start the runtime: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+async fn run(config: SyncConfig) -> ExitCode {
+    let shutdown = CancellationToken::new();
+    let running = match crate::start(config, shutdown.clone()).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("waymark-sync: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!(
+        "waymark-sync ready grpc={} http={}",
+        running.grpc_addr, running.http_addr
+    );
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    shutdown.cancel();
+    running.wait(SHUTDOWN_GRACE).await;
+    ExitCode::SUCCESS
+}
+
+fn load(file: Option<&Path>) -> Result<RawConfig, ConfigError> {
+    let mut raw = match file {
+        Some(f) => {
+            let text = std::fs::read_to_string(f).map_err(|e| ConfigError {
+                problems: vec![format!("cannot read {}: {e}", f.display())],
+            })?;
+            RawConfig::from_toml(&text)?
+        }
+        None => RawConfig::default(),
+    };
+    let env: BTreeMap<String, String> = ENV_KEYS
+        .iter()
+        .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
+        .collect();
+    raw.apply_env(&env);
+    Ok(raw)
+}
+
+fn init_tracing() {
+    let filter = std::env::var("WAYMARK_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "info".into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    if let Ok(mut term) = signal(SignalKind::terminate()) {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    } else {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,103 @@
+//! Central configuration: TOML file, then `WAYMARK_*` environment, then flags,
+//! validated once with every problem reported together.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+pub const DEFAULT_GRPC_LISTEN: &str = "0.0.0.0:7443";
+pub const DEFAULT_HTTP_LISTEN: &str = "0.0.0.0:8080";
+pub const DEFAULT_CACHE_CAPACITY_MB: u64 = 256;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub data_dir: Option<PathBuf>,
+    pub grpc_listen: Option<String>,
+    pub http_listen: Option<String>,
+    pub cache_capacity_mb: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SyncConfig {
+    pub data_dir: PathBuf,
+    pub grpc_listen: SocketAddr,
+    pub http_listen: SocketAddr,
+    pub cache_capacity_bytes: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n{}", .problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+pub struct ConfigError {
+    pub problems: Vec<String>,
+}
+
+pub const ENV_KEYS: &[&str] = &["WAYMARK_DATA_DIR", "WAYMARK_GRPC_LISTEN", "WAYMARK_HTTP_LISTEN"];
+
+impl RawConfig {
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError {
+            problems: vec![e.to_string()],
+        })
+    }
+
+    pub fn apply_env(&mut self, env: &BTreeMap<String, String>) {
+        for (k, v) in env {
+            match k.as_str() {
+                "WAYMARK_DATA_DIR" => self.data_dir = Some(v.into()),
+                "WAYMARK_GRPC_LISTEN" => self.grpc_listen = Some(v.clone()),
+                "WAYMARK_HTTP_LISTEN" => self.http_listen = Some(v.clone()),
+                _ => {}
+            }
+        }
+    }
+
+    pub fn validate(self) -> Result<SyncConfig, ConfigError> {
+        let mut problems = Vec::new();
+        let mut addr = |key: &str, v: Option<String>, default: &str| {
+            let text = v.unwrap_or_else(|| default.to_string());
+            text.parse().unwrap_or_else(|_| {
+                problems.push(format!("{key}: `{text}` is not an address:port (e.g. {default})"));
+                SocketAddr::from(([127, 0, 0, 1], 0))
+            })
+        };
+        let grpc_listen = addr("grpc_listen", self.grpc_listen, DEFAULT_GRPC_LISTEN);
+        let http_listen = addr("http_listen", self.http_listen, DEFAULT_HTTP_LISTEN);
+        let cache_mb = self.cache_capacity_mb.unwrap_or(DEFAULT_CACHE_CAPACITY_MB);
+        if !(8..=65_536).contains(&cache_mb) {
+            problems.push(format!("cache_capacity_mb: {cache_mb} is outside 8..=65536"));
+        }
+        let data_dir = self.data_dir.unwrap_or_else(|| {
+            problems.push("data_dir: missing (e.g. data_dir = \"/var/lib/waymark-sync\")".into());
+            PathBuf::new()
+        });
+        if !problems.is_empty() {
+            return Err(ConfigError { problems });
+        }
+        Ok(SyncConfig {
+            data_dir,
+            grpc_listen,
+            http_listen,
+            cache_capacity_bytes: cache_mb * 1024 * 1024,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_all_problems_at_once() {
+        let c = RawConfig::from_toml("data_dir = \"/tmp/c\"")
+            .and_then(RawConfig::validate)
+            .expect("valid");
+        assert_eq!(c.http_listen.port(), 8080);
+        let err = RawConfig::from_toml("grpc_listen = \"nowhere\"\ncache_capacity_mb = 1")
+            .and_then(RawConfig::validate)
+            .expect_err("invalid");
+        assert_eq!(err.problems.len(), 3, "{err}");
+    }
+}

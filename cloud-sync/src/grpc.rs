@@ -1,0 +1,280 @@
+//! The `SiteSync` gRPC service: replication with idempotent, per-site ordered
+//! apply; the order downlink; gateway status reports.
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use tokio::sync::{mpsc, watch};
+use tokio_stream::Stream;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status, Streaming};
+use tracing::{Instrument, info, info_span, warn};
+use waymark_proto::v1::site_sync_server::SiteSync;
+use waymark_proto::v1::{
+    Ack, CentralMessage, DownlinkRequest, GatewayMessage, GatewayStatus, OrderRevision, Resume, StatusReceipt,
+    central_message, gateway_message,
+};
+
+use crate::identity::{IdentityMode, ensure_same_site};
+use crate::metrics::{ReasonLabel, SiteLabel, SyncMetrics};
+use crate::store::{ApplyError, CentralStore, StoreError};
+
+/// Revisions sent per store read on the downlink.
+const DOWNLINK_PAGE: usize = 500;
+/// Most events one batch may carry.
+pub const MAX_BATCH_EVENTS: usize = 10_000;
+
+pub struct SyncService {
+    pub store: Arc<CentralStore>,
+    pub identity: IdentityMode,
+    pub metrics: Arc<SyncMetrics>,
+    /// Bumped on every order write; downlink streams wait on it.
+    pub order_writes: watch::Receiver<u64>,
+    pub shutdown: CancellationToken,
+    /// One lock per site: batches of a site are applied one at a time, in order,
+    /// even if a stale stream and a fresh one overlap.
+    site_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl SyncService {
+    pub fn new(
+        store: Arc<CentralStore>,
+        identity: IdentityMode,
+        metrics: Arc<SyncMetrics>,
+        order_writes: watch::Receiver<u64>,
+        shutdown: CancellationToken,
+    ) -> Self {
+        Self {
+            store,
+            identity,
+            metrics,
+            order_writes,
+            shutdown,
+            site_locks: Mutex::default(),
+        }
+    }
+
+    fn site_lock(&self, site: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.site_locks.lock().unwrap_or_else(|p| p.into_inner());
+        locks.entry(site.to_string()).or_default().clone()
+    }
+}
+
+type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+fn store_status(e: StoreError) -> Status {
+    tracing::error!(error = %e, "central store failure");
+    Status::unavailable("central store unavailable; retry")
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, Status> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Status::internal(format!("worker failed: {e}")))
+}
+
+#[tonic::async_trait]
+impl SiteSync for SyncService {
+    type ReplicateStream = BoxStream<CentralMessage>;
+    type DownlinkStream = BoxStream<OrderRevision>;
+
+    async fn replicate(
+        &self,
+        request: Request<Streaming<GatewayMessage>>,
+    ) -> Result<Response<Self::ReplicateStream>, Status> {
+        let site = self.identity.site_of(&request)?;
+        let mut inbound = request.into_inner();
+        let hello = match inbound.message().await?.and_then(|m| m.body) {
+            Some(gateway_message::Body::Hello(h)) => h,
+            _ => return Err(Status::invalid_argument("the first message must be hello")),
+        };
+        ensure_same_site(&site, &hello.site_id)?;
+        let store = self.store.clone();
+        let s = site.clone();
+        let hwm = blocking(move || store.high_water_mark(&s))
+            .await?
+            .map_err(store_status)?;
+        info!(%site, high_water_mark = hwm, gateway_last_sequence = hello.last_sequence, version = %hello.gateway_version, "replication stream opened");
+
+        let (tx, rx) = mpsc::channel(16);
+        let resume = CentralMessage {
+            body: Some(central_message::Body::Resume(Resume { high_water_mark: hwm })),
+        };
+        tx.send(Ok(resume))
+            .await
+            .map_err(|_| Status::cancelled("gateway went away"))?;
+        let session = ReplicationSession {
+            site: site.clone(),
+            store: self.store.clone(),
+            metrics: self.metrics.clone(),
+            lock: self.site_lock(&site),
+        };
+        let shutdown = self.shutdown.clone();
+        tokio::spawn(
+            async move {
+                session.metrics.replication_streams.inc();
+                session.run(inbound, tx, shutdown).await;
+                session.metrics.replication_streams.dec();
+            }
+            .instrument(info_span!("replicate", %site)),
+        );
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn downlink(&self, request: Request<DownlinkRequest>) -> Result<Response<Self::DownlinkStream>, Status> {
+        let site = self.identity.site_of(&request)?;
+        let req = request.into_inner();
+        ensure_same_site(&site, &req.site_id)?;
+        let (tx, rx) = mpsc::channel(64);
+        let store = self.store.clone();
+        let mut writes = self.order_writes.clone();
+        let shutdown = self.shutdown.clone();
+        tokio::spawn(
+            async move {
+                let mut cursor = req.cursor;
+                loop {
+                    writes.borrow_and_update();
+                    let (st, s) = (store.clone(), site.clone());
+                    let page = match blocking(move || st.order_revisions(&s, cursor, DOWNLINK_PAGE)).await {
+                        Ok(Ok(p)) => p,
+                        Ok(Err(e)) => {
+                            let _ = tx.send(Err(store_status(e))).await;
+                            return;
+                        }
+                        Err(status) => {
+                            let _ = tx.send(Err(status)).await;
+                            return;
+                        }
+                    };
+                    let full = page.len() == DOWNLINK_PAGE;
+                    for rev in page {
+                        cursor = rev.revision;
+                        if tx.send(Ok(rev)).await.is_err() {
+                            return;
+                        }
+                    }
+                    if full {
+                        continue;
+                    }
+                    tokio::select! {
+                        () = shutdown.cancelled() => return,
+                        () = tx.closed() => return,
+                        r = writes.changed() => if r.is_err() { return },
+                    }
+                }
+            }
+            .instrument(info_span!("downlink")),
+        );
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn report_status(&self, request: Request<GatewayStatus>) -> Result<Response<StatusReceipt>, Status> {
+        let site = self.identity.site_of(&request)?;
+        let status = request.into_inner();
+        ensure_same_site(&site, &status.site_id)?;
+        let store = self.store.clone();
+        blocking(move || store.put_status(&status))
+            .await?
+            .map_err(store_status)?;
+        Ok(Response::new(StatusReceipt {
+            received_ms: chrono::Utc::now().timestamp_millis(),
+        }))
+    }
+}
+
+struct ReplicationSession {
+    site: String,
+    store: Arc<CentralStore>,
+    metrics: Arc<SyncMetrics>,
+    lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl ReplicationSession {
+    async fn run(
+        &self,
+        mut inbound: Streaming<GatewayMessage>,
+        tx: mpsc::Sender<Result<CentralMessage, Status>>,
+        shutdown: CancellationToken,
+    ) {
+        loop {
+            let msg = tokio::select! {
+                () = shutdown.cancelled() => return,
+                m = inbound.message() => m,
+            };
+            let batch = match msg {
+                Ok(Some(GatewayMessage {
+                    body: Some(gateway_message::Body::Batch(b)),
+                })) => b,
+                Ok(None) => return,
+                Ok(Some(_)) => {
+                    let _ = tx.send(Err(Status::invalid_argument("expected an event batch"))).await;
+                    return;
+                }
+                Err(e) => {
+                    warn!(error = %e.message(), "replication stream broke");
+                    return;
+                }
+            };
+            let reply = self.apply(batch.events).await;
+            let failed = reply.is_err();
+            if tx.send(reply).await.is_err() || failed {
+                return;
+            }
+        }
+    }
+
+    async fn apply(&self, events: Vec<waymark_proto::Event>) -> Result<CentralMessage, Status> {
+        if events.len() > MAX_BATCH_EVENTS {
+            return Err(self.refuse(
+                "batch_too_large",
+                Status::invalid_argument(format!("batch of {} events exceeds {MAX_BATCH_EVENTS}", events.len())),
+            ));
+        }
+        let _guard = self.lock.lock().await;
+        let started = Instant::now();
+        let (store, site) = (self.store.clone(), self.site.clone());
+        let applied = blocking(move || store.apply(&site, &events)).await?;
+        let applied = match applied {
+            Ok(a) => a,
+            Err(ApplyError::Store(e)) => return Err(store_status(e)),
+            Err(e @ ApplyError::WrongSite { .. }) => {
+                return Err(self.refuse("wrong_site", Status::permission_denied(e.to_string())));
+            }
+            Err(e @ ApplyError::Gap { .. }) => {
+                return Err(self.refuse("sequence_gap", Status::failed_precondition(e.to_string())));
+            }
+            Err(e @ ApplyError::Invalid { .. }) => {
+                return Err(self.refuse("invalid_event", Status::invalid_argument(e.to_string())));
+            }
+        };
+        self.metrics.apply_seconds.observe(started.elapsed().as_secs_f64());
+        let label = SiteLabel {
+            site: self.site.clone(),
+        };
+        self.metrics
+            .events_applied
+            .get_or_create(&label)
+            .inc_by(applied.applied);
+        self.metrics
+            .events_duplicate
+            .get_or_create(&label)
+            .inc_by(applied.duplicates);
+        Ok(CentralMessage {
+            body: Some(central_message::Body::Ack(Ack {
+                high_water_mark: applied.high_water_mark,
+            })),
+        })
+    }
+
+    fn refuse(&self, reason: &'static str, status: Status) -> Status {
+        self.metrics
+            .batches_refused
+            .get_or_create(&ReasonLabel { reason })
+            .inc();
+        warn!(site = %self.site, reason, error = %status.message(), "batch refused");
+        status
+    }
+}

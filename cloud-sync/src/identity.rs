@@ -1,0 +1,48 @@
+//! Which site a gRPC call comes from. Every handler asks here first and refuses
+//! any request whose content names another site.
+
+use tonic::{Request, Status};
+use waymark_proto::SITE_HEADER;
+
+/// How central learns a caller's site.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdentityMode {
+    /// Development only: the caller states its site in the `x-waymark-site` header
+    /// on a plaintext link. (Client-certificate identity arrives with mTLS.)
+    InsecureHeader,
+}
+
+impl IdentityMode {
+    pub fn site_of<T>(self, req: &Request<T>) -> Result<String, Status> {
+        match self {
+            Self::InsecureHeader => {
+                let site = req
+                    .metadata()
+                    .get(SITE_HEADER)
+                    .and_then(|v| v.to_str().ok())
+                    .ok_or_else(|| Status::unauthenticated(format!("missing {SITE_HEADER} header")))?;
+                if !valid_site(site) {
+                    return Err(Status::unauthenticated(format!("invalid site id in {SITE_HEADER}")));
+                }
+                Ok(site.to_string())
+            }
+        }
+    }
+}
+
+/// Refuses a request body that names a site other than the caller's.
+pub fn ensure_same_site(caller: &str, claimed: &str) -> Result<(), Status> {
+    if caller == claimed {
+        Ok(())
+    } else {
+        Err(Status::permission_denied(format!(
+            "site `{caller}` may not act for site `{claimed}`"
+        )))
+    }
+}
+
+pub fn valid_site(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}

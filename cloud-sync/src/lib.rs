@@ -1,0 +1,145 @@
+//! Waymark central sync service: applies every site's events exactly once, holds
+//! orders and their timelines, serves each site its orders, and answers the API.
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod grpc;
+pub mod identity;
+pub mod metrics;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, info, info_span, warn};
+use waymark_proto::v1::site_sync_server::SiteSyncServer;
+
+use crate::config::SyncConfig;
+use crate::identity::IdentityMode;
+use crate::metrics::SyncMetrics;
+use crate::store::CentralStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("cannot open the store in {path}: {source}")]
+    Store { path: String, source: store::StoreError },
+    #[error("cannot listen on {addr} for {what}: {source}")]
+    Listen {
+        what: &'static str,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+pub struct RunningSync {
+    pub grpc_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    tasks: Vec<(&'static str, JoinHandle<()>)>,
+}
+
+impl std::fmt::Debug for RunningSync {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningSync")
+            .field("grpc_addr", &self.grpc_addr)
+            .field("http_addr", &self.http_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+pub async fn start(config: SyncConfig, shutdown: CancellationToken) -> Result<RunningSync, SyncError> {
+    let dir = config.data_dir.join("store");
+    let cache = config.cache_capacity_bytes;
+    let store_err = |source| SyncError::Store {
+        path: config.data_dir.display().to_string(),
+        source,
+    };
+    let store = tokio::task::spawn_blocking(move || CentralStore::open(&dir, cache))
+        .await
+        .map_err(|e| store_err(store::StoreError::Sync(std::io::Error::other(e))))?
+        .map_err(store_err)?;
+    let store = Arc::new(store);
+    let metrics = Arc::new(SyncMetrics::default());
+    let (order_writes, order_writes_rx) = watch::channel(0u64);
+
+    let grpc_listener = bind("grpc", config.grpc_listen).await?;
+    let http_listener = bind("http", config.http_listen).await?;
+    let grpc_addr = local_addr("grpc", &grpc_listener, config.grpc_listen)?;
+    let http_addr = local_addr("http", &http_listener, config.http_listen)?;
+
+    warn!("gRPC identity comes from the x-waymark-site header on plaintext: development only");
+    let service = grpc::SyncService::new(
+        store.clone(),
+        IdentityMode::InsecureHeader,
+        metrics.clone(),
+        order_writes_rx,
+        shutdown.clone(),
+    );
+    let svc = SiteSyncServer::new(service)
+        .max_decoding_message_size(16 << 20)
+        .max_encoding_message_size(16 << 20);
+    let grpc_shutdown = shutdown.clone();
+    let grpc = tokio::spawn(
+        async move {
+            let server = tonic::transport::Server::builder()
+                .http2_keepalive_interval(Some(Duration::from_secs(10)))
+                .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+                .add_service(svc)
+                .serve_with_incoming_shutdown(TcpListenerStream::new(grpc_listener), grpc_shutdown.cancelled());
+            if let Err(e) = server.await {
+                warn!(error = %e, "grpc server stopped");
+            }
+        }
+        .instrument(info_span!("task", source = "grpc")),
+    );
+    let app = api::router(Arc::new(api::ApiState {
+        store,
+        metrics,
+        order_writes,
+    }));
+    let http_shutdown = shutdown.clone();
+    let http = tokio::spawn(
+        async move {
+            let server = axum::serve(http_listener, app).with_graceful_shutdown(http_shutdown.cancelled_owned());
+            if let Err(e) = server.await {
+                warn!(error = %e, "http server stopped");
+            }
+        }
+        .instrument(info_span!("task", source = "http")),
+    );
+    info!(%grpc_addr, %http_addr, "central started");
+    Ok(RunningSync {
+        grpc_addr,
+        http_addr,
+        tasks: vec![("grpc", grpc), ("http", http)],
+    })
+}
+
+impl RunningSync {
+    pub async fn wait(self, grace: Duration) {
+        let deadline = tokio::time::Instant::now() + grace;
+        for (name, handle) in self.tasks {
+            if tokio::time::timeout_at(deadline, handle).await.is_err() {
+                warn!(task = name, "task still running at the shutdown deadline");
+            }
+        }
+        info!("central stopped");
+    }
+}
+
+async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, SyncError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| SyncError::Listen { what, addr, source })
+}
+
+fn local_addr(what: &'static str, l: &TcpListener, addr: SocketAddr) -> Result<SocketAddr, SyncError> {
+    l.local_addr()
+        .map_err(|source| SyncError::Listen { what, addr, source })
+}

@@ -1,0 +1,82 @@
+//! Central's Prometheus metrics.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SiteLabel {
+    pub site: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: &'static str,
+}
+
+pub struct SyncMetrics {
+    registry: Registry,
+    pub events_applied: Family<SiteLabel, Counter>,
+    pub events_duplicate: Family<SiteLabel, Counter>,
+    pub batches_refused: Family<ReasonLabel, Counter>,
+    pub apply_seconds: Histogram,
+    pub replication_streams: Gauge,
+    pub orders_created: Counter,
+}
+
+impl std::fmt::Debug for SyncMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncMetrics").finish_non_exhaustive()
+    }
+}
+
+impl Default for SyncMetrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("waymark_sync");
+        let m = Self {
+            registry: Registry::default(),
+            events_applied: Family::default(),
+            events_duplicate: Family::default(),
+            batches_refused: Family::default(),
+            apply_seconds: Histogram::new(exponential_buckets(0.000_1, 2.0, 16)),
+            replication_streams: Gauge::default(),
+            orders_created: Counter::default(),
+        };
+        registry.register("events_applied", "Events applied, by site", m.events_applied.clone());
+        registry.register(
+            "events_duplicate",
+            "Redelivered events that changed nothing, by site",
+            m.events_duplicate.clone(),
+        );
+        registry.register(
+            "batches_refused",
+            "Batches refused, by reason",
+            m.batches_refused.clone(),
+        );
+        registry.register(
+            "apply_seconds",
+            "Time to apply and fdatasync one batch",
+            m.apply_seconds.clone(),
+        );
+        registry.register(
+            "replication_streams",
+            "Open replication streams from gateways",
+            m.replication_streams.clone(),
+        );
+        registry.register("orders_created", "Orders created", m.orders_created.clone());
+        Self { registry, ..m }
+    }
+}
+
+impl SyncMetrics {
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}

@@ -1,0 +1,116 @@
+//! The embedded MQTT broker (rumqttd). Devices never reach it directly: it listens
+//! on a private loopback port behind the front acceptor (`mqtt_front`), which owns
+//! the public listener, connection limits and packet-size accounting. Ingest reads
+//! from the broker's in-process link.
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::time::Duration;
+
+use rumqttd::local::{LinkRx, LinkTx};
+use rumqttd::{Broker, Config, ConnectionSettings, RouterConfig, ServerSettings};
+
+/// Bytes a publish packet carries besides its payload (topic, packet id); generous.
+pub const PACKET_OVERHEAD_BYTES: usize = 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    #[error("could not reserve a loopback port for the broker: {0}")]
+    Port(std::io::Error),
+    #[error("broker did not start listening on {0} within 5 s")]
+    NotListening(SocketAddr),
+    #[error("broker link: {0}")]
+    Link(String),
+}
+
+/// A running embedded broker. rumqttd has no shutdown: it lives until the process exits.
+pub struct EmbeddedBroker {
+    pub internal_addr: SocketAddr,
+    pub link: (LinkTx, LinkRx),
+}
+
+impl std::fmt::Debug for EmbeddedBroker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedBroker")
+            .field("internal_addr", &self.internal_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EmbeddedBroker {
+    /// Starts the broker on a free loopback port and opens the ingest link,
+    /// subscribed to every topic so that misdirected publishes are counted too.
+    pub async fn start(max_payload_bytes: usize, max_connections: usize) -> Result<Self, BrokerError> {
+        // rumqttd binds its own listener and cannot report an ephemeral port, so
+        // reserve one and hand it over; the window is tiny and a clash is detected below.
+        let internal_addr = {
+            let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(BrokerError::Port)?;
+            l.local_addr().map_err(BrokerError::Port)?
+        };
+        let mut broker = Broker::new(config(internal_addr, max_payload_bytes, max_connections));
+        let (mut tx, rx) = broker
+            .link("waymark-ingest")
+            .map_err(|e| BrokerError::Link(e.to_string()))?;
+        tx.subscribe("#").map_err(|e| BrokerError::Link(e.to_string()))?;
+        std::thread::Builder::new()
+            .name("mqtt-broker".into())
+            .spawn(move || {
+                if let Err(e) = broker.start() {
+                    tracing::error!(error = %e, "embedded mqtt broker stopped");
+                }
+            })
+            .map_err(BrokerError::Port)?;
+        wait_listening(internal_addr).await?;
+        Ok(Self {
+            internal_addr,
+            link: (tx, rx),
+        })
+    }
+}
+
+async fn wait_listening(addr: SocketAddr) -> Result<(), BrokerError> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while tokio::time::Instant::now() < deadline {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Err(BrokerError::NotListening(addr))
+}
+
+fn config(listen: SocketAddr, max_payload_bytes: usize, max_connections: usize) -> Config {
+    let connections = ConnectionSettings {
+        connection_timeout_ms: 10_000,
+        // The front acceptor enforces the real limit and counts refusals; the
+        // broker's own limit only has to let every accepted packet through.
+        max_payload_size: max_payload_bytes + PACKET_OVERHEAD_BYTES,
+        max_inflight_count: 256,
+        auth: None,
+        external_auth: None,
+        dynamic_filters: true,
+    };
+    let server = ServerSettings {
+        name: "devices".into(),
+        listen,
+        tls: None,
+        next_connection_delay_ms: 0,
+        connections,
+    };
+    // RouterConfig::default() is all zeros and stalls the router: size it explicitly.
+    // In-memory segments bound what the router holds for a slow ingest link.
+    let segment = (max_payload_bytes + PACKET_OVERHEAD_BYTES).max(4 << 20);
+    let router = RouterConfig {
+        // One extra for the ingest link, a few for connections still closing.
+        max_connections: max_connections + 16,
+        max_outgoing_packet_count: 1024,
+        max_segment_size: segment,
+        max_segment_count: 16,
+        ..RouterConfig::default()
+    };
+    Config {
+        id: 0,
+        router,
+        v4: Some([("devices".to_string(), server)].into_iter().collect()),
+        ..Config::default()
+    }
+}

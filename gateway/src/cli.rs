@@ -1,0 +1,173 @@
+//! Command line: `run` and `check-config`. Kept in the library so the binary is a
+//! one-liner and the test harness runs exactly this in its child processes.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{ConfigError, ENV_KEYS, GatewayConfig, RawConfig};
+
+/// How long shutdown waits for the pipeline to drain.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Parser)]
+#[command(name = "waymark-gateway", version, about = "Waymark site gateway")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the gateway until SIGINT or SIGTERM.
+    Run {
+        /// Config file (TOML); see deploy/gateway.example.toml.
+        #[arg(long, short)]
+        config: PathBuf,
+        #[command(flatten)]
+        flags: Overrides,
+    },
+    /// Validate a config file and print every problem found, without starting.
+    CheckConfig { file: PathBuf },
+}
+
+/// Flags override the environment, which overrides the file.
+#[derive(Debug, clap::Args)]
+struct Overrides {
+    #[arg(long)]
+    site_id: Option<String>,
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    #[arg(long)]
+    central: Option<String>,
+    #[arg(long)]
+    mqtt_listen: Option<String>,
+    #[arg(long)]
+    ops_listen: Option<String>,
+}
+
+pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match cli.command {
+        Command::CheckConfig { file } => match load(&file, None) {
+            Ok(c) => {
+                println!(
+                    "{}: ok (site {}, {} devices, mqtt {}, central {})",
+                    file.display(),
+                    c.site_id,
+                    c.devices.len(),
+                    c.mqtt.listen,
+                    c.central.endpoint
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{}: {e}", file.display());
+                ExitCode::from(2)
+            }
+        },
+        Command::Run { config, flags } => {
+            init_tracing();
+            let config = match load(&config, Some(flags)) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{}: {e}", config.display());
+                    return ExitCode::from(2);
+                }
+            };
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("cannot start the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            runtime.block_on(run(config))
+        }
+    }
+}
+
+async fn run(config: GatewayConfig) -> ExitCode {
+    let shutdown = CancellationToken::new();
+    let site = config.site_id.clone();
+    let running = match crate::start(config, shutdown.clone()).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "gateway did not start");
+            eprintln!("waymark-gateway: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // One machine-readable line on stdout: the harness and scripts read the ports from it.
+    println!(
+        "waymark-gateway ready site={site} mqtt={} ops={}",
+        running.mqtt_addr, running.ops_addr
+    );
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    shutdown.cancel();
+    running.wait(SHUTDOWN_GRACE).await;
+    ExitCode::SUCCESS
+}
+
+fn load(file: &Path, flags: Option<Overrides>) -> Result<GatewayConfig, ConfigError> {
+    let text = std::fs::read_to_string(file).map_err(|e| ConfigError {
+        problems: vec![format!("cannot read the file: {e}")],
+    })?;
+    let mut raw = RawConfig::from_toml(&text)?;
+    let env: BTreeMap<String, String> = ENV_KEYS
+        .iter()
+        .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
+        .collect();
+    raw.apply_env(&env);
+    if let Some(f) = flags {
+        raw.site_id = f.site_id.or(raw.site_id);
+        raw.data_dir = f.data_dir.or(raw.data_dir);
+        raw.central.endpoint = f.central.or(raw.central.endpoint);
+        raw.mqtt.listen = f.mqtt_listen.or(raw.mqtt.listen);
+        raw.ops.listen = f.ops_listen.or(raw.ops.listen);
+    }
+    raw.validate()
+}
+
+/// Logs to stderr; `WAYMARK_LOG` (or `RUST_LOG`) sets the filter, default `info`.
+pub fn init_tracing() {
+    let filter = std::env::var("WAYMARK_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "info".into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

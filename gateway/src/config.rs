@@ -1,0 +1,475 @@
+//! Gateway configuration: TOML file, then `WAYMARK_*` environment, then flags,
+//! validated once into typed values with every problem reported together.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+pub const DEFAULT_MQTT_LISTEN: &str = "0.0.0.0:1883";
+pub const DEFAULT_OPS_LISTEN: &str = "127.0.0.1:9464";
+pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 256 * 1024;
+pub const DEFAULT_MAX_MQTT_CONNECTIONS: usize = 256;
+pub const DEFAULT_CACHE_CAPACITY_MB: u64 = 32;
+pub const DEFAULT_COMMIT_MAX_EVENTS: usize = 4096;
+pub const DEFAULT_BATCH_MAX_EVENTS: usize = 1000;
+pub const DEFAULT_MAX_INFLIGHT_BATCHES: usize = 4;
+pub const DEFAULT_STATUS_INTERVAL_SECS: u64 = 10;
+pub const DEFAULT_RECONNECT_MAX_SECS: u64 = 30;
+
+/// The config file as written; every field optional or defaulted so that
+/// validation can name each missing or bad key.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub site_id: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    #[serde(default)]
+    pub mqtt: RawMqtt,
+    #[serde(default)]
+    pub central: RawCentral,
+    #[serde(default)]
+    pub store: RawStore,
+    #[serde(default)]
+    pub replication: RawReplication,
+    #[serde(default)]
+    pub ops: RawOps,
+    #[serde(default)]
+    pub devices: Vec<RawDevice>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMqtt {
+    pub listen: Option<String>,
+    pub max_payload_bytes: Option<usize>,
+    pub max_connections: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCentral {
+    pub endpoint: Option<String>,
+    pub status_interval_secs: Option<u64>,
+    pub reconnect_max_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStore {
+    pub cache_capacity_mb: Option<u64>,
+    pub commit_max_events: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReplication {
+    pub batch_max_events: Option<usize>,
+    pub max_inflight_batches: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOps {
+    pub listen: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDevice {
+    pub id: String,
+    #[serde(default = "default_kind")]
+    pub kind: String,
+    pub read_point: Option<String>,
+    pub business_step: Option<String>,
+    pub disposition: Option<String>,
+}
+
+fn default_kind() -> String {
+    "generic".into()
+}
+
+/// A validated gateway configuration.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    pub site_id: String,
+    pub data_dir: PathBuf,
+    pub mqtt: MqttConfig,
+    pub central: CentralConfig,
+    pub store: StoreConfig,
+    pub replication: ReplicationConfig,
+    pub ops_listen: SocketAddr,
+    pub devices: BTreeMap<String, DeviceConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct MqttConfig {
+    pub listen: SocketAddr,
+    pub max_payload_bytes: usize,
+    pub max_connections: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct CentralConfig {
+    /// `http://` is a development plaintext link (logged as a warning); mTLS comes with `https://`.
+    pub endpoint: String,
+    pub status_interval: Duration,
+    pub reconnect_max: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub cache_capacity_bytes: u64,
+    pub commit_max_events: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReplicationConfig {
+    pub batch_max_events: usize,
+    pub max_inflight_batches: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceKind {
+    Generic,
+}
+
+#[derive(Debug, Clone)]
+pub struct DeviceConfig {
+    pub id: String,
+    pub kind: DeviceKind,
+    pub read_point: String,
+    pub business_step: String,
+    pub disposition: String,
+}
+
+/// Every problem found, each with the key it concerns and a hint.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n{}", .problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+pub struct ConfigError {
+    pub problems: Vec<String>,
+}
+
+/// CBV business steps the gateway knows a default disposition for.
+const BUSINESS_STEPS: &[(&str, &str)] = &[
+    ("receiving", "in_progress"),
+    ("picking", "in_progress"),
+    ("packing", "in_progress"),
+    ("staging_outbound", "in_progress"),
+    ("loading", "in_transit"),
+    ("shipping", "in_transit"),
+    ("returns_receiving", "returned"),
+    ("inspecting", "in_progress"),
+];
+
+/// Environment keys that override the file, so a unit can set them without editing it.
+pub const ENV_KEYS: &[&str] = &[
+    "WAYMARK_SITE_ID",
+    "WAYMARK_DATA_DIR",
+    "WAYMARK_CENTRAL_ENDPOINT",
+    "WAYMARK_MQTT_LISTEN",
+    "WAYMARK_OPS_LISTEN",
+];
+
+impl RawConfig {
+    /// Parses a config file's text; syntax errors name the line.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError {
+            problems: vec![e.to_string()],
+        })
+    }
+
+    /// Applies `WAYMARK_*` overrides from a map (the process environment in the binary).
+    pub fn apply_env(&mut self, env: &BTreeMap<String, String>) {
+        for (key, value) in env {
+            let v = Some(value.clone());
+            match key.as_str() {
+                "WAYMARK_SITE_ID" => self.site_id = v,
+                "WAYMARK_DATA_DIR" => self.data_dir = Some(value.into()),
+                "WAYMARK_CENTRAL_ENDPOINT" => self.central.endpoint = v,
+                "WAYMARK_MQTT_LISTEN" => self.mqtt.listen = v,
+                "WAYMARK_OPS_LISTEN" => self.ops.listen = v,
+                _ => {}
+            }
+        }
+    }
+
+    pub fn validate(self) -> Result<GatewayConfig, ConfigError> {
+        let mut problems = Vec::new();
+        let site_id = match self.site_id {
+            Some(s) if valid_id(&s) => s,
+            Some(s) => {
+                problems.push(format!(
+                    "site_id: `{s}` must be 1-64 characters of a-z, 0-9, '-' or '_'"
+                ));
+                String::new()
+            }
+            None => {
+                problems.push("site_id: missing (e.g. site_id = \"dc-north\")".into());
+                String::new()
+            }
+        };
+        let data_dir = self.data_dir.unwrap_or_else(|| {
+            problems.push("data_dir: missing (e.g. data_dir = \"/var/lib/waymark\")".into());
+            PathBuf::new()
+        });
+        let mqtt_listen = addr(&mut problems, "mqtt.listen", self.mqtt.listen, DEFAULT_MQTT_LISTEN);
+        let ops_listen = addr(&mut problems, "ops.listen", self.ops.listen, DEFAULT_OPS_LISTEN);
+        let max_payload_bytes = bounded(
+            &mut problems,
+            "mqtt.max_payload_bytes",
+            self.mqtt.max_payload_bytes,
+            DEFAULT_MAX_PAYLOAD_BYTES,
+            1024..=16 * 1024 * 1024,
+        );
+        let max_connections = bounded(
+            &mut problems,
+            "mqtt.max_connections",
+            self.mqtt.max_connections,
+            DEFAULT_MAX_MQTT_CONNECTIONS,
+            1..=10_000,
+        );
+        let endpoint = match self.central.endpoint {
+            Some(e) if e.starts_with("http://") || e.starts_with("https://") => {
+                if e.parse::<tonic::transport::Uri>().is_err() {
+                    problems.push(format!("central.endpoint: `{e}` is not a valid URI"));
+                }
+                e
+            }
+            Some(e) => {
+                problems.push(format!(
+                    "central.endpoint: `{e}` must start with http:// or https:// (e.g. https://central.example:7443)"
+                ));
+                e
+            }
+            None => {
+                problems.push("central.endpoint: missing (e.g. endpoint = \"https://central.example:7443\")".into());
+                String::new()
+            }
+        };
+        let status_interval = Duration::from_secs(bounded(
+            &mut problems,
+            "central.status_interval_secs",
+            self.central.status_interval_secs,
+            DEFAULT_STATUS_INTERVAL_SECS,
+            1..=3600,
+        ));
+        let reconnect_max = Duration::from_secs(bounded(
+            &mut problems,
+            "central.reconnect_max_secs",
+            self.central.reconnect_max_secs,
+            DEFAULT_RECONNECT_MAX_SECS,
+            1..=3600,
+        ));
+        let cache_mb = bounded(
+            &mut problems,
+            "store.cache_capacity_mb",
+            self.store.cache_capacity_mb,
+            DEFAULT_CACHE_CAPACITY_MB,
+            4..=4096,
+        );
+        let commit_max_events = bounded(
+            &mut problems,
+            "store.commit_max_events",
+            self.store.commit_max_events,
+            DEFAULT_COMMIT_MAX_EVENTS,
+            1..=100_000,
+        );
+        let batch_max_events = bounded(
+            &mut problems,
+            "replication.batch_max_events",
+            self.replication.batch_max_events,
+            DEFAULT_BATCH_MAX_EVENTS,
+            1..=10_000,
+        );
+        let max_inflight_batches = bounded(
+            &mut problems,
+            "replication.max_inflight_batches",
+            self.replication.max_inflight_batches,
+            DEFAULT_MAX_INFLIGHT_BATCHES,
+            1..=64,
+        );
+        let mut devices = BTreeMap::new();
+        for (i, d) in self.devices.into_iter().enumerate() {
+            let key = format!("devices[{i}]");
+            if !valid_id(&d.id) {
+                problems.push(format!(
+                    "{key}.id: `{}` must be 1-64 characters of a-z, 0-9, '-' or '_'",
+                    d.id
+                ));
+            }
+            let kind = match d.kind.as_str() {
+                "generic" => DeviceKind::Generic,
+                other => {
+                    problems.push(format!("{key}.kind: `{other}` is not a known device kind (generic)"));
+                    DeviceKind::Generic
+                }
+            };
+            let read_point = d.read_point.unwrap_or_else(|| d.id.clone());
+            let step = d.business_step.unwrap_or_default();
+            let default_disposition = BUSINESS_STEPS.iter().find(|(s, _)| *s == step).map(|(_, disp)| *disp);
+            if default_disposition.is_none() {
+                let known: Vec<_> = BUSINESS_STEPS.iter().map(|(s, _)| *s).collect();
+                problems.push(format!(
+                    "{key}.business_step: `{step}` is not one of {}",
+                    known.join(", ")
+                ));
+            }
+            let disposition = d
+                .disposition
+                .unwrap_or_else(|| default_disposition.unwrap_or_default().to_string());
+            if devices.contains_key(&d.id) {
+                problems.push(format!("{key}.id: `{}` is listed twice", d.id));
+            }
+            devices.insert(
+                d.id.clone(),
+                DeviceConfig {
+                    id: d.id,
+                    kind,
+                    read_point,
+                    business_step: step,
+                    disposition,
+                },
+            );
+        }
+        if !problems.is_empty() {
+            return Err(ConfigError { problems });
+        }
+        Ok(GatewayConfig {
+            site_id,
+            data_dir,
+            mqtt: MqttConfig {
+                listen: mqtt_listen,
+                max_payload_bytes,
+                max_connections,
+            },
+            central: CentralConfig {
+                endpoint,
+                status_interval,
+                reconnect_max,
+            },
+            store: StoreConfig {
+                cache_capacity_bytes: cache_mb * 1024 * 1024,
+                commit_max_events,
+            },
+            replication: ReplicationConfig {
+                batch_max_events,
+                max_inflight_batches,
+            },
+            ops_listen,
+            devices,
+        })
+    }
+}
+
+/// Site and device ids appear in topics, keys and metric labels: keep them plain.
+pub fn valid_id(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+fn addr(problems: &mut Vec<String>, key: &str, v: Option<String>, default: &str) -> SocketAddr {
+    let text = v.unwrap_or_else(|| default.to_string());
+    text.parse().unwrap_or_else(|_| {
+        problems.push(format!(
+            "{key}: `{text}` is not an address:port (e.g. {default}; port 0 picks a free port)"
+        ));
+        SocketAddr::from(([127, 0, 0, 1], 0))
+    })
+}
+
+fn bounded<T>(problems: &mut Vec<String>, key: &str, v: Option<T>, default: T, range: std::ops::RangeInclusive<T>) -> T
+where
+    T: PartialOrd + std::fmt::Display + Copy,
+{
+    let v = v.unwrap_or(default);
+    if !range.contains(&v) {
+        problems.push(format!(
+            "{key}: {v} is outside {}..={} (default {default})",
+            range.start(),
+            range.end()
+        ));
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+        site_id = "dc-north"
+        data_dir = "/tmp/x"
+        [central]
+        endpoint = "http://127.0.0.1:7443"
+        [[devices]]
+        id = "door-3"
+        business_step = "loading"
+    "#;
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let c = RawConfig::from_toml(MINIMAL)
+            .and_then(RawConfig::validate)
+            .expect("valid");
+        assert_eq!(c.mqtt.listen.port(), 1883);
+        assert_eq!(c.mqtt.max_payload_bytes, DEFAULT_MAX_PAYLOAD_BYTES);
+        let door = &c.devices["door-3"];
+        assert_eq!(door.read_point, "door-3");
+        assert_eq!(door.disposition, "in_transit");
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let text = r#"
+            site_id = "DC North"
+            [mqtt]
+            listen = "localhost"
+            max_payload_bytes = 10
+            [central]
+            endpoint = "central.example:7443"
+            [[devices]]
+            id = "door-3"
+            kind = "laser"
+            business_step = "teleporting"
+        "#;
+        let err = RawConfig::from_toml(text)
+            .and_then(RawConfig::validate)
+            .expect_err("invalid");
+        let all = err.to_string();
+        for key in [
+            "site_id",
+            "data_dir",
+            "mqtt.listen",
+            "mqtt.max_payload_bytes",
+            "central.endpoint",
+            "devices[0].kind",
+            "devices[0].business_step",
+        ] {
+            assert!(all.contains(key), "{key} not reported in:\n{all}");
+        }
+        assert_eq!(err.problems.len(), 7, "{all}");
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_by_name() {
+        let err = RawConfig::from_toml("site_id = \"a\"\nsiteid = \"b\"\n").expect_err("typo");
+        assert!(err.to_string().contains("siteid"), "{err}");
+    }
+
+    #[test]
+    fn environment_overrides_file() {
+        let mut raw = RawConfig::from_toml(MINIMAL).expect("parses");
+        let env = BTreeMap::from([
+            ("WAYMARK_MQTT_LISTEN".to_string(), "127.0.0.1:0".to_string()),
+            ("WAYMARK_SITE_ID".to_string(), "dc-south".to_string()),
+        ]);
+        raw.apply_env(&env);
+        let c = raw.validate().expect("valid");
+        assert_eq!(c.site_id, "dc-south");
+        assert_eq!(c.mqtt.listen.port(), 0);
+    }
+}

@@ -1,0 +1,136 @@
+//! MQTT ingest: reads every publish from the embedded broker's link, checks topic,
+//! device and size, decodes, derives events and hands them to the recorder.
+//! Each rejection is counted by reason and logged with the topic and device.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{Local, Utc};
+use rumqttd::Notification;
+use rumqttd::local::{LinkRx, LinkTx};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, warn};
+
+use crate::config::{DeviceConfig, DeviceKind};
+use crate::metrics::{DeviceLabel, GatewayMetrics};
+use crate::status::DeviceBoard;
+use crate::store::{EventDraft, Store};
+use crate::{reconcile, topic};
+
+pub struct Ingest {
+    pub site_id: String,
+    pub devices: BTreeMap<String, DeviceConfig>,
+    pub max_payload_bytes: usize,
+    pub store: Arc<Store>,
+    pub metrics: Arc<GatewayMetrics>,
+    pub board: Arc<DeviceBoard>,
+    pub out: mpsc::Sender<Vec<EventDraft>>,
+}
+
+/// Why a payload was not turned into events.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Topic(#[from] topic::TopicError),
+    #[error("topic names site `{0}`, this gateway serves another site")]
+    WrongSite(String),
+    #[error("device `{0}` is not in the device registry")]
+    UnknownDevice(String),
+    #[error("payload of {size} bytes exceeds the limit of {limit}")]
+    Oversized { size: usize, limit: usize },
+    #[error(transparent)]
+    Decode(#[from] waymark_devices::DecodeError),
+}
+
+impl IngestError {
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Topic(_) => "unexpected_topic",
+            Self::WrongSite(_) => "wrong_site",
+            Self::UnknownDevice(_) => "unknown_device",
+            Self::Oversized { .. } => "oversized",
+            Self::Decode(e) => e.reason(),
+        }
+    }
+}
+
+impl Ingest {
+    /// Runs until shutdown or until the recorder is gone.
+    pub async fn run(self, link: (LinkTx, LinkRx), shutdown: CancellationToken) {
+        let (_tx, mut rx) = link;
+        loop {
+            let note = tokio::select! {
+                () = shutdown.cancelled() => break,
+                n = rx.next() => n,
+            };
+            match note {
+                Ok(Some(Notification::Forward(f))) => {
+                    let topic = String::from_utf8_lossy(&f.publish.topic);
+                    if self.handle(&topic, &f.publish.payload).await.is_err() {
+                        break;
+                    }
+                }
+                // The router parks a link that has drained its queue; without this
+                // wake-up delivery stops after a few hundred messages (rumqtt#582).
+                Ok(Some(Notification::Unschedule)) => {
+                    if let Err(e) = rx.wake().await {
+                        error!(error = %e, "mqtt ingest link lost");
+                        break;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    error!(error = %e, "mqtt ingest link lost");
+                    break;
+                }
+            }
+        }
+        debug!("mqtt ingest stopped");
+    }
+
+    /// Err only when the recorder has stopped (shutdown).
+    async fn handle(&self, topic: &str, payload: &[u8]) -> Result<(), ()> {
+        match self.derive(topic, payload) {
+            Ok(drafts) => self.out.send(drafts).await.map_err(|_| ()),
+            Err((e, device)) => {
+                self.metrics.reject(e.reason(), device.as_deref());
+                if let Some(d) = &device {
+                    self.board.rejected(d);
+                }
+                warn!(%topic, device = device.as_deref().unwrap_or("unknown"), reason = e.reason(), error = %e, "read rejected");
+                Ok(())
+            }
+        }
+    }
+
+    fn derive(&self, topic: &str, payload: &[u8]) -> Result<Vec<EventDraft>, (IngestError, Option<String>)> {
+        let t = topic::parse(topic).map_err(|e| (e.into(), None))?;
+        if t.site_id != self.site_id {
+            return Err((IngestError::WrongSite(t.site_id.to_string()), None));
+        }
+        let Some(device) = self.devices.get(t.device_id) else {
+            return Err((IngestError::UnknownDevice(t.device_id.to_string()), None));
+        };
+        let fail = |e: IngestError| (e, Some(device.id.clone()));
+        if payload.len() > self.max_payload_bytes {
+            return Err(fail(IngestError::Oversized {
+                size: payload.len(),
+                limit: self.max_payload_bytes,
+            }));
+        }
+        let reads = match device.kind {
+            DeviceKind::Generic => waymark_devices::generic::decode(payload).map_err(|e| fail(e.into()))?,
+        };
+        self.metrics
+            .reads
+            .get_or_create(&DeviceLabel {
+                device: device.id.clone(),
+            })
+            .inc_by(reads.len() as u64);
+        self.board.accepted(&device.id, reads.len() as u64);
+        let received = Utc::now().with_timezone(Local::now().offset());
+        let mut matcher = |id: &str| self.store.order_for_identifier(id).ok().flatten();
+        Ok(reconcile::derive(&self.site_id, device, &reads, received, &mut matcher))
+    }
+}

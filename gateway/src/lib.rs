@@ -1,0 +1,229 @@
+//! Waymark site gateway: devices publish reads over MQTT; the gateway decodes them,
+//! derives business events, records them durably in its store and replicates them
+//! to central, while keeping the site's orders for offline matching.
+//!
+//! Pipeline: `mqtt_front` -> embedded `broker` -> `ingest` -> (bounded channel)
+//! -> `recorder` (group commit) -> `store` <- `replicate`; `downlink` fills the
+//! store's orders; `ops` serves metrics, health and status.
+
+pub mod backoff;
+pub mod broker;
+pub mod central_link;
+pub mod cli;
+pub mod config;
+pub mod downlink;
+pub mod ingest;
+pub mod link_status;
+pub mod metrics;
+pub mod mqtt_frame;
+pub mod mqtt_front;
+pub mod ops;
+pub mod reconcile;
+pub mod recorder;
+pub mod replicate;
+pub mod status;
+pub mod store;
+pub mod topic;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, info, info_span, warn};
+
+use crate::config::GatewayConfig;
+use crate::metrics::GatewayMetrics;
+use crate::status::{DeviceBoard, StatusSource};
+use crate::store::Store;
+
+/// Capacity, in payloads, of the channel from ingest to the recorder. When it is
+/// full, ingest waits and the broker holds messages in its bounded segments.
+const RECORDER_QUEUE_PAYLOADS: usize = 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("cannot open the store in {path}: {source}")]
+    Store { path: String, source: store::StoreError },
+    #[error(transparent)]
+    Broker(#[from] broker::BrokerError),
+    #[error("cannot listen on {addr} for {what}: {source}")]
+    Listen {
+        what: &'static str,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Link(#[from] central_link::LinkError),
+    #[error("cannot start the recorder thread: {0}")]
+    Thread(std::io::Error),
+}
+
+/// A started gateway: where it listens, and the tasks to wait for.
+pub struct RunningGateway {
+    pub mqtt_addr: SocketAddr,
+    pub ops_addr: SocketAddr,
+    pub store: Arc<Store>,
+    tasks: Vec<(&'static str, JoinHandle<()>)>,
+    recorder: std::thread::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for RunningGateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningGateway")
+            .field("mqtt_addr", &self.mqtt_addr)
+            .field("ops_addr", &self.ops_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Opens the store, starts the broker and every task; returns once listening.
+pub async fn start(config: GatewayConfig, shutdown: CancellationToken) -> Result<RunningGateway, GatewayError> {
+    let data_dir = config.data_dir.clone();
+    let cache = config.store.cache_capacity_bytes;
+    let store = tokio::task::spawn_blocking(move || Store::open(&data_dir.join("store"), cache))
+        .await
+        .map_err(|e| store::StoreError::Sync(std::io::Error::other(e)))
+        .and_then(|r| r)
+        .map_err(|source| GatewayError::Store {
+            path: config.data_dir.display().to_string(),
+            source,
+        })?;
+    let store = Arc::new(store);
+    let metrics = Arc::new(GatewayMetrics::default());
+    metrics.orders_held.set(store.orders_held() as i64);
+    let link = Arc::new(link_status::LinkStatus::default());
+    let board = Arc::new(DeviceBoard::new(&config.devices));
+    let client = central_link::connect_lazy(&config.central, &config.site_id)?;
+
+    let broker = broker::EmbeddedBroker::start(config.mqtt.max_payload_bytes, config.mqtt.max_connections).await?;
+    let mqtt_listener = bind("mqtt", config.mqtt.listen).await?;
+    let ops_listener = bind("ops", config.ops_listen).await?;
+    let mqtt_addr = local_addr("mqtt", &mqtt_listener, config.mqtt.listen)?;
+    let ops_addr = local_addr("ops", &ops_listener, config.ops_listen)?;
+
+    let (drafts_tx, drafts_rx) = mpsc::channel(RECORDER_QUEUE_PAYLOADS);
+    let (recorded_tx, recorded_rx) = watch::channel(store.last_sequence());
+    let recorder = recorder::Recorder {
+        site_id: config.site_id.clone(),
+        store: store.clone(),
+        metrics: metrics.clone(),
+        max_events_per_commit: config.store.commit_max_events,
+        recorded: recorded_tx,
+    }
+    .spawn(drafts_rx)
+    .map_err(GatewayError::Thread)?;
+
+    let mut tasks = Vec::new();
+    let mut spawn = |name: &'static str, fut: std::pin::Pin<Box<dyn Future<Output = ()> + Send>>| {
+        tasks.push((name, tokio::spawn(fut.instrument(info_span!("task", source = name)))));
+    };
+    let limits = mqtt_front::FrontLimits {
+        max_connections: config.mqtt.max_connections,
+        // The payload limit plus room for the topic and packet id.
+        max_packet_bytes: config.mqtt.max_payload_bytes + broker::PACKET_OVERHEAD_BYTES,
+    };
+    spawn(
+        "mqtt_front",
+        Box::pin(mqtt_front::run(
+            mqtt_listener,
+            broker.internal_addr,
+            limits,
+            metrics.clone(),
+            shutdown.clone(),
+        )),
+    );
+    let ingest = ingest::Ingest {
+        site_id: config.site_id.clone(),
+        devices: config.devices.clone(),
+        max_payload_bytes: config.mqtt.max_payload_bytes,
+        store: store.clone(),
+        metrics: metrics.clone(),
+        board: board.clone(),
+        out: drafts_tx,
+    };
+    spawn("ingest", Box::pin(ingest.run(broker.link, shutdown.clone())));
+    let replicator = replicate::Replicator {
+        site_id: config.site_id.clone(),
+        store: store.clone(),
+        client: client.clone(),
+        batch_max_events: config.replication.batch_max_events,
+        max_inflight_batches: config.replication.max_inflight_batches,
+        reconnect_max: config.central.reconnect_max,
+        metrics: metrics.clone(),
+        link: link.clone(),
+    };
+    spawn("replicate", Box::pin(replicator.run(recorded_rx, shutdown.clone())));
+    let downlink = downlink::Downlink {
+        site_id: config.site_id.clone(),
+        store: store.clone(),
+        client: client.clone(),
+        reconnect_max: config.central.reconnect_max,
+        metrics: metrics.clone(),
+    };
+    spawn("downlink", Box::pin(downlink.run(shutdown.clone())));
+    let status = |board: &Arc<DeviceBoard>| StatusSource {
+        site_id: config.site_id.clone(),
+        store: store.clone(),
+        link: link.clone(),
+        board: board.clone(),
+    };
+    spawn(
+        "status_report",
+        Box::pin(status(&board).report_loop(client, config.central.status_interval, shutdown.clone())),
+    );
+    let ops_state = Arc::new(ops::OpsState {
+        metrics,
+        status: status(&board),
+        broker_addr: broker.internal_addr,
+    });
+    let ops_shutdown = shutdown.clone();
+    spawn(
+        "ops",
+        Box::pin(async move {
+            if let Err(e) = ops::serve(ops_listener, ops_state, ops_shutdown).await {
+                warn!(error = %e, "ops server stopped");
+            }
+        }),
+    );
+    info!(site = %config.site_id, %mqtt_addr, %ops_addr, devices = config.devices.len(), "gateway started");
+    Ok(RunningGateway {
+        mqtt_addr,
+        ops_addr,
+        store,
+        tasks,
+        recorder,
+    })
+}
+
+impl RunningGateway {
+    /// Waits for every task after shutdown was requested, at most `grace`; names
+    /// any task still running then. The recorder commits what it holds first.
+    pub async fn wait(self, grace: Duration) {
+        let deadline = tokio::time::Instant::now() + grace;
+        for (name, handle) in self.tasks {
+            if tokio::time::timeout_at(deadline, handle).await.is_err() {
+                warn!(task = name, "task still running at the shutdown deadline");
+            }
+        }
+        let recorder = self.recorder;
+        let joined = tokio::task::spawn_blocking(move || recorder.join());
+        if tokio::time::timeout_at(deadline, joined).await.is_err() {
+            warn!(task = "recorder", "recorder still committing at the shutdown deadline");
+        }
+        info!(last_sequence = self.store.last_sequence(), "gateway stopped");
+    }
+}
+
+async fn bind(what: &'static str, addr: SocketAddr) -> Result<tokio::net::TcpListener, GatewayError> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| GatewayError::Listen { what, addr, source })
+}
+
+fn local_addr(what: &'static str, l: &tokio::net::TcpListener, addr: SocketAddr) -> Result<SocketAddr, GatewayError> {
+    l.local_addr()
+        .map_err(|source| GatewayError::Listen { what, addr, source })
+}

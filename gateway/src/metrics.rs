@@ -1,0 +1,131 @@
+//! The gateway's Prometheus metrics. Every rejected or shed input is counted here
+//! by reason; the ops endpoint renders the registry.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DeviceLabel {
+    pub device: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RejectLabel {
+    pub reason: &'static str,
+    /// The registered device id, or "unknown" so that unknown ids cannot grow the series.
+    pub device: String,
+}
+
+pub struct GatewayMetrics {
+    registry: Registry,
+    pub reads: Family<DeviceLabel, Counter>,
+    pub rejected: Family<RejectLabel, Counter>,
+    pub events_recorded: Counter,
+    pub events_duplicate: Counter,
+    pub events_replicated: Counter,
+    pub backlog_events: Gauge,
+    pub commit_seconds: Histogram,
+    pub link_connected: Gauge,
+    pub link_reconnects: Counter,
+    pub orders_held: Gauge,
+    pub mqtt_connections: Gauge,
+}
+
+impl std::fmt::Debug for GatewayMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewayMetrics").finish_non_exhaustive()
+    }
+}
+
+impl Default for GatewayMetrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("waymark");
+        let m = Self {
+            reads: Family::default(),
+            rejected: Family::default(),
+            events_recorded: Counter::default(),
+            events_duplicate: Counter::default(),
+            events_replicated: Counter::default(),
+            backlog_events: Gauge::default(),
+            commit_seconds: Histogram::new(exponential_buckets(0.000_1, 2.0, 16)),
+            link_connected: Gauge::default(),
+            link_reconnects: Counter::default(),
+            orders_held: Gauge::default(),
+            mqtt_connections: Gauge::default(),
+            registry: Registry::default(),
+        };
+        registry.register("reads", "Reads decoded from registered devices", m.reads.clone());
+        registry.register(
+            "rejected",
+            "Payloads, packets and connections rejected, by reason",
+            m.rejected.clone(),
+        );
+        registry.register("events_recorded", "Events durably recorded", m.events_recorded.clone());
+        registry.register(
+            "events_duplicate",
+            "Derived events already in the store (redelivered reads)",
+            m.events_duplicate.clone(),
+        );
+        registry.register(
+            "events_replicated",
+            "Events acknowledged as durable by central",
+            m.events_replicated.clone(),
+        );
+        registry.register(
+            "backlog_events",
+            "Recorded events not yet acknowledged by central",
+            m.backlog_events.clone(),
+        );
+        registry.register(
+            "store_commit_seconds",
+            "Time to write and fdatasync one group commit",
+            m.commit_seconds.clone(),
+        );
+        registry.register(
+            "link_connected",
+            "1 while the replication stream to central is up",
+            m.link_connected.clone(),
+        );
+        registry.register(
+            "link_reconnects",
+            "Replication stream (re)connection attempts",
+            m.link_reconnects.clone(),
+        );
+        registry.register(
+            "orders_held",
+            "Orders of this site in the local store",
+            m.orders_held.clone(),
+        );
+        registry.register(
+            "mqtt_connections",
+            "Open device connections on the MQTT listener",
+            m.mqtt_connections.clone(),
+        );
+        Self { registry, ..m }
+    }
+}
+
+impl GatewayMetrics {
+    pub fn reject(&self, reason: &'static str, device: Option<&str>) {
+        self.rejected
+            .get_or_create(&RejectLabel {
+                reason,
+                device: device.unwrap_or("unknown").to_string(),
+            })
+            .inc();
+    }
+
+    /// Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}

@@ -1,0 +1,171 @@
+//! The gateway's status: one snapshot for the ops endpoint and the periodic
+//! report to central, built from the store, the link and the device board.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::Utc;
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+use tracing::debug;
+use waymark_proto::v1::{DeviceStatus, GatewayStatus, LinkState};
+
+use crate::central_link::SyncClient;
+use crate::config::DeviceConfig;
+use crate::link_status::LinkStatus;
+use crate::store::Store;
+
+/// Per-device counters kept for the status screen (metrics keep the same counts).
+#[derive(Debug, Default)]
+pub struct DeviceBoard {
+    devices: Mutex<BTreeMap<String, DeviceLine>>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DeviceLine {
+    pub id: String,
+    pub kind: String,
+    pub read_point: String,
+    pub reads_total: u64,
+    pub rejected_total: u64,
+    /// Milliseconds since the epoch of the last accepted payload; 0 if none yet.
+    pub last_read_ms: i64,
+}
+
+impl DeviceBoard {
+    pub fn new(devices: &BTreeMap<String, DeviceConfig>) -> Self {
+        let lines = devices
+            .values()
+            .map(|d| {
+                let line = DeviceLine {
+                    id: d.id.clone(),
+                    kind: format!("{:?}", d.kind).to_lowercase(),
+                    read_point: d.read_point.clone(),
+                    ..DeviceLine::default()
+                };
+                (d.id.clone(), line)
+            })
+            .collect();
+        Self {
+            devices: Mutex::new(lines),
+        }
+    }
+
+    fn update(&self, device: &str, f: impl FnOnce(&mut DeviceLine)) {
+        let mut devices = self.devices.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(line) = devices.get_mut(device) {
+            f(line);
+        }
+    }
+
+    pub fn accepted(&self, device: &str, reads: u64) {
+        let now = Utc::now().timestamp_millis();
+        self.update(device, |l| {
+            l.reads_total += reads;
+            l.last_read_ms = now;
+        });
+    }
+
+    pub fn rejected(&self, device: &str) {
+        self.update(device, |l| l.rejected_total += 1);
+    }
+
+    pub fn lines(&self) -> Vec<DeviceLine> {
+        let devices = self.devices.lock().unwrap_or_else(|p| p.into_inner());
+        devices.values().cloned().collect()
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusView {
+    pub site_id: String,
+    pub version: &'static str,
+    pub link: &'static str,
+    pub last_sequence: u64,
+    pub acked_sequence: u64,
+    pub backlog_events: u64,
+    /// Seconds since central last acknowledged a batch; `None` before the first ack.
+    pub last_ack_age_secs: Option<f64>,
+    pub orders_held: u64,
+    pub store_bytes: u64,
+    pub devices: Vec<DeviceLine>,
+}
+
+pub struct StatusSource {
+    pub site_id: String,
+    pub store: Arc<Store>,
+    pub link: Arc<LinkStatus>,
+    pub board: Arc<DeviceBoard>,
+}
+
+impl StatusSource {
+    pub fn snapshot(&self) -> StatusView {
+        let last = self.store.last_sequence();
+        let acked = self.store.acked_sequence().unwrap_or(0).min(last);
+        let last_ack = self.link.last_ack_ms();
+        StatusView {
+            site_id: self.site_id.clone(),
+            version: env!("CARGO_PKG_VERSION"),
+            link: link_name(self.link.state()),
+            last_sequence: last,
+            acked_sequence: acked,
+            backlog_events: last - acked,
+            last_ack_age_secs: (last_ack > 0)
+                .then(|| (Utc::now().timestamp_millis() - last_ack).max(0) as f64 / 1000.0),
+            orders_held: self.store.orders_held(),
+            store_bytes: self.store.size_on_disk(),
+            devices: self.board.lines(),
+        }
+    }
+
+    fn report(&self) -> GatewayStatus {
+        let v = self.snapshot();
+        GatewayStatus {
+            site_id: v.site_id,
+            gateway_version: v.version.into(),
+            reported_ms: Utc::now().timestamp_millis(),
+            last_sequence: v.last_sequence,
+            acked_sequence: v.acked_sequence,
+            backlog_events: v.backlog_events,
+            link: self.link.state() as i32,
+            devices: v
+                .devices
+                .into_iter()
+                .map(|d| DeviceStatus {
+                    device_id: d.id,
+                    kind: d.kind,
+                    reads_total: d.reads_total,
+                    rejected_total: d.rejected_total,
+                    last_read_ms: d.last_read_ms,
+                })
+                .collect(),
+            orders_held: v.orders_held,
+        }
+    }
+
+    /// Sends a status report every `interval` until shutdown; failures are only
+    /// logged, since the replication stream already reports the link.
+    pub async fn report_loop(self, client: SyncClient, interval: Duration, shutdown: CancellationToken) {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            if let Err(e) = client.clone().report_status(self.report()).await {
+                debug!(error = %e.message(), "status report not delivered");
+            }
+        }
+    }
+}
+
+pub fn link_name(state: LinkState) -> &'static str {
+    match state {
+        LinkState::Connected => "connected",
+        LinkState::Connecting => "connecting",
+        LinkState::Disconnected => "disconnected",
+        LinkState::Unspecified => "starting",
+    }
+}

@@ -1,0 +1,41 @@
+//! Key layout. The `log` tree holds events, their id index and counters under
+//! distinct one-byte prefixes, so one sled batch updates all of them atomically.
+//! Numbers are big-endian so that keys sort by value.
+
+pub const EVENT: u8 = b'e';
+pub const EVENT_ID: u8 = b'i';
+pub const META_LAST_SEQ: &[u8] = b"m/last_seq";
+pub const META_ACKED: &[u8] = b"m/acked_seq";
+
+pub const ORDER: u8 = b'o';
+pub const IDENTIFIER: u8 = b'x';
+pub const META_DOWNLINK_CURSOR: &[u8] = b"m/downlink_cursor";
+
+pub fn event(seq: u64) -> [u8; 9] {
+    let mut k = [EVENT; 9];
+    k[1..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+pub fn event_id(id: &str) -> Vec<u8> {
+    prefixed(EVENT_ID, id)
+}
+
+pub fn order(order_number: &str) -> Vec<u8> {
+    prefixed(ORDER, order_number)
+}
+
+pub fn identifier(value: &str) -> Vec<u8> {
+    prefixed(IDENTIFIER, value)
+}
+
+fn prefixed(prefix: u8, s: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + s.len());
+    k.push(prefix);
+    k.extend_from_slice(s.as_bytes());
+    k
+}
+
+pub fn decode_u64(v: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(v.try_into().ok()?))
+}

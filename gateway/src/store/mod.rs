@@ -1,0 +1,201 @@
+//! The gateway's local store: the durable event log (which is also the
+//! replication queue) and the site's orders received by downlink.
+//!
+//! Durability: sled 0.34's `flush` ends in `sync_file_range`, which does not
+//! survive a power cut, so a commit is `flush` followed by `fdatasync` of sled's
+//! data file. Events are kept under ~1 KiB so that no sled page grows past the
+//! blob threshold (128 KiB), because blob files are written without a sync.
+
+mod keys;
+mod orders;
+
+use std::fs::File;
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
+
+use prost::Message;
+use waymark_proto::v1::Event;
+
+use keys::{META_ACKED, META_LAST_SEQ};
+
+/// Largest encoded event the store accepts (see the module note on blobs).
+pub const MAX_EVENT_BYTES: usize = 8 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store i/o: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("store sync: {0}")]
+    Sync(#[from] std::io::Error),
+    #[error("stored record {key} is corrupt: {detail}")]
+    Corrupt { key: String, detail: String },
+    #[error("event {event_id} encodes to {size} bytes, more than {MAX_EVENT_BYTES}")]
+    EventTooLarge { event_id: String, size: usize },
+}
+
+/// An event as derived from reads, before the store gives it a sequence.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventDraft(pub Event);
+
+/// What one commit did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Recorded {
+    /// Events newly appended, with contiguous sequences ending at `last_sequence`.
+    pub appended: u64,
+    /// Drafts whose event id was already in the log (a redelivered read).
+    pub duplicates: u64,
+    pub last_sequence: u64,
+}
+
+pub struct Store {
+    db: sled::Db,
+    log: sled::Tree,
+    orders: sled::Tree,
+    /// sled's data file, kept open to fdatasync it after each flush.
+    data_file: File,
+    /// Serializes commits so that sequences are assigned without gaps.
+    commit_lock: Mutex<u64>,
+    orders_held: AtomicU64,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    pub fn open(dir: &Path, cache_capacity_bytes: u64) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir)?;
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(cache_capacity_bytes)
+            .open()?;
+        let log = db.open_tree("log")?;
+        let orders = db.open_tree("orders")?;
+        let data_file = File::open(dir.join("db"))?;
+        let last = read_u64(&log, META_LAST_SEQ)?;
+        let orders_held = AtomicU64::new(orders.scan_prefix([keys::ORDER]).count() as u64);
+        Ok(Self {
+            db,
+            log,
+            orders,
+            data_file,
+            commit_lock: Mutex::new(last),
+            orders_held,
+        })
+    }
+
+    /// Appends the drafts not already in the log and makes them durable.
+    /// Returns only after the fdatasync: what it reports is recorded.
+    pub fn record(&self, site_id: &str, drafts: Vec<EventDraft>, record_time_ms: i64) -> Result<Recorded, StoreError> {
+        let mut last = self.commit_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut batch = sled::Batch::default();
+        let mut seen_in_batch = std::collections::HashSet::new();
+        let mut next = *last;
+        let mut duplicates = 0;
+        for EventDraft(mut event) in drafts {
+            let id_key = keys::event_id(&event.event_id);
+            if !seen_in_batch.insert(event.event_id.clone()) || self.log.contains_key(&id_key)? {
+                duplicates += 1;
+                continue;
+            }
+            next += 1;
+            event.site_id = site_id.to_string();
+            event.sequence = next;
+            event.record_time_ms = record_time_ms;
+            let bytes = event.encode_to_vec();
+            if bytes.len() > MAX_EVENT_BYTES {
+                return Err(StoreError::EventTooLarge {
+                    event_id: event.event_id,
+                    size: bytes.len(),
+                });
+            }
+            batch.insert(keys::event(next).to_vec(), bytes);
+            batch.insert(id_key, &next.to_be_bytes());
+        }
+        let appended = next - *last;
+        if appended > 0 {
+            batch.insert(META_LAST_SEQ, &next.to_be_bytes());
+            self.log.apply_batch(batch)?;
+            self.sync()?;
+            *last = next;
+        }
+        Ok(Recorded {
+            appended,
+            duplicates,
+            last_sequence: next,
+        })
+    }
+
+    /// sled flush (writes and sync_file_range) then fdatasync of the data file.
+    fn sync(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        self.data_file.sync_data()?;
+        Ok(())
+    }
+
+    pub fn last_sequence(&self) -> u64 {
+        *self.commit_lock.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Central has reported it holds events up to `high_water_mark`. If central is
+    /// ahead of this store (the store was restored from an old copy), new events must
+    /// start above it or central would discard them as already applied.
+    pub fn note_central_high_water_mark(&self, high_water_mark: u64) -> Result<bool, StoreError> {
+        let mut last = self.commit_lock.lock().unwrap_or_else(|p| p.into_inner());
+        self.log.insert(META_ACKED, &high_water_mark.to_be_bytes())?;
+        if high_water_mark > *last {
+            self.log.insert(META_LAST_SEQ, &high_water_mark.to_be_bytes())?;
+            self.sync()?;
+            *last = high_water_mark;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// The highest sequence central has acknowledged, as last heard.
+    pub fn acked_sequence(&self) -> Result<u64, StoreError> {
+        read_u64(&self.log, META_ACKED)
+    }
+
+    pub fn set_acked_sequence(&self, seq: u64) -> Result<(), StoreError> {
+        self.log.insert(META_ACKED, &seq.to_be_bytes())?;
+        Ok(())
+    }
+
+    /// Up to `max` events with sequence >= `from`, in order.
+    pub fn events_from(&self, from: u64, max: usize) -> Result<Vec<Event>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.log.range(keys::event(from)..keys::event(u64::MAX)).take(max) {
+            let (k, v) = item?;
+            out.push(Event::decode(v.as_ref()).map_err(|e| StoreError::Corrupt {
+                key: format!("{k:?}"),
+                detail: e.to_string(),
+            })?);
+        }
+        Ok(out)
+    }
+
+    pub fn contains_event_id(&self, event_id: &str) -> Result<bool, StoreError> {
+        Ok(self.log.contains_key(keys::event_id(event_id))?)
+    }
+
+    pub fn size_on_disk(&self) -> u64 {
+        self.db.size_on_disk().unwrap_or(0)
+    }
+}
+
+fn read_u64(tree: &sled::Tree, key: &[u8]) -> Result<u64, StoreError> {
+    match tree.get(key)? {
+        None => Ok(0),
+        Some(v) => keys::decode_u64(&v).ok_or_else(|| StoreError::Corrupt {
+            key: String::from_utf8_lossy(key).into_owned(),
+            detail: format!("expected 8 bytes, found {}", v.len()),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests;
