@@ -145,12 +145,10 @@ impl CreateOrderBody {
                     "parcels[{i}]: needs at least one of sscc, tracking_number, epc"
                 ));
             }
-            if let Some(sscc) = &p.sscc {
-                if !waymark_devices::gs1::is_valid_sscc(sscc) {
-                    problems.push(format!(
-                        "parcels[{i}].sscc: `{sscc}` is not 18 digits with a valid check digit"
-                    ));
-                }
+            if let Some(sscc) = p.sscc.as_ref().filter(|s| !waymark_devices::gs1::is_valid_sscc(s)) {
+                problems.push(format!(
+                    "parcels[{i}].sscc: `{sscc}` is not 18 digits with a valid check digit"
+                ));
             }
         }
         if !problems.is_empty() {

@@ -43,7 +43,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
         Err(e) => {
-            let _ = e.print();
+            e.print().ok();
             return if e.use_stderr() {
                 ExitCode::from(2)
             } else {
@@ -140,10 +140,11 @@ fn init_tracing() {
     let filter = std::env::var("WAYMARK_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
         .unwrap_or_else(|_| "info".into());
-    let _ = tracing_subscriber::fmt()
+    tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
-        .try_init();
+        .try_init()
+        .ok();
 }
 
 async fn wait_for_signal() {
@@ -154,6 +155,6 @@ async fn wait_for_signal() {
             _ = term.recv() => {}
         }
     } else {
-        let _ = tokio::signal::ctrl_c().await;
+        tokio::signal::ctrl_c().await.ok();
     }
 }

@@ -101,3 +101,15 @@ mod tests {
         assert_eq!(err.problems.len(), 3, "{err}");
     }
 }
+
+#[cfg(test)]
+mod example_tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_example_config_is_valid() {
+        RawConfig::from_toml(include_str!("../../deploy/sync.example.toml"))
+            .and_then(RawConfig::validate)
+            .expect("deploy/sync.example.toml must stay valid");
+    }
+}

@@ -141,11 +141,11 @@ impl SiteSync for SyncService {
                     let page = match blocking(move || st.order_revisions(&s, cursor, DOWNLINK_PAGE)).await {
                         Ok(Ok(p)) => p,
                         Ok(Err(e)) => {
-                            let _ = tx.send(Err(store_status(e))).await;
+                            tx.send(Err(store_status(e))).await.ok();
                             return;
                         }
                         Err(status) => {
-                            let _ = tx.send(Err(status)).await;
+                            tx.send(Err(status)).await.ok();
                             return;
                         }
                     };
@@ -210,7 +210,9 @@ impl ReplicationSession {
                 })) => b,
                 Ok(None) => return,
                 Ok(Some(_)) => {
-                    let _ = tx.send(Err(Status::invalid_argument("expected an event batch"))).await;
+                    tx.send(Err(Status::invalid_argument("expected an event batch")))
+                        .await
+                        .ok();
                     return;
                 }
                 Err(e) => {

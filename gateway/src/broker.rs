@@ -70,12 +70,52 @@ impl EmbeddedBroker {
 async fn wait_listening(addr: SocketAddr) -> Result<(), BrokerError> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while tokio::time::Instant::now() < deadline {
-        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+        if probe(addr).await.is_ok() {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     Err(BrokerError::NotListening(addr))
+}
+
+/// A full MQTT 3.1.1 handshake with the broker: CONNECT, expect CONNACK accepted,
+/// DISCONNECT. Proves the broker serves clients, without making it log an error.
+pub async fn probe(addr: SocketAddr) -> std::io::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const CLIENT_ID: &[u8] = b"waymark-probe";
+    let mut connect = vec![
+        0x10,
+        (12 + CLIENT_ID.len()) as u8,
+        0,
+        4,
+        b'M',
+        b'Q',
+        b'T',
+        b'T',
+        4,
+        0x02,
+        0,
+        10,
+    ];
+    connect.extend_from_slice(&[0, CLIENT_ID.len() as u8]);
+    connect.extend_from_slice(CLIENT_ID);
+    let exchange = async {
+        let mut s = tokio::net::TcpStream::connect(addr).await?;
+        s.write_all(&connect).await?;
+        let mut connack = [0u8; 4];
+        s.read_exact(&mut connack).await?;
+        if connack != [0x20, 0x02, 0x00, 0x00] {
+            return Err(std::io::Error::other(format!("unexpected connack {connack:02x?}")));
+        }
+        s.write_all(&[0xe0, 0x00]).await?;
+        // Let the broker close first; closing under it makes its router log an error.
+        let mut rest = Vec::new();
+        s.read_to_end(&mut rest).await?;
+        Ok(())
+    };
+    tokio::time::timeout(Duration::from_secs(2), exchange)
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "broker probe timed out"))?
 }
 
 fn config(listen: SocketAddr, max_payload_bytes: usize, max_connections: usize) -> Config {

@@ -55,7 +55,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
         Err(e) => {
-            let _ = e.print();
+            e.print().ok();
             return if e.use_stderr() {
                 ExitCode::from(2)
             } else {
@@ -145,15 +145,18 @@ fn load(file: &Path, flags: Option<Overrides>) -> Result<GatewayConfig, ConfigEr
     raw.validate()
 }
 
-/// Logs to stderr; `WAYMARK_LOG` (or `RUST_LOG`) sets the filter, default `info`.
+/// Logs to stderr; `WAYMARK_LOG` (or `RUST_LOG`) sets the filter. The default keeps
+/// the embedded broker quiet: rumqttd logs every connection at info and a clean
+/// DISCONNECT at error. `WAYMARK_LOG=info,rumqttd=debug` shows its logs again.
 pub fn init_tracing() {
     let filter = std::env::var("WAYMARK_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_else(|_| "info".into());
-    let _ = tracing_subscriber::fmt()
+        .unwrap_or_else(|_| "info,rumqttd=off".into());
+    tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
-        .try_init();
+        .try_init()
+        .ok();
 }
 
 /// Resolves on SIGINT or SIGTERM.
@@ -169,5 +172,5 @@ pub async fn wait_for_signal() {
             return;
         }
     }
-    let _ = tokio::signal::ctrl_c().await;
+    tokio::signal::ctrl_c().await.ok();
 }

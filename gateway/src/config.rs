@@ -473,3 +473,16 @@ mod tests {
         assert_eq!(c.mqtt.listen.port(), 0);
     }
 }
+
+#[cfg(test)]
+mod example_tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_example_config_is_valid() {
+        let c = RawConfig::from_toml(include_str!("../../deploy/gateway.example.toml"))
+            .and_then(RawConfig::validate)
+            .expect("deploy/gateway.example.toml must stay valid");
+        assert_eq!(c.devices.len(), 2);
+    }
+}

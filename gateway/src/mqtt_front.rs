@@ -74,8 +74,8 @@ async fn proxy(
             return;
         }
     };
-    let _ = device.set_nodelay(true);
-    let _ = upstream.set_nodelay(true);
+    device.set_nodelay(true).ok();
+    upstream.set_nodelay(true).ok();
     let (mut dev_rx, mut dev_tx) = device.into_split();
     let (mut up_rx, mut up_tx) = upstream.into_split();
     let inbound = async {

@@ -45,7 +45,7 @@ async fn status(State(s): State<Arc<OpsState>>) -> impl IntoResponse {
 /// Ready when the store is open (it is, while this serves) and the broker accepts
 /// connections. The link is reported but does not fail readiness: offline is normal.
 async fn readyz(State(s): State<Arc<OpsState>>) -> impl IntoResponse {
-    let broker_up = tokio::net::TcpStream::connect(s.broker_addr).await.is_ok();
+    let broker_up = crate::broker::probe(s.broker_addr).await.is_ok();
     let view = s.status.snapshot();
     let body = serde_json::json!({
         "store": "open",

@@ -1,0 +1,207 @@
+//! The whole system on one machine: central, two site gateways and simulated
+//! devices publishing over real MQTT. Every port is picked by the OS (a broker may
+//! already hold 1883); the addresses to look at are printed at start.
+//!
+//! `cargo run -p waymark-tests --bin waymark-demo` (Ctrl-C stops it).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+use waymark_devices::gs1;
+use waymark_tests::mqtt::Publisher;
+
+#[derive(Debug, Parser)]
+#[command(about = "Run central, two site gateways and simulated devices on this machine")]
+struct Args {
+    /// Where the stores go; a fresh temporary directory by default.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Port for central's HTTP API; 0 picks a free one.
+    #[arg(long, default_value_t = 0)]
+    http_port: u16,
+    /// Stop after this many seconds instead of waiting for Ctrl-C.
+    #[arg(long)]
+    duration_secs: Option<u64>,
+}
+
+const SITES: [&str; 2] = ["dc-north", "dc-south"];
+
+struct Site {
+    id: &'static str,
+    mqtt: SocketAddr,
+    ops: SocketAddr,
+    running: waymark_gateway::RunningGateway,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let filter = std::env::var("WAYMARK_LOG").unwrap_or_else(|_| "warn,rumqttd=off".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .init();
+    let temp;
+    let data_dir = match args.data_dir {
+        Some(d) => d,
+        None => {
+            temp = tempfile::Builder::new().prefix("waymark-demo-").tempdir()?;
+            temp.path().to_path_buf()
+        }
+    };
+    let shutdown = CancellationToken::new();
+
+    let central = waymark_sync::start(
+        waymark_sync::config::RawConfig {
+            data_dir: Some(data_dir.join("central")),
+            grpc_listen: Some("127.0.0.1:0".into()),
+            http_listen: Some(format!("127.0.0.1:{}", args.http_port)),
+            cache_capacity_mb: Some(64),
+        }
+        .validate()?,
+        shutdown.clone(),
+    )
+    .await?;
+    let api = format!("http://{}", central.http_addr);
+
+    let mut sites = Vec::new();
+    for id in SITES {
+        let toml = format!(
+            r#"site_id = "{id}"
+data_dir = "{dir}"
+[mqtt]
+listen = "127.0.0.1:0"
+[central]
+endpoint = "http://{grpc}"
+status_interval_secs = 2
+reconnect_max_secs = 5
+[ops]
+listen = "127.0.0.1:0"
+[store]
+cache_capacity_mb = 16
+[[devices]]
+id = "pack-1"
+read_point = "pack-station-1"
+business_step = "packing"
+[[devices]]
+id = "door-3"
+read_point = "dock-door-3"
+business_step = "loading"
+"#,
+            dir = data_dir.join(id).display(),
+            grpc = central.grpc_addr,
+        );
+        let config = waymark_gateway::config::RawConfig::from_toml(&toml)?.validate()?;
+        let running = waymark_gateway::start(config, shutdown.clone()).await?;
+        sites.push(Site {
+            id,
+            mqtt: running.mqtt_addr,
+            ops: running.ops_addr,
+            running,
+        });
+    }
+
+    let http = reqwest::Client::new();
+    let mut orders = Vec::new();
+    for n in 0..6u64 {
+        let site = SITES[(n % 2) as usize];
+        let number = format!("SO-{}", 1001 + n);
+        let sscc = sscc(n);
+        let body = json!({ "order_number": number, "site_id": site,
+                           "parcels": [{ "sscc": sscc, "tracking_number": format!("1ZDEMO{:010}", n) }] });
+        let resp = http.post(format!("{api}/api/v1/orders")).json(&body).send().await?;
+        anyhow::ensure!(resp.status().is_success(), "creating {number}: {}", resp.text().await?);
+        orders.push((site, number, sscc));
+    }
+
+    println!("Waymark demo is running: central, 2 site gateways, simulated scanners and portals.");
+    println!();
+    println!("  central API        {api}");
+    println!("  an order           curl -s {api}/api/v1/orders/SO-1001");
+    println!("  all sites          curl -s {api}/api/v1/sites");
+    for s in &sites {
+        println!(
+            "  {:<8} gateway   mqtt {}   status http://{}/status   metrics http://{}/metrics",
+            s.id, s.mqtt, s.ops, s.ops
+        );
+    }
+    let north = &sites[0];
+    println!(
+        "  publish a read     mosquitto_pub -h {} -p {} -t waymark/{}/door-3/reads -m '{{\"id\":\"{}\"}}'",
+        north.mqtt.ip(),
+        north.mqtt.port(),
+        north.id,
+        orders[0].2
+    );
+    println!("  data               {}", data_dir.display());
+    println!();
+    println!("Parcels are packed, then loaded at door 3, one every few seconds. Ctrl-C stops.");
+
+    let devices = simulate(&sites, orders, shutdown.clone());
+    let stop = async {
+        match args.duration_secs {
+            Some(s) => tokio::time::sleep(Duration::from_secs(s)).await,
+            None => waymark_gateway::cli::wait_for_signal().await,
+        }
+    };
+    tokio::select! {
+        () = stop => {}
+        r = devices => r.context("device simulation")??,
+    }
+    shutdown.cancel();
+    for s in sites {
+        s.running.wait(Duration::from_secs(5)).await;
+    }
+    central.wait(Duration::from_secs(5)).await;
+    println!("stopped");
+    Ok(())
+}
+
+/// A valid SSCC with GS1's example company prefix 0614141.
+fn sscc(serial: u64) -> String {
+    let body = format!("00614141{serial:09}");
+    format!("{body}{}", gs1::compute_check_digit(body.as_bytes()))
+}
+
+/// Packs, then loads, each order's parcel, with a pause between steps.
+fn simulate(
+    sites: &[Site],
+    orders: Vec<(&'static str, String, String)>,
+    shutdown: CancellationToken,
+) -> tokio::task::JoinHandle<anyhow::Result<()>> {
+    let addrs: Vec<(&'static str, SocketAddr)> = sites.iter().map(|s| (s.id, s.mqtt)).collect();
+    tokio::spawn(async move {
+        let mut publishers = Vec::new();
+        for (site, addr) in &addrs {
+            for device in ["pack-1", "door-3"] {
+                let p = Publisher::connect(*addr, &format!("{site}-{device}"));
+                publishers.push((*site, device, p));
+            }
+        }
+        let steps = orders
+            .iter()
+            .flat_map(|o| [(o, "pack-1"), (o, "door-3")])
+            .collect::<Vec<_>>();
+        for ((site, number, sscc), device) in steps {
+            tokio::select! {
+                () = shutdown.cancelled() => return Ok(()),
+                () = tokio::time::sleep(Duration::from_secs(2)) => {}
+            }
+            let Some((_, _, p)) = publishers.iter().find(|(s, d, _)| s == site && *d == device) else {
+                continue;
+            };
+            let now = chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, false);
+            let read = json!({ "id": sscc, "time": now, "antenna": 1, "rssi": -51.0 });
+            p.publish(&format!("waymark/{site}/{device}/reads"), read.to_string().into_bytes())
+                .await?;
+            println!("  {site}: {device} read parcel of {number}");
+        }
+        shutdown.cancelled().await;
+        Ok(())
+    })
+}

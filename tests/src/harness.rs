@@ -1,0 +1,247 @@
+//! Runs central and gateways as child processes (the `waymark-node` binary), each
+//! on ports the OS picked, and talks to them over HTTP. Processes are killed when
+//! their handle drops, so a failing test leaves nothing running.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde_json::Value;
+
+/// Where each program said it listens (its `... ready k=v ...` stdout line).
+#[derive(Debug, Clone)]
+pub struct Ready(Vec<(String, String)>);
+
+impl Ready {
+    pub fn addr(&self, key: &str) -> anyhow::Result<SocketAddr> {
+        let v = self
+            .0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
+            .with_context(|| format!("ready line has no {key}"))?;
+        Ok(v.parse()?)
+    }
+}
+
+/// A child process, killed (and reaped) when dropped.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        self.0.kill().ok();
+        self.0.wait().ok();
+    }
+}
+
+/// A Waymark program in a child process, killed on drop.
+pub struct Node {
+    child: KillOnDrop,
+    pub ready: Ready,
+    name: String,
+}
+
+impl Node {
+    /// Starts `bin args...` and waits for its ready line on stdout.
+    pub fn spawn(bin: &Path, args: &[String], name: &str, log: &Path) -> anyhow::Result<Self> {
+        let stderr = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
+        let mut child = KillOnDrop(
+            Command::new(bin)
+                .args(args)
+                .env("WAYMARK_LOG", "info")
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(stderr)
+                .spawn()
+                .with_context(|| format!("spawning {}", bin.display()))?,
+        );
+        let stdout = child.0.stdout.take().context("no stdout")?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.contains(" ready ") {
+                    tx.send(line).ok();
+                }
+            }
+        });
+        let line = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(l) => l,
+            Err(_) => {
+                bail!("{name} did not report ready within 30 s; see {}", log.display());
+            }
+        };
+        let pairs = line
+            .split_whitespace()
+            .filter_map(|w| w.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+            .collect();
+        Ok(Self {
+            child,
+            ready: Ready(pairs),
+            name: name.to_string(),
+        })
+    }
+
+    /// SIGKILL: no drain, no goodbye, as in a power cut of the process.
+    pub fn kill(&mut self) {
+        self.child.0.kill().ok();
+        self.child.0.wait().ok();
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn terminate(&mut self) -> anyhow::Result<()> {
+        let pid = self.child.0.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status()?;
+        let status = self.child.0.wait()?;
+        if !status.success() {
+            bail!("{} exited with {status}", self.name);
+        }
+        Ok(())
+    }
+}
+
+/// One test's world: a temp dir, the node binary, an HTTP client.
+pub struct Harness {
+    pub dir: tempfile::TempDir,
+    bin: PathBuf,
+    pub http: reqwest::Client,
+}
+
+pub struct GatewaySpec {
+    pub site_id: String,
+    pub devices: Vec<(String, String)>,
+    pub max_payload_bytes: usize,
+}
+
+impl GatewaySpec {
+    /// A site with a loading dock door and a pack station.
+    pub fn site(site_id: &str) -> Self {
+        Self {
+            site_id: site_id.into(),
+            devices: vec![("door-3".into(), "loading".into()), ("pack-1".into(), "packing".into())],
+            max_payload_bytes: 16 * 1024,
+        }
+    }
+}
+
+impl Harness {
+    pub fn new(bin: &str) -> anyhow::Result<Self> {
+        Ok(Self {
+            dir: tempfile::Builder::new().prefix("waymark-test-").tempdir()?,
+            bin: PathBuf::from(bin),
+            http: reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?,
+        })
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Starts central; `grpc` pins the gRPC port (for a restart), else port 0.
+    pub fn start_central(&self, grpc: Option<SocketAddr>) -> anyhow::Result<Node> {
+        let grpc = grpc.map_or_else(|| "127.0.0.1:0".to_string(), |a| a.to_string());
+        let args = [
+            "sync",
+            "run",
+            "--data-dir",
+            &self.path("central").display().to_string(),
+            "--grpc-listen",
+            &grpc,
+            "--http-listen",
+            "127.0.0.1:0",
+        ]
+        .map(String::from);
+        Node::spawn(&self.bin, &args, "central", &self.path("central.log"))
+    }
+
+    /// Writes the gateway's config and starts it; `mqtt` pins the MQTT port.
+    pub fn start_gateway(
+        &self,
+        spec: &GatewaySpec,
+        central_grpc: SocketAddr,
+        mqtt: Option<SocketAddr>,
+    ) -> anyhow::Result<Node> {
+        let config = self.path(&format!("{}.toml", spec.site_id));
+        let mut text = format!(
+            "site_id = \"{site}\"\ndata_dir = \"{dir}\"\n\n[mqtt]\nlisten = \"{mqtt}\"\nmax_payload_bytes = {max}\n\n\
+             [central]\nendpoint = \"http://{central_grpc}\"\nstatus_interval_secs = 1\nreconnect_max_secs = 1\n\n\
+             [ops]\nlisten = \"127.0.0.1:0\"\n",
+            site = spec.site_id,
+            dir = self.path(&spec.site_id).display(),
+            mqtt = mqtt.map_or_else(|| "127.0.0.1:0".to_string(), |a| a.to_string()),
+            max = spec.max_payload_bytes,
+        );
+        for (id, step) in &spec.devices {
+            text.push_str(&format!(
+                "\n[[devices]]\nid = \"{id}\"\nread_point = \"dock-{id}\"\nbusiness_step = \"{step}\"\n"
+            ));
+        }
+        std::fs::write(&config, text)?;
+        let args = [
+            "gateway".to_string(),
+            "run".into(),
+            "--config".into(),
+            config.display().to_string(),
+        ];
+        Node::spawn(
+            &self.bin,
+            &args,
+            &spec.site_id,
+            &self.path(&format!("{}.log", spec.site_id)),
+        )
+    }
+
+    pub async fn get_json(&self, url: String) -> anyhow::Result<(u16, Value)> {
+        let resp = self.http.get(&url).send().await.with_context(|| url.clone())?;
+        let code = resp.status().as_u16();
+        Ok((code, resp.json().await.with_context(|| url)?))
+    }
+
+    pub async fn post_json(&self, url: String, body: &Value) -> anyhow::Result<(u16, Value)> {
+        let resp = self
+            .http
+            .post(&url)
+            .json(body)
+            .send()
+            .await
+            .with_context(|| url.clone())?;
+        let code = resp.status().as_u16();
+        Ok((code, resp.json().await.with_context(|| url)?))
+    }
+
+    pub async fn get_text(&self, url: String) -> anyhow::Result<String> {
+        Ok(self.http.get(&url).send().await?.text().await?)
+    }
+
+    /// Every event central holds for a site, paging through the API.
+    pub async fn central_events(&self, http: SocketAddr, site: &str) -> anyhow::Result<Vec<Value>> {
+        let mut all = Vec::new();
+        let mut after = 0;
+        loop {
+            let (code, page) = self
+                .get_json(format!(
+                    "http://{http}/api/v1/sites/{site}/events?after={after}&limit=5000"
+                ))
+                .await?;
+            anyhow::ensure!(code == 200, "events page: {code} {page}");
+            let events = page["events"].as_array().cloned().unwrap_or_default();
+            if events.is_empty() {
+                return Ok(all);
+            }
+            after = page["next_after"].as_u64().context("next_after")?;
+            all.extend(events);
+        }
+    }
+}
+
+/// The value of one Prometheus sample whose name and labels all appear in its line.
+pub fn metric(text: &str, name: &str, labels: &[&str]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.split(['{', ' ']).next() == Some(name))
+        .filter(|l| labels.iter().all(|lab| l.contains(lab)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}

@@ -1,0 +1,53 @@
+//! The README's first command: the demo starts everything, prints where to look,
+//! and the example order it prints gets its pack and load events.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use waymark_tests::harness::KillOnDrop;
+use waymark_tests::wait;
+
+#[tokio::test]
+async fn demo_prints_where_to_look_and_its_example_order_fills_in() -> anyhow::Result<()> {
+    let mut child = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_waymark-demo"))
+            .args(["--duration-secs", "60"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?,
+    );
+    let stdout = child.0.stdout.take().ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            tx.send(line).ok();
+        }
+    });
+    let mut url = None;
+    while url.is_none() {
+        let line = rx.recv_timeout(Duration::from_secs(60))?;
+        url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://") && w.ends_with("/api/v1/orders/SO-1001"))
+            .map(String::from);
+    }
+    let url = url.ok_or_else(|| anyhow::anyhow!("no example order printed"))?;
+    let http = reqwest::Client::new();
+    let timeline = wait::until(
+        "the example order's pack and load events",
+        Duration::from_secs(45),
+        || async {
+            let order: serde_json::Value = http.get(&url).send().await.ok()?.json().await.ok()?;
+            let steps: Vec<String> = order["timeline"]
+                .as_array()?
+                .iter()
+                .filter_map(|e| e["business_step"].as_str().map(String::from))
+                .collect();
+            (steps.len() >= 2).then_some(steps)
+        },
+    )
+    .await?;
+    assert_eq!(timeline, ["packing", "loading"]);
+    Ok(())
+}
