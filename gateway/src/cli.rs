@@ -116,7 +116,7 @@ async fn run(config: GatewayConfig) -> ExitCode {
     // One machine-readable line on stdout: the harness and scripts read the ports from it.
     println!(
         "waymark-gateway ready site={site} mqtt={} ops={}",
-        running.mqtt_addr, running.ops_addr
+        running.mqtt, running.ops_addr
     );
     wait_for_signal().await;
     tracing::info!("shutting down");

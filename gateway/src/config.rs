@@ -43,6 +43,14 @@ pub struct RawConfig {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawMqtt {
+    /// `embedded` (default): devices connect to the gateway's own broker.
+    /// `external`: the gateway subscribes to the site's existing broker.
+    pub mode: Option<String>,
+    /// The external broker, `host:port`.
+    pub broker: Option<String>,
+    pub client_id: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
     pub listen: Option<String>,
     pub max_payload_bytes: Option<usize>,
     pub max_connections: Option<usize>,
@@ -106,9 +114,32 @@ pub struct GatewayConfig {
 
 #[derive(Debug, Clone)]
 pub struct MqttConfig {
+    /// `Some` in external mode; then `listen` and `max_connections` are unused.
+    pub external: Option<ExternalBroker>,
     pub listen: SocketAddr,
     pub max_payload_bytes: usize,
     pub max_connections: usize,
+}
+
+/// A site broker the gateway subscribes to with a persistent session.
+#[derive(Clone)]
+pub struct ExternalBroker {
+    pub host: String,
+    pub port: u16,
+    /// Stable across restarts: the broker keeps the session (and unacked messages) under it.
+    pub client_id: String,
+    pub credentials: Option<(String, String)>,
+}
+
+impl std::fmt::Debug for ExternalBroker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExternalBroker")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("client_id", &self.client_id)
+            .field("username", &self.credentials.as_ref().map(|(u, _)| u))
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -215,6 +246,7 @@ impl RawConfig {
             problems.push("data_dir: missing (e.g. data_dir = \"/var/lib/waymark\")".into());
             PathBuf::new()
         });
+        let external = external_broker(&mut problems, &self.mqtt, &site_id);
         let mqtt_listen = addr(&mut problems, "mqtt.listen", self.mqtt.listen, DEFAULT_MQTT_LISTEN);
         let ops_listen = addr(&mut problems, "ops.listen", self.ops.listen, DEFAULT_OPS_LISTEN);
         let max_payload_bytes = bounded(
@@ -341,6 +373,7 @@ impl RawConfig {
             site_id,
             data_dir,
             mqtt: MqttConfig {
+                external,
                 listen: mqtt_listen,
                 max_payload_bytes,
                 max_connections,
@@ -361,6 +394,55 @@ impl RawConfig {
             ops_listen,
             devices,
         })
+    }
+}
+
+fn external_broker(problems: &mut Vec<String>, m: &RawMqtt, site_id: &str) -> Option<ExternalBroker> {
+    match m.mode.as_deref().unwrap_or("embedded") {
+        "embedded" => {
+            for (key, set) in [("broker", m.broker.is_some()), ("client_id", m.client_id.is_some())] {
+                if set {
+                    problems.push(format!("mqtt.{key}: only used with mode = \"external\""));
+                }
+            }
+            None
+        }
+        "external" => {
+            let Some(broker) = &m.broker else {
+                problems
+                    .push("mqtt.broker: required with mode = \"external\" (e.g. broker = \"127.0.0.1:1883\")".into());
+                return None;
+            };
+            let parsed = broker
+                .rsplit_once(':')
+                .and_then(|(h, p)| Some((h.to_string(), p.parse::<u16>().ok().filter(|p| *p > 0)?)))
+                .filter(|(h, _)| !h.is_empty());
+            let Some((host, port)) = parsed else {
+                problems.push(format!("mqtt.broker: `{broker}` is not host:port"));
+                return None;
+            };
+            let credentials = match (&m.username, &m.password) {
+                (Some(u), Some(p)) => Some((u.clone(), p.clone())),
+                (None, None) => None,
+                _ => {
+                    problems.push("mqtt.username and mqtt.password: set both or neither".into());
+                    None
+                }
+            };
+            Some(ExternalBroker {
+                host,
+                port,
+                client_id: m
+                    .client_id
+                    .clone()
+                    .unwrap_or_else(|| format!("waymark-gateway-{site_id}")),
+                credentials,
+            })
+        }
+        other => {
+            problems.push(format!("mqtt.mode: `{other}` is not embedded or external"));
+            None
+        }
     }
 }
 
@@ -458,6 +540,25 @@ mod tests {
     fn unknown_keys_are_rejected_by_name() {
         let err = RawConfig::from_toml("site_id = \"a\"\nsiteid = \"b\"\n").expect_err("typo");
         assert!(err.to_string().contains("siteid"), "{err}");
+    }
+
+    #[test]
+    fn external_broker_mode_needs_a_broker_and_hides_the_password() {
+        let text = MINIMAL.replace("[central]", "[mqtt]\nmode = \"external\"\nbroker = \"10.0.0.5:1883\"\nusername = \"gw\"\npassword = \"s3cret\"\n[central]");
+        let c = RawConfig::from_toml(&text)
+            .and_then(RawConfig::validate)
+            .expect("valid");
+        let ext = c.mqtt.external.expect("external");
+        assert_eq!(
+            (ext.host.as_str(), ext.port, ext.client_id.as_str()),
+            ("10.0.0.5", 1883, "waymark-gateway-dc-north")
+        );
+        assert!(!format!("{ext:?}").contains("s3cret"));
+        let text = MINIMAL.replace("[central]", "[mqtt]\nmode = \"external\"\n[central]");
+        let err = RawConfig::from_toml(&text)
+            .and_then(RawConfig::validate)
+            .expect_err("no broker");
+        assert!(err.to_string().contains("mqtt.broker"), "{err}");
     }
 
     #[test]

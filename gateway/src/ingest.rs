@@ -1,6 +1,7 @@
-//! MQTT ingest: reads every publish from the embedded broker's link, checks topic,
-//! device and size, decodes, derives events and hands them to the recorder.
-//! Each rejection is counted by reason and logged with the topic and device.
+//! Ingest: checks a publish's topic, device and size, decodes it, derives events
+//! and hands them to the recorder. Each rejection is counted by reason and logged
+//! with the topic and device. `run_embedded` reads the embedded broker's link;
+//! `mqtt_external` subscribes to a site broker and uses the same `Ingest`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -8,7 +9,7 @@ use std::sync::Arc;
 use chrono::{Local, Utc};
 use rumqttd::Notification;
 use rumqttd::local::{LinkRx, LinkTx};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, warn};
 
@@ -25,7 +26,14 @@ pub struct Ingest {
     pub store: Arc<Store>,
     pub metrics: Arc<GatewayMetrics>,
     pub board: Arc<DeviceBoard>,
-    pub out: mpsc::Sender<Vec<EventDraft>>,
+}
+
+/// Drafts from one payload on their way to the recorder. `recorded`, when set,
+/// learns whether the commit that holds them succeeded (true) or failed.
+#[derive(Debug)]
+pub struct IngestBatch {
+    pub drafts: Vec<EventDraft>,
+    pub recorded: Option<oneshot::Sender<bool>>,
 }
 
 /// Why a payload was not turned into events.
@@ -55,51 +63,60 @@ impl IngestError {
     }
 }
 
-impl Ingest {
-    /// Runs until shutdown or until the recorder is gone.
-    pub async fn run(self, link: (LinkTx, LinkRx), shutdown: CancellationToken) {
-        let (_tx, mut rx) = link;
-        loop {
-            let note = tokio::select! {
-                () = shutdown.cancelled() => break,
-                n = rx.next() => n,
-            };
-            match note {
-                Ok(Some(Notification::Forward(f))) => {
-                    let topic = String::from_utf8_lossy(&f.publish.topic);
-                    if self.handle(&topic, &f.publish.payload).await.is_err() {
-                        break;
-                    }
+/// Reads the embedded broker's link until shutdown or until the recorder is gone.
+/// The embedded broker has already acknowledged what arrives here (see docs/DESIGN-spine.md).
+pub async fn run_embedded(
+    ingest: Ingest,
+    link: (LinkTx, LinkRx),
+    out: mpsc::Sender<IngestBatch>,
+    shutdown: CancellationToken,
+) {
+    let (_tx, mut rx) = link;
+    loop {
+        let note = tokio::select! {
+            () = shutdown.cancelled() => break,
+            n = rx.next() => n,
+        };
+        match note {
+            Ok(Some(Notification::Forward(f))) => {
+                let topic = String::from_utf8_lossy(&f.publish.topic);
+                let Some(drafts) = ingest.process(&topic, &f.publish.payload) else {
+                    continue;
+                };
+                if out.send(IngestBatch { drafts, recorded: None }).await.is_err() {
+                    break;
                 }
-                // The router parks a link that has drained its queue; without this
-                // wake-up delivery stops after a few hundred messages (rumqtt#582).
-                Ok(Some(Notification::Unschedule)) => {
-                    if let Err(e) = rx.wake().await {
-                        error!(error = %e, "mqtt ingest link lost");
-                        break;
-                    }
-                }
-                Ok(_) => {}
-                Err(e) => {
+            }
+            // The router parks a link that has drained its queue; without this
+            // wake-up delivery stops after a few hundred messages (rumqtt#582).
+            Ok(Some(Notification::Unschedule)) => {
+                if let Err(e) = rx.wake().await {
                     error!(error = %e, "mqtt ingest link lost");
                     break;
                 }
             }
+            Ok(_) => {}
+            Err(e) => {
+                error!(error = %e, "mqtt ingest link lost");
+                break;
+            }
         }
-        debug!("mqtt ingest stopped");
     }
+    debug!("mqtt ingest stopped");
+}
 
-    /// Err only when the recorder has stopped (shutdown).
-    async fn handle(&self, topic: &str, payload: &[u8]) -> Result<(), ()> {
+impl Ingest {
+    /// The events one payload yields, or `None` after counting and logging why not.
+    pub fn process(&self, topic: &str, payload: &[u8]) -> Option<Vec<EventDraft>> {
         match self.derive(topic, payload) {
-            Ok(drafts) => self.out.send(drafts).await.map_err(|_| ()),
+            Ok(drafts) => Some(drafts),
             Err((e, device)) => {
                 self.metrics.reject(e.reason(), device.as_deref());
                 if let Some(d) = &device {
                     self.board.rejected(d);
                 }
                 warn!(%topic, device = device.as_deref().unwrap_or("unknown"), reason = e.reason(), error = %e, "read rejected");
-                Ok(())
+                None
             }
         }
     }

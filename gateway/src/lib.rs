@@ -15,6 +15,7 @@ pub mod downlink;
 pub mod ingest;
 pub mod link_status;
 pub mod metrics;
+pub mod mqtt_external;
 pub mod mqtt_frame;
 pub mod mqtt_front;
 pub mod ops;
@@ -62,8 +63,34 @@ pub enum GatewayError {
 }
 
 /// A started gateway: where it listens, and the tasks to wait for.
+/// Where devices publish: our own listener, or the site broker we subscribe to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MqttEndpoint {
+    Embedded(SocketAddr),
+    External(String),
+}
+
+impl std::fmt::Display for MqttEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Embedded(a) => write!(f, "{a}"),
+            Self::External(a) => write!(f, "external:{a}"),
+        }
+    }
+}
+
+impl MqttEndpoint {
+    /// The embedded listener's address; `None` in external mode.
+    pub fn listen_addr(&self) -> Option<SocketAddr> {
+        match self {
+            Self::Embedded(a) => Some(*a),
+            Self::External(_) => None,
+        }
+    }
+}
+
 pub struct RunningGateway {
-    pub mqtt_addr: SocketAddr,
+    pub mqtt: MqttEndpoint,
     pub ops_addr: SocketAddr,
     pub store: Arc<Store>,
     tasks: Vec<(&'static str, JoinHandle<()>)>,
@@ -73,7 +100,7 @@ pub struct RunningGateway {
 impl std::fmt::Debug for RunningGateway {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RunningGateway")
-            .field("mqtt_addr", &self.mqtt_addr)
+            .field("mqtt", &self.mqtt)
             .field("ops_addr", &self.ops_addr)
             .finish_non_exhaustive()
     }
@@ -98,10 +125,7 @@ pub async fn start(config: GatewayConfig, shutdown: CancellationToken) -> Result
     let board = Arc::new(DeviceBoard::new(&config.devices));
     let client = central_link::connect_lazy(&config.central, &config.site_id)?;
 
-    let broker = broker::EmbeddedBroker::start(config.mqtt.max_payload_bytes, config.mqtt.max_connections).await?;
-    let mqtt_listener = bind("mqtt", config.mqtt.listen).await?;
     let ops_listener = bind("ops", config.ops_listen).await?;
-    let mqtt_addr = local_addr("mqtt", &mqtt_listener, config.mqtt.listen)?;
     let ops_addr = local_addr("ops", &ops_listener, config.ops_listen)?;
 
     let (drafts_tx, drafts_rx) = mpsc::channel(RECORDER_QUEUE_PAYLOADS);
@@ -120,21 +144,6 @@ pub async fn start(config: GatewayConfig, shutdown: CancellationToken) -> Result
     let mut spawn = |name: &'static str, fut: std::pin::Pin<Box<dyn Future<Output = ()> + Send>>| {
         tasks.push((name, tokio::spawn(fut.instrument(info_span!("task", source = name)))));
     };
-    let limits = mqtt_front::FrontLimits {
-        max_connections: config.mqtt.max_connections,
-        // The payload limit plus room for the topic and packet id.
-        max_packet_bytes: config.mqtt.max_payload_bytes + broker::PACKET_OVERHEAD_BYTES,
-    };
-    spawn(
-        "mqtt_front",
-        Box::pin(mqtt_front::run(
-            mqtt_listener,
-            broker.internal_addr,
-            limits,
-            metrics.clone(),
-            shutdown.clone(),
-        )),
-    );
     let ingest = ingest::Ingest {
         site_id: config.site_id.clone(),
         devices: config.devices.clone(),
@@ -142,9 +151,41 @@ pub async fn start(config: GatewayConfig, shutdown: CancellationToken) -> Result
         store: store.clone(),
         metrics: metrics.clone(),
         board: board.clone(),
-        out: drafts_tx,
     };
-    spawn("ingest", Box::pin(ingest.run(broker.link, shutdown.clone())));
+    let (mqtt, broker_health) = match config.mqtt.external.clone() {
+        Some(external) => {
+            let connected = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let target = MqttEndpoint::External(format!("{}:{}", external.host, external.port));
+            let run = mqtt_external::run(ingest, external, drafts_tx, connected.clone(), shutdown.clone());
+            spawn("mqtt_external", Box::pin(run));
+            (target, ops::BrokerHealth::External(connected))
+        }
+        None => {
+            let broker =
+                broker::EmbeddedBroker::start(config.mqtt.max_payload_bytes, config.mqtt.max_connections).await?;
+            let listener = bind("mqtt", config.mqtt.listen).await?;
+            let addr = local_addr("mqtt", &listener, config.mqtt.listen)?;
+            let limits = mqtt_front::FrontLimits {
+                max_connections: config.mqtt.max_connections,
+                // The payload limit plus room for the topic and packet id.
+                max_packet_bytes: config.mqtt.max_payload_bytes + broker::PACKET_OVERHEAD_BYTES,
+            };
+            let front = mqtt_front::run(
+                listener,
+                broker.internal_addr,
+                limits,
+                metrics.clone(),
+                shutdown.clone(),
+            );
+            spawn("mqtt_front", Box::pin(front));
+            let run = ingest::run_embedded(ingest, broker.link, drafts_tx, shutdown.clone());
+            spawn("ingest", Box::pin(run));
+            (
+                MqttEndpoint::Embedded(addr),
+                ops::BrokerHealth::Embedded(broker.internal_addr),
+            )
+        }
+    };
     let replicator = replicate::Replicator {
         site_id: config.site_id.clone(),
         store: store.clone(),
@@ -177,7 +218,7 @@ pub async fn start(config: GatewayConfig, shutdown: CancellationToken) -> Result
     let ops_state = Arc::new(ops::OpsState {
         metrics,
         status: status(&board),
-        broker_addr: broker.internal_addr,
+        broker: broker_health,
     });
     let ops_shutdown = shutdown.clone();
     spawn(
@@ -188,9 +229,9 @@ pub async fn start(config: GatewayConfig, shutdown: CancellationToken) -> Result
             }
         }),
     );
-    info!(site = %config.site_id, %mqtt_addr, %ops_addr, devices = config.devices.len(), "gateway started");
+    info!(site = %config.site_id, %mqtt, %ops_addr, devices = config.devices.len(), "gateway started");
     Ok(RunningGateway {
-        mqtt_addr,
+        mqtt,
         ops_addr,
         store,
         tasks,

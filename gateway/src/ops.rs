@@ -16,7 +16,15 @@ use crate::status::StatusSource;
 pub struct OpsState {
     pub metrics: Arc<GatewayMetrics>,
     pub status: StatusSource,
-    pub broker_addr: std::net::SocketAddr,
+    pub broker: BrokerHealth,
+}
+
+/// How readiness learns whether devices can publish.
+pub enum BrokerHealth {
+    /// Our embedded broker's loopback address: probed with a real MQTT handshake.
+    Embedded(std::net::SocketAddr),
+    /// Whether the subscription to the site broker is connected.
+    External(Arc<std::sync::atomic::AtomicBool>),
 }
 
 pub async fn serve(listener: TcpListener, state: Arc<OpsState>, shutdown: CancellationToken) -> std::io::Result<()> {
@@ -45,7 +53,10 @@ async fn status(State(s): State<Arc<OpsState>>) -> impl IntoResponse {
 /// Ready when the store is open (it is, while this serves) and the broker accepts
 /// connections. The link is reported but does not fail readiness: offline is normal.
 async fn readyz(State(s): State<Arc<OpsState>>) -> impl IntoResponse {
-    let broker_up = crate::broker::probe(s.broker_addr).await.is_ok();
+    let broker_up = match &s.broker {
+        BrokerHealth::Embedded(addr) => crate::broker::probe(*addr).await.is_ok(),
+        BrokerHealth::External(connected) => connected.load(std::sync::atomic::Ordering::Relaxed),
+    };
     let view = s.status.snapshot();
     let body = serde_json::json!({
         "store": "open",

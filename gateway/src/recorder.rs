@@ -9,8 +9,9 @@ use chrono::Utc;
 use tokio::sync::{mpsc, watch};
 use tracing::{error, info};
 
+use crate::ingest::IngestBatch;
 use crate::metrics::GatewayMetrics;
-use crate::store::{EventDraft, Store};
+use crate::store::Store;
 
 pub struct Recorder {
     pub site_id: String,
@@ -23,17 +24,22 @@ pub struct Recorder {
 
 impl Recorder {
     /// Ends when every sender is gone, after committing what it received: the drain.
-    pub fn spawn(self, rx: mpsc::Receiver<Vec<EventDraft>>) -> std::io::Result<std::thread::JoinHandle<()>> {
+    pub fn spawn(self, rx: mpsc::Receiver<IngestBatch>) -> std::io::Result<std::thread::JoinHandle<()>> {
         std::thread::Builder::new()
             .name("recorder".into())
             .spawn(move || self.run(rx))
     }
 
-    fn run(self, mut rx: mpsc::Receiver<Vec<EventDraft>>) {
-        while let Some(mut drafts) = rx.blocking_recv() {
+    fn run(self, mut rx: mpsc::Receiver<IngestBatch>) {
+        while let Some(first) = rx.blocking_recv() {
+            let mut drafts = first.drafts;
+            let mut waiting: Vec<_> = first.recorded.into_iter().collect();
             while drafts.len() < self.max_events_per_commit {
                 match rx.try_recv() {
-                    Ok(more) => drafts.extend(more),
+                    Ok(more) => {
+                        drafts.extend(more.drafts);
+                        waiting.extend(more.recorded);
+                    }
                     Err(_) => break,
                 }
             }
@@ -45,6 +51,9 @@ impl Recorder {
                     self.metrics.events_recorded.inc_by(r.appended);
                     self.metrics.events_duplicate.inc_by(r.duplicates);
                     self.recorded.send_replace(r.last_sequence);
+                    for w in waiting {
+                        w.send(true).ok();
+                    }
                 }
                 Err(e) => {
                     // Nothing of this batch was recorded; the reads are counted as lost.
@@ -56,6 +65,9 @@ impl Recorder {
                         })
                         .inc_by(n as u64);
                     error!(error = %e, events = n, "commit failed; these events were not recorded");
+                    for w in waiting {
+                        w.send(false).ok();
+                    }
                 }
             }
         }

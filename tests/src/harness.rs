@@ -113,6 +113,8 @@ pub struct GatewaySpec {
     pub site_id: String,
     pub devices: Vec<(String, String)>,
     pub max_payload_bytes: usize,
+    /// `Some(host:port)`: subscribe to that broker instead of running one.
+    pub external_broker: Option<String>,
 }
 
 impl GatewaySpec {
@@ -122,6 +124,7 @@ impl GatewaySpec {
             site_id: site_id.into(),
             devices: vec![("door-3".into(), "loading".into()), ("pack-1".into(), "packing".into())],
             max_payload_bytes: 16 * 1024,
+            external_broker: None,
         }
     }
 }
@@ -164,13 +167,19 @@ impl Harness {
         mqtt: Option<SocketAddr>,
     ) -> anyhow::Result<Node> {
         let config = self.path(&format!("{}.toml", spec.site_id));
+        let mqtt = match &spec.external_broker {
+            Some(broker) => format!("mode = \"external\"\nbroker = \"{broker}\""),
+            None => format!(
+                "listen = \"{}\"",
+                mqtt.map_or_else(|| "127.0.0.1:0".to_string(), |a| a.to_string())
+            ),
+        };
         let mut text = format!(
-            "site_id = \"{site}\"\ndata_dir = \"{dir}\"\n\n[mqtt]\nlisten = \"{mqtt}\"\nmax_payload_bytes = {max}\n\n\
+            "site_id = \"{site}\"\ndata_dir = \"{dir}\"\n\n[mqtt]\n{mqtt}\nmax_payload_bytes = {max}\n\n\
              [central]\nendpoint = \"http://{central_grpc}\"\nstatus_interval_secs = 1\nreconnect_max_secs = 1\n\n\
              [ops]\nlisten = \"127.0.0.1:0\"\n",
             site = spec.site_id,
             dir = self.path(&spec.site_id).display(),
-            mqtt = mqtt.map_or_else(|| "127.0.0.1:0".to_string(), |a| a.to_string()),
             max = spec.max_payload_bytes,
         );
         for (id, step) in &spec.devices {

@@ -100,7 +100,7 @@ business_step = "loading"
         let running = waymark_gateway::start(config, shutdown.clone()).await?;
         sites.push(Site {
             id,
-            mqtt: running.mqtt_addr,
+            mqtt: running.mqtt.listen_addr().context("the demo runs embedded brokers")?,
             ops: running.ops_addr,
             running,
         });
