@@ -44,8 +44,8 @@ pub fn connect_lazy(config: &CentralConfig, site_id: &str) -> Result<SyncClient,
         .map_err(|e| err(e.to_string()))?
         .connect_timeout(Duration::from_secs(5))
         .tcp_nodelay(true)
-        .http2_keep_alive_interval(Duration::from_secs(10))
-        .keep_alive_timeout(Duration::from_secs(10))
+        .http2_keep_alive_interval(config.keepalive)
+        .keep_alive_timeout(config.keepalive)
         .keep_alive_while_idle(true);
     tracing::warn!(endpoint = %config.endpoint, "central link is plaintext: development only, no site authentication");
     let site: AsciiMetadataValue = MetadataValue::try_from(site_id).map_err(|e| err(e.to_string()))?;

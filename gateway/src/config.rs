@@ -18,6 +18,7 @@ pub const DEFAULT_BATCH_MAX_EVENTS: usize = 1000;
 pub const DEFAULT_MAX_INFLIGHT_BATCHES: usize = 4;
 pub const DEFAULT_STATUS_INTERVAL_SECS: u64 = 10;
 pub const DEFAULT_RECONNECT_MAX_SECS: u64 = 30;
+pub const DEFAULT_KEEPALIVE_SECS: u64 = 10;
 
 /// The config file as written; every field optional or defaulted so that
 /// validation can name each missing or bad key.
@@ -62,6 +63,7 @@ pub struct RawCentral {
     pub endpoint: Option<String>,
     pub status_interval_secs: Option<u64>,
     pub reconnect_max_secs: Option<u64>,
+    pub keepalive_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -148,6 +150,8 @@ pub struct CentralConfig {
     pub endpoint: String,
     pub status_interval: Duration,
     pub reconnect_max: Duration,
+    /// HTTP/2 ping interval; a link that stops answering is dropped after twice this.
+    pub keepalive: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -295,6 +299,13 @@ impl RawConfig {
             DEFAULT_RECONNECT_MAX_SECS,
             1..=3600,
         ));
+        let keepalive = Duration::from_secs(bounded(
+            &mut problems,
+            "central.keepalive_secs",
+            self.central.keepalive_secs,
+            DEFAULT_KEEPALIVE_SECS,
+            1..=300,
+        ));
         let cache_mb = bounded(
             &mut problems,
             "store.cache_capacity_mb",
@@ -382,6 +393,7 @@ impl RawConfig {
                 endpoint,
                 status_interval,
                 reconnect_max,
+                keepalive,
             },
             store: StoreConfig {
                 cache_capacity_bytes: cache_mb * 1024 * 1024,

@@ -176,7 +176,7 @@ impl Harness {
         };
         let mut text = format!(
             "site_id = \"{site}\"\ndata_dir = \"{dir}\"\n\n[mqtt]\n{mqtt}\nmax_payload_bytes = {max}\n\n\
-             [central]\nendpoint = \"http://{central_grpc}\"\nstatus_interval_secs = 1\nreconnect_max_secs = 1\n\n\
+             [central]\nendpoint = \"http://{central_grpc}\"\nstatus_interval_secs = 1\nreconnect_max_secs = 1\nkeepalive_secs = 1\n\n\
              [ops]\nlisten = \"127.0.0.1:0\"\n",
             site = spec.site_id,
             dir = self.path(&spec.site_id).display(),

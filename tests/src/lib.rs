@@ -4,4 +4,5 @@
 
 pub mod harness;
 pub mod mqtt;
+pub mod proxy;
 pub mod wait;
