@@ -14,6 +14,9 @@ pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 256 * 1024;
 pub const DEFAULT_MAX_MQTT_CONNECTIONS: usize = 256;
 pub const DEFAULT_CACHE_CAPACITY_MB: u64 = 32;
 pub const DEFAULT_COMMIT_MAX_EVENTS: usize = 4096;
+pub const DEFAULT_DISK_BUDGET_MB: u64 = 4096;
+pub const DEFAULT_BUDGET_ALARM_PERCENT: u64 = 80;
+pub const DEFAULT_RETENTION_MINUTES: u64 = 72 * 60;
 pub const DEFAULT_BATCH_MAX_EVENTS: usize = 1000;
 pub const DEFAULT_MAX_INFLIGHT_BATCHES: usize = 4;
 pub const DEFAULT_STATUS_INTERVAL_SECS: u64 = 10;
@@ -71,6 +74,9 @@ pub struct RawCentral {
 pub struct RawStore {
     pub cache_capacity_mb: Option<u64>,
     pub commit_max_events: Option<usize>,
+    pub disk_budget_mb: Option<u64>,
+    pub budget_alarm_percent: Option<u64>,
+    pub retention_minutes: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -158,6 +164,12 @@ pub struct CentralConfig {
 pub struct StoreConfig {
     pub cache_capacity_bytes: u64,
     pub commit_max_events: usize,
+    /// Cap on the event log (events and their index), in bytes.
+    pub disk_budget_bytes: u64,
+    /// Share of the budget at which the alarm is raised (0-1).
+    pub budget_alarm_ratio: f64,
+    /// How long events central has acknowledged are kept before compaction.
+    pub retention: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -320,6 +332,27 @@ impl RawConfig {
             DEFAULT_COMMIT_MAX_EVENTS,
             1..=100_000,
         );
+        let disk_budget_mb = bounded(
+            &mut problems,
+            "store.disk_budget_mb",
+            self.store.disk_budget_mb,
+            DEFAULT_DISK_BUDGET_MB,
+            1..=1 << 20,
+        );
+        let alarm_percent = bounded(
+            &mut problems,
+            "store.budget_alarm_percent",
+            self.store.budget_alarm_percent,
+            DEFAULT_BUDGET_ALARM_PERCENT,
+            1..=100,
+        );
+        let retention_minutes = bounded(
+            &mut problems,
+            "store.retention_minutes",
+            self.store.retention_minutes,
+            DEFAULT_RETENTION_MINUTES,
+            0..=365 * 24 * 60,
+        );
         let batch_max_events = bounded(
             &mut problems,
             "replication.batch_max_events",
@@ -398,6 +431,9 @@ impl RawConfig {
             store: StoreConfig {
                 cache_capacity_bytes: cache_mb * 1024 * 1024,
                 commit_max_events,
+                disk_budget_bytes: disk_budget_mb * 1024 * 1024,
+                budget_alarm_ratio: alarm_percent as f64 / 100.0,
+                retention: Duration::from_secs(retention_minutes * 60),
             },
             replication: ReplicationConfig {
                 batch_max_events,

@@ -109,8 +109,8 @@ impl std::fmt::Debug for RunningGateway {
 /// Opens the store, starts the broker and every task; returns once listening.
 pub async fn start(config: GatewayConfig, shutdown: CancellationToken) -> Result<RunningGateway, GatewayError> {
     let data_dir = config.data_dir.clone();
-    let cache = config.store.cache_capacity_bytes;
-    let store = tokio::task::spawn_blocking(move || Store::open(&data_dir.join("store"), cache))
+    let (cache, budget) = (config.store.cache_capacity_bytes, config.store.disk_budget_bytes);
+    let store = tokio::task::spawn_blocking(move || Store::open(&data_dir.join("store"), cache, budget))
         .await
         .map_err(|e| store::StoreError::Sync(std::io::Error::other(e)))
         .and_then(|r| r)
@@ -130,12 +130,21 @@ pub async fn start(config: GatewayConfig, shutdown: CancellationToken) -> Result
 
     let (drafts_tx, drafts_rx) = mpsc::channel(RECORDER_QUEUE_PAYLOADS);
     let (recorded_tx, recorded_rx) = watch::channel(store.last_sequence());
+    let alarm = Arc::new(recorder::BudgetAlarm::new(config.store.budget_alarm_ratio));
+    alarm.check(&metrics, store.budget_use());
     let recorder = recorder::Recorder {
         site_id: config.site_id.clone(),
         store: store.clone(),
         metrics: metrics.clone(),
         max_events_per_commit: config.store.commit_max_events,
+        when_full: if config.mqtt.external.is_some() {
+            recorder::WhenFull::Wait
+        } else {
+            recorder::WhenFull::Refuse
+        },
+        alarm: alarm.clone(),
         recorded: recorded_tx,
+        shutdown: shutdown.clone(),
     }
     .spawn(drafts_rx)
     .map_err(GatewayError::Thread)?;
@@ -215,6 +224,14 @@ pub async fn start(config: GatewayConfig, shutdown: CancellationToken) -> Result
         "status_report",
         Box::pin(status(&board).report_loop(client, config.central.status_interval, shutdown.clone())),
     );
+    let compaction = compact_loop(
+        store.clone(),
+        config.store.retention,
+        alarm,
+        metrics.clone(),
+        shutdown.clone(),
+    );
+    spawn("compaction", Box::pin(compaction));
     let ops_state = Arc::new(ops::OpsState {
         metrics,
         status: status(&board),
@@ -255,6 +272,34 @@ impl RunningGateway {
             warn!(task = "recorder", "recorder still committing at the shutdown deadline");
         }
         info!(last_sequence = self.store.last_sequence(), "gateway stopped");
+    }
+}
+
+/// Removes acknowledged events past their retention, now and then.
+async fn compact_loop(
+    store: Arc<Store>,
+    retention: Duration,
+    alarm: Arc<recorder::BudgetAlarm>,
+    metrics: Arc<GatewayMetrics>,
+    shutdown: CancellationToken,
+) {
+    let every = (retention / 2).clamp(Duration::from_secs(1), Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+        let cutoff = chrono::Utc::now().timestamp_millis() - retention.as_millis() as i64;
+        let s = store.clone();
+        match replicate::blocking(move || s.compact_expired(cutoff)).await {
+            Ok(c) if c.events > 0 => {
+                metrics.events_compacted.inc_by(c.events);
+                tracing::debug!(events = c.events, bytes = c.bytes, "compacted acknowledged events");
+            }
+            Ok(_) => {}
+            Err(e) => warn!(error = %e, "compaction failed"),
+        }
+        alarm.check(&metrics, store.budget_use());
     }
 }
 

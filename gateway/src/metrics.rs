@@ -33,6 +33,10 @@ pub struct GatewayMetrics {
     pub link_reconnects: Counter,
     pub orders_held: Gauge,
     pub mqtt_connections: Gauge,
+    pub log_bytes: Gauge,
+    pub budget_bytes: Gauge,
+    pub budget_alarm: Gauge,
+    pub events_compacted: Counter,
 }
 
 impl std::fmt::Debug for GatewayMetrics {
@@ -56,6 +60,10 @@ impl Default for GatewayMetrics {
             link_reconnects: Counter::default(),
             orders_held: Gauge::default(),
             mqtt_connections: Gauge::default(),
+            log_bytes: Gauge::default(),
+            budget_bytes: Gauge::default(),
+            budget_alarm: Gauge::default(),
+            events_compacted: Counter::default(),
             registry: Registry::default(),
         };
         registry.register("reads", "Reads decoded from registered devices", m.reads.clone());
@@ -104,6 +112,26 @@ impl Default for GatewayMetrics {
             "mqtt_connections",
             "Open device connections on the MQTT listener",
             m.mqtt_connections.clone(),
+        );
+        registry.register(
+            "store_log_bytes",
+            "Bytes of events and their index in the store (what the disk budget caps)",
+            m.log_bytes.clone(),
+        );
+        registry.register(
+            "store_budget_bytes",
+            "The configured disk budget",
+            m.budget_bytes.clone(),
+        );
+        registry.register(
+            "store_budget_alarm",
+            "1 while the store is above the budget alarm threshold",
+            m.budget_alarm.clone(),
+        );
+        registry.register(
+            "events_compacted",
+            "Acknowledged events removed by retention or to make room",
+            m.events_compacted.clone(),
         );
         Self { registry, ..m }
     }

@@ -3,23 +3,39 @@
 //! Runs on its own thread because the commit blocks on fdatasync.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use tokio::sync::{mpsc, watch};
-use tracing::{error, info};
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
 
 use crate::ingest::IngestBatch;
-use crate::metrics::GatewayMetrics;
-use crate::store::Store;
+use crate::metrics::{GatewayMetrics, RejectLabel};
+use crate::store::{BudgetUse, EventDraft, Store, StoreError};
+
+/// What to do with a commit that does not fit in the disk budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhenFull {
+    /// Refuse it and count its events as rejected (`disk_budget`): nothing upstream
+    /// could keep them (the embedded broker has already acknowledged them).
+    Refuse,
+    /// Wait until central's acks let compaction make room: ingest stops reading and
+    /// the external broker keeps the unacknowledged messages.
+    Wait,
+}
 
 pub struct Recorder {
     pub site_id: String,
     pub store: Arc<Store>,
     pub metrics: Arc<GatewayMetrics>,
     pub max_events_per_commit: usize,
+    pub when_full: WhenFull,
+    pub alarm: Arc<BudgetAlarm>,
     /// The last recorded sequence; the replicator waits on it.
     pub recorded: watch::Sender<u64>,
+    /// Only consulted while waiting for room; the queue's closing is the normal stop.
+    pub shutdown: CancellationToken,
 }
 
 impl Recorder {
@@ -43,34 +59,91 @@ impl Recorder {
                     Err(_) => break,
                 }
             }
-            let n = drafts.len();
+            let ok = self.commit(drafts);
+            for w in waiting {
+                w.send(ok).ok();
+            }
+        }
+        info!(last_sequence = self.store.last_sequence(), "recorder drained");
+    }
+
+    /// True when the drafts are recorded (or were all duplicates).
+    fn commit(&self, drafts: Vec<EventDraft>) -> bool {
+        let n = drafts.len() as u64;
+        loop {
             let started = Instant::now();
-            match self.store.record(&self.site_id, drafts, Utc::now().timestamp_millis()) {
+            let result = self.store.record(&self.site_id, &drafts, Utc::now().timestamp_millis());
+            self.alarm.check(&self.metrics, self.store.budget_use());
+            match result {
                 Ok(r) => {
                     self.metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
                     self.metrics.events_recorded.inc_by(r.appended);
                     self.metrics.events_duplicate.inc_by(r.duplicates);
+                    self.metrics.events_compacted.inc_by(r.compacted);
                     self.recorded.send_replace(r.last_sequence);
-                    for w in waiting {
-                        w.send(true).ok();
+                    return true;
+                }
+                Err(e @ StoreError::BudgetExhausted { .. }) if self.when_full == WhenFull::Wait => {
+                    warn!(error = %e, events = n, "store full: waiting for central to acknowledge events");
+                    std::thread::sleep(Duration::from_secs(1));
+                    if self.shutdown.is_cancelled() {
+                        return false;
                     }
                 }
                 Err(e) => {
-                    // Nothing of this batch was recorded; the reads are counted as lost.
+                    let reason = if matches!(e, StoreError::BudgetExhausted { .. }) {
+                        "disk_budget"
+                    } else {
+                        "store_error"
+                    };
                     self.metrics
                         .rejected
-                        .get_or_create(&crate::metrics::RejectLabel {
-                            reason: "store_error",
+                        .get_or_create(&RejectLabel {
+                            reason,
                             device: "all".into(),
                         })
-                        .inc_by(n as u64);
-                    error!(error = %e, events = n, "commit failed; these events were not recorded");
-                    for w in waiting {
-                        w.send(false).ok();
-                    }
+                        .inc_by(n);
+                    error!(error = %e, events = n, reason, "commit refused; these events were not recorded");
+                    return false;
                 }
             }
         }
-        info!(last_sequence = self.store.last_sequence(), "recorder drained");
+    }
+}
+
+/// Raises and clears the disk-budget alarm (metric and log) as use crosses the threshold.
+#[derive(Debug)]
+pub struct BudgetAlarm {
+    pub threshold: f64,
+    raised: std::sync::atomic::AtomicBool,
+}
+
+impl BudgetAlarm {
+    pub fn new(threshold: f64) -> Self {
+        Self {
+            threshold,
+            raised: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    pub fn check(&self, metrics: &GatewayMetrics, usage: BudgetUse) {
+        use std::sync::atomic::Ordering;
+        metrics.log_bytes.set(usage.log_bytes as i64);
+        metrics.budget_bytes.set(usage.budget_bytes as i64);
+        let over = usage.ratio() >= self.threshold;
+        if over != self.raised.swap(over, Ordering::Relaxed) {
+            metrics.budget_alarm.set(i64::from(over));
+            let (used, budget) = (usage.log_bytes, usage.budget_bytes);
+            if over {
+                warn!(
+                    used,
+                    budget,
+                    percent = (usage.ratio() * 100.0) as u64,
+                    "disk budget alarm: the store is nearly full; is central reachable?"
+                );
+            } else {
+                info!(used, budget, "disk budget alarm cleared");
+            }
+        }
     }
 }

@@ -89,7 +89,15 @@ pub struct StatusView {
     pub last_ack_age_secs: Option<f64>,
     pub orders_held: u64,
     pub store_bytes: u64,
+    pub disk_budget: BudgetView,
     pub devices: Vec<DeviceLine>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BudgetView {
+    pub used_bytes: u64,
+    pub budget_bytes: u64,
+    pub used_percent: f64,
 }
 
 pub struct StatusSource {
@@ -115,6 +123,14 @@ impl StatusSource {
                 .then(|| (Utc::now().timestamp_millis() - last_ack).max(0) as f64 / 1000.0),
             orders_held: self.store.orders_held(),
             store_bytes: self.store.size_on_disk(),
+            disk_budget: {
+                let b = self.store.budget_use();
+                BudgetView {
+                    used_bytes: b.log_bytes,
+                    budget_bytes: b.budget_bytes,
+                    used_percent: (b.ratio() * 1000.0).round() / 10.0,
+                }
+            },
             devices: self.board.lines(),
         }
     }

@@ -115,6 +115,8 @@ pub struct GatewaySpec {
     pub max_payload_bytes: usize,
     /// `Some(host:port)`: subscribe to that broker instead of running one.
     pub external_broker: Option<String>,
+    /// Extra lines for the `[store]` section.
+    pub store: String,
 }
 
 impl GatewaySpec {
@@ -125,6 +127,7 @@ impl GatewaySpec {
             devices: vec![("door-3".into(), "loading".into()), ("pack-1".into(), "packing".into())],
             max_payload_bytes: 16 * 1024,
             external_broker: None,
+            store: String::new(),
         }
     }
 }
@@ -177,7 +180,8 @@ impl Harness {
         let mut text = format!(
             "site_id = \"{site}\"\ndata_dir = \"{dir}\"\n\n[mqtt]\n{mqtt}\nmax_payload_bytes = {max}\n\n\
              [central]\nendpoint = \"http://{central_grpc}\"\nstatus_interval_secs = 1\nreconnect_max_secs = 1\nkeepalive_secs = 1\n\n\
-             [ops]\nlisten = \"127.0.0.1:0\"\n",
+             [ops]\nlisten = \"127.0.0.1:0\"\n\n[store]\n{store}\n",
+            store = spec.store,
             site = spec.site_id,
             dir = self.path(&spec.site_id).display(),
             max = spec.max_payload_bytes,

@@ -6,6 +6,7 @@ pub const EVENT: u8 = b'e';
 pub const EVENT_ID: u8 = b'i';
 pub const META_LAST_SEQ: &[u8] = b"m/last_seq";
 pub const META_ACKED: &[u8] = b"m/acked_seq";
+pub const META_LOG_BYTES: &[u8] = b"m/log_bytes";
 
 pub const ORDER: u8 = b'o';
 pub const IDENTIFIER: u8 = b'x';

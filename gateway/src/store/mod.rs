@@ -6,6 +6,7 @@
 //! data file. Events are kept under ~1 KiB so that no sled page grows past the
 //! blob threshold (128 KiB), because blob files are written without a sync.
 
+mod budget;
 mod keys;
 mod orders;
 
@@ -17,7 +18,8 @@ use std::sync::atomic::AtomicU64;
 use prost::Message;
 use waymark_proto::v1::Event;
 
-use keys::{META_ACKED, META_LAST_SEQ};
+pub use budget::{BudgetUse, Compacted};
+use keys::{META_ACKED, META_LAST_SEQ, META_LOG_BYTES};
 
 /// Largest encoded event the store accepts (see the module note on blobs).
 pub const MAX_EVENT_BYTES: usize = 8 * 1024;
@@ -32,6 +34,17 @@ pub enum StoreError {
     Corrupt { key: String, detail: String },
     #[error("event {event_id} encodes to {size} bytes, more than {MAX_EVENT_BYTES}")]
     EventTooLarge { event_id: String, size: usize },
+    #[error(
+        "disk budget exhausted: {needed} bytes needed, {free} free of {budget} after compacting every event central has acknowledged"
+    )]
+    BudgetExhausted { needed: u64, free: u64, budget: u64 },
+}
+
+impl StoreError {
+    /// Retrying later can succeed (central may acknowledge events meanwhile).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::BudgetExhausted { .. })
+    }
 }
 
 /// An event as derived from reads, before the store gives it a sequence.
@@ -46,6 +59,8 @@ pub struct Recorded {
     /// Drafts whose event id was already in the log (a redelivered read).
     pub duplicates: u64,
     pub last_sequence: u64,
+    /// Acknowledged events removed to make room for this commit.
+    pub compacted: u64,
 }
 
 pub struct Store {
@@ -55,8 +70,22 @@ pub struct Store {
     /// sled's data file, kept open to fdatasync it after each flush.
     data_file: File,
     /// Serializes commits so that sequences are assigned without gaps.
-    commit_lock: Mutex<u64>,
+    commit_lock: Mutex<LogState>,
     orders_held: AtomicU64,
+    budget_bytes: u64,
+}
+
+/// Counters kept in memory under the commit lock and in the log's meta keys.
+#[derive(Debug, Clone, Copy)]
+struct LogState {
+    last_seq: u64,
+    /// Bytes of events and their index entries in the log: what the budget caps.
+    log_bytes: u64,
+}
+
+/// Bytes one event occupies in the log, keys included (the budget's unit).
+fn entry_bytes(encoded_len: usize, event_id: &str) -> u64 {
+    (9 + encoded_len + 1 + event_id.len() + 8) as u64
 }
 
 impl std::fmt::Debug for Store {
@@ -66,7 +95,8 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    pub fn open(dir: &Path, cache_capacity_bytes: u64) -> Result<Self, StoreError> {
+    /// Opens (or creates) the store; `budget_bytes` caps the event log's size.
+    pub fn open(dir: &Path, cache_capacity_bytes: u64, budget_bytes: u64) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir)?;
         let db = sled::Config::new()
             .path(dir)
@@ -75,32 +105,44 @@ impl Store {
         let log = db.open_tree("log")?;
         let orders = db.open_tree("orders")?;
         let data_file = File::open(dir.join("db"))?;
-        let last = read_u64(&log, META_LAST_SEQ)?;
+        let state = LogState {
+            last_seq: read_u64(&log, META_LAST_SEQ)?,
+            log_bytes: read_u64(&log, META_LOG_BYTES)?,
+        };
         let orders_held = AtomicU64::new(orders.scan_prefix([keys::ORDER]).count() as u64);
         Ok(Self {
             db,
             log,
             orders,
             data_file,
-            commit_lock: Mutex::new(last),
+            commit_lock: Mutex::new(state),
             orders_held,
+            budget_bytes,
         })
     }
 
+    fn state(&self) -> std::sync::MutexGuard<'_, LogState> {
+        self.commit_lock.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Appends the drafts not already in the log and makes them durable.
-    /// Returns only after the fdatasync: what it reports is recorded.
-    pub fn record(&self, site_id: &str, drafts: Vec<EventDraft>, record_time_ms: i64) -> Result<Recorded, StoreError> {
-        let mut last = self.commit_lock.lock().unwrap_or_else(|p| p.into_inner());
+    /// Returns only after the fdatasync: what it reports is recorded. When the
+    /// budget would be exceeded it first compacts acknowledged events; if that is
+    /// not enough it records nothing and returns `BudgetExhausted`.
+    pub fn record(&self, site_id: &str, drafts: &[EventDraft], record_time_ms: i64) -> Result<Recorded, StoreError> {
+        let mut state = self.state();
         let mut batch = sled::Batch::default();
         let mut seen_in_batch = std::collections::HashSet::new();
-        let mut next = *last;
+        let mut next = state.last_seq;
         let mut duplicates = 0;
-        for EventDraft(mut event) in drafts {
-            let id_key = keys::event_id(&event.event_id);
-            if !seen_in_batch.insert(event.event_id.clone()) || self.log.contains_key(&id_key)? {
+        let mut added_bytes = 0;
+        for EventDraft(draft) in drafts {
+            let id_key = keys::event_id(&draft.event_id);
+            if !seen_in_batch.insert(draft.event_id.as_str()) || self.log.contains_key(&id_key)? {
                 duplicates += 1;
                 continue;
             }
+            let mut event = draft.clone();
             next += 1;
             event.site_id = site_id.to_string();
             event.sequence = next;
@@ -112,20 +154,40 @@ impl Store {
                     size: bytes.len(),
                 });
             }
+            added_bytes += entry_bytes(bytes.len(), &event.event_id);
             batch.insert(keys::event(next).to_vec(), bytes);
             batch.insert(id_key, &next.to_be_bytes());
         }
-        let appended = next - *last;
+        let appended = next - state.last_seq;
+        let mut compacted = 0;
         if appended > 0 {
+            if state.log_bytes + added_bytes > self.budget_bytes {
+                let want = state.log_bytes + added_bytes - self.budget_bytes;
+                compacted = self.compact_locked(&mut state, None, want)?.events;
+                let free = self.budget_bytes.saturating_sub(state.log_bytes);
+                if added_bytes > free {
+                    return Err(StoreError::BudgetExhausted {
+                        needed: added_bytes,
+                        free,
+                        budget: self.budget_bytes,
+                    });
+                }
+            }
+            let log_bytes = state.log_bytes + added_bytes;
             batch.insert(META_LAST_SEQ, &next.to_be_bytes());
+            batch.insert(META_LOG_BYTES, &log_bytes.to_be_bytes());
             self.log.apply_batch(batch)?;
             self.sync()?;
-            *last = next;
+            *state = LogState {
+                last_seq: next,
+                log_bytes,
+            };
         }
         Ok(Recorded {
             appended,
             duplicates,
             last_sequence: next,
+            compacted,
         })
     }
 
@@ -137,19 +199,19 @@ impl Store {
     }
 
     pub fn last_sequence(&self) -> u64 {
-        *self.commit_lock.lock().unwrap_or_else(|p| p.into_inner())
+        self.state().last_seq
     }
 
     /// Central has reported it holds events up to `high_water_mark`. If central is
     /// ahead of this store (the store was restored from an old copy), new events must
     /// start above it or central would discard them as already applied.
     pub fn note_central_high_water_mark(&self, high_water_mark: u64) -> Result<bool, StoreError> {
-        let mut last = self.commit_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = self.state();
         self.log.insert(META_ACKED, &high_water_mark.to_be_bytes())?;
-        if high_water_mark > *last {
+        if high_water_mark > state.last_seq {
             self.log.insert(META_LAST_SEQ, &high_water_mark.to_be_bytes())?;
             self.sync()?;
-            *last = high_water_mark;
+            state.last_seq = high_water_mark;
             return Ok(true);
         }
         Ok(false)

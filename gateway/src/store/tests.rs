@@ -13,13 +13,14 @@ fn draft(id: &str) -> EventDraft {
 fn record_assigns_contiguous_sequences_and_survives_reopen() {
     let dir = tempfile::tempdir().expect("tempdir");
     {
-        let store = Store::open(dir.path(), 8 << 20).expect("open");
-        let r = store.record("dc-1", vec![draft("a"), draft("b")], 1).expect("record");
+        let store = Store::open(dir.path(), 8 << 20, 1 << 30).expect("open");
+        let r = store.record("dc-1", &[draft("a"), draft("b")], 1).expect("record");
         assert_eq!((r.appended, r.last_sequence), (2, 2));
-        let r = store.record("dc-1", vec![draft("c")], 2).expect("record");
+        assert!(store.budget_use().log_bytes > 0);
+        let r = store.record("dc-1", &[draft("c")], 2).expect("record");
         assert_eq!((r.appended, r.last_sequence), (1, 3));
     }
-    let store = Store::open(dir.path(), 8 << 20).expect("reopen");
+    let store = Store::open(dir.path(), 8 << 20, 1 << 30).expect("reopen");
     assert_eq!(store.last_sequence(), 3);
     let events = store.events_from(2, 10).expect("read");
     let got: Vec<_> = events
@@ -32,23 +33,23 @@ fn record_assigns_contiguous_sequences_and_survives_reopen() {
 #[test]
 fn redelivered_event_ids_are_absorbed() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(dir.path(), 8 << 20).expect("open");
-    store.record("dc-1", vec![draft("a")], 1).expect("record");
+    let store = Store::open(dir.path(), 8 << 20, 1 << 30).expect("open");
+    store.record("dc-1", &[draft("a")], 1).expect("record");
     let r = store
-        .record("dc-1", vec![draft("a"), draft("b"), draft("b")], 2)
+        .record("dc-1", &[draft("a"), draft("b"), draft("b")], 2)
         .expect("record");
     assert_eq!((r.appended, r.duplicates, r.last_sequence), (1, 2, 2));
-    let r = store.record("dc-1", vec![draft("a")], 3).expect("record");
+    let r = store.record("dc-1", &[draft("a")], 3).expect("record");
     assert_eq!((r.appended, r.duplicates, r.last_sequence), (0, 1, 2));
 }
 
 #[test]
 fn central_ahead_moves_the_next_sequence_above_it() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(dir.path(), 8 << 20).expect("open");
-    store.record("dc-1", vec![draft("a")], 1).expect("record");
+    let store = Store::open(dir.path(), 8 << 20, 1 << 30).expect("open");
+    store.record("dc-1", &[draft("a")], 1).expect("record");
     assert!(store.note_central_high_water_mark(10).expect("note"));
-    let r = store.record("dc-1", vec![draft("b")], 2).expect("record");
+    let r = store.record("dc-1", &[draft("b")], 2).expect("record");
     assert_eq!(r.last_sequence, 11);
     assert!(!store.note_central_high_water_mark(11).expect("note"));
     assert_eq!(store.acked_sequence().expect("acked"), 11);
@@ -57,7 +58,7 @@ fn central_ahead_moves_the_next_sequence_above_it() {
 #[test]
 fn order_revisions_index_parcels_and_replace_old_identifiers() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(dir.path(), 8 << 20).expect("open");
+    let store = Store::open(dir.path(), 8 << 20, 1 << 30).expect("open");
     let order = |sscc: &str| Order {
         order_number: "SO-1".into(),
         site_id: "dc-1".into(),
@@ -94,4 +95,60 @@ fn order_revisions_index_parcels_and_replace_old_identifiers() {
     assert_eq!(store.order_for_identifier("106141412345678908").expect("get"), None);
     assert_eq!(store.downlink_cursor().expect("cursor"), 5);
     assert_eq!(store.orders_held(), 1);
+}
+
+fn drafts(prefix: &str, n: usize) -> Vec<EventDraft> {
+    (0..n).map(|i| draft(&format!("{prefix}{i}"))).collect()
+}
+
+#[test]
+fn a_full_budget_never_removes_unreplicated_events() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path(), 8 << 20, 4000).expect("open");
+    let mut recorded = 0;
+    let err = loop {
+        match store.record("dc-1", &drafts(&format!("b{recorded}-"), 10), 1) {
+            Ok(r) => recorded = r.last_sequence,
+            Err(e) => break e,
+        }
+    };
+    assert!(matches!(err, StoreError::BudgetExhausted { .. }), "{err}");
+    assert!(err.is_transient());
+    assert!(recorded > 0);
+    // Nothing was acknowledged, so everything recorded is still there.
+    assert_eq!(store.events_from(1, 10_000).expect("read").len() as u64, recorded);
+    assert_eq!(store.first_sequence().expect("first"), Some(1));
+
+    // Central acknowledges half: the next commit compacts the oldest of those only.
+    store.set_acked_sequence(recorded / 2).expect("ack");
+    let r = store
+        .record("dc-1", &drafts("late-", 10), 2)
+        .expect("room after compaction");
+    assert!(r.compacted > 0 && r.compacted <= recorded / 2, "{r:?}");
+    let first = store.first_sequence().expect("first").expect("some");
+    assert!(first > 1 && first <= recorded / 2 + 1, "first {first}");
+    assert_eq!(
+        store.events_from(first, 10_000).expect("read").len() as u64,
+        r.last_sequence - first + 1
+    );
+}
+
+#[test]
+fn retention_removes_only_acknowledged_events_past_their_age() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let used = {
+        let store = Store::open(dir.path(), 8 << 20, 1 << 30).expect("open");
+        store.record("dc-1", &drafts("old-", 5), 100).expect("record");
+        store.record("dc-1", &drafts("new-", 5), 200).expect("record");
+        store.set_acked_sequence(7).expect("ack");
+        let c = store.compact_expired(150).expect("compact");
+        assert_eq!(c.events, 5, "old and acknowledged");
+        let c = store.compact_expired(1_000).expect("compact");
+        assert_eq!(c.events, 2, "new but only up to the ack");
+        assert_eq!(store.first_sequence().expect("first"), Some(8));
+        store.budget_use().log_bytes
+    };
+    let store = Store::open(dir.path(), 8 << 20, 1 << 30).expect("reopen");
+    assert_eq!(store.budget_use().log_bytes, used, "accounting survives a restart");
+    assert_eq!(store.last_sequence(), 10);
 }

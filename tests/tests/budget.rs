@@ -1,0 +1,111 @@
+//! The disk budget with central unreachable: the alarm goes up, reads that no
+//! longer fit are refused with a counted reason (never a silent loss of a
+//! recorded event), and once central is back and has acknowledged the backlog,
+//! compaction makes room and reads are recorded again.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use waymark_tests::harness::{GatewaySpec, Harness, Node, metric};
+use waymark_tests::mqtt::Publisher;
+use waymark_tests::wait;
+
+const NODE: &str = env!("CARGO_BIN_EXE_waymark-node");
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+async fn status(h: &Harness, gw: &Node) -> Option<Value> {
+    h.get_json(format!("http://{}/status", gw.ready.addr("ops").ok()?))
+        .await
+        .ok()
+        .map(|(_, v)| v)
+}
+
+async fn metrics(h: &Harness, gw: &Node) -> String {
+    let Ok(ops) = gw.ready.addr("ops") else {
+        return String::new();
+    };
+    h.get_text(format!("http://{ops}/metrics")).await.unwrap_or_default()
+}
+
+async fn publish(p: &Publisher, from: usize, count: usize) -> anyhow::Result<()> {
+    for start in (from..from + count).step_by(50) {
+        let reads: Vec<Value> = (start..(start + 50).min(from + count))
+            .map(|k| json!({ "id": format!("urn:epc:id:sgtin:0614141.812345.{k}"), "time": "2026-11-21T06:00:00Z" }))
+            .collect();
+        p.publish("waymark/dc-north/door-3/reads", serde_json::to_vec(&reads)?)
+            .await?;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn full_budget_alarms_refuses_and_counts_then_recovers() -> anyhow::Result<()> {
+    let h = Harness::new(NODE)?;
+    let mut central = h.start_central(None)?;
+    let grpc = central.ready.addr("grpc")?;
+    central.kill();
+    let spec = GatewaySpec {
+        store: "disk_budget_mb = 1\nbudget_alarm_percent = 50\nretention_minutes = 0\n".into(),
+        ..GatewaySpec::site("dc-north")
+    };
+    let gw = h.start_gateway(&spec, grpc, None)?;
+    let mut p = Publisher::connect(gw.ready.addr("mqtt")?, "door-3");
+    publish(&p, 0, 10_000).await?;
+    p.wait_acked(200, TIMEOUT).await?;
+
+    let text = wait::until("reads refused for the disk budget", TIMEOUT, || async {
+        let text = metrics(&h, &gw).await;
+        (metric(&text, "waymark_rejected_total", &["reason=\"disk_budget\""]) > 0.0).then_some(text)
+    })
+    .await?;
+    assert_eq!(metric(&text, "waymark_store_budget_alarm", &[]), 1.0, "{text}");
+    let full = wait::until("the recorder idle", TIMEOUT, || async {
+        let a = status(&h, &gw).await?;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let b = status(&h, &gw).await?;
+        (a["last_sequence"] == b["last_sequence"]).then_some(b)
+    })
+    .await?;
+    let recorded = full["last_sequence"].as_u64().unwrap_or(0);
+    let refused = metric(
+        &metrics(&h, &gw).await,
+        "waymark_rejected_total",
+        &["reason=\"disk_budget\""],
+    );
+    assert!(recorded > 1000 && recorded < 10_000, "{full}");
+    assert_eq!(
+        recorded + refused as u64,
+        10_000,
+        "every read is either recorded or counted as refused"
+    );
+    assert!(
+        full["disk_budget"]["used_percent"].as_f64().unwrap_or(0.0) > 90.0,
+        "{full}"
+    );
+    // Nothing recorded was dropped to make room: nothing had been acknowledged.
+    assert_eq!(full["backlog_events"].as_u64(), Some(recorded), "{full}");
+
+    // Central returns: the backlog drains, compaction frees the room, reads flow again.
+    let central = h.start_central(Some(grpc))?;
+    wait::until("backlog drained and compacted", TIMEOUT, || async {
+        let s = status(&h, &gw).await?;
+        let done = s["backlog_events"] == 0 && s["disk_budget"]["used_percent"].as_f64()? < 10.0;
+        done.then_some(())
+    })
+    .await?;
+    assert_eq!(metric(&metrics(&h, &gw).await, "waymark_store_budget_alarm", &[]), 0.0);
+    publish(&p, 10_000, 100).await?;
+    wait::until("new reads recorded and replicated after recovery", TIMEOUT, || async {
+        let s = status(&h, &gw).await?;
+        (s["last_sequence"].as_u64()? == recorded + 100 && s["backlog_events"] == 0).then_some(())
+    })
+    .await?;
+    let events = h.central_events(central.ready.addr("http")?, "dc-north").await?;
+    let seqs: Vec<u64> = events.iter().filter_map(|e| e["sequence"].as_u64()).collect();
+    assert_eq!(
+        seqs,
+        (1..=recorded + 100).collect::<Vec<_>>(),
+        "everything recorded reached central, once"
+    );
+    Ok(())
+}
