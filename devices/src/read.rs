@@ -12,7 +12,8 @@ pub const MAX_IDENTIFIER_LEN: usize = 128;
 pub enum IdentifierKind {
     /// GS1 Serial Shipping Container Code: 18 digits with a check digit.
     Sscc,
-    /// An RFID tag's EPC, as a pure-identity URN or hex.
+    /// An RFID tag's EPC: its pure-identity URN (`urn:epc:id:sgtin:...`), or the TDS raw
+    /// URN (`urn:epc:raw:96.x...`) when it is not a supported GS1 encoding.
     Epc,
     /// A carrier tracking number.
     TrackingNumber,
@@ -72,6 +73,9 @@ pub enum DecodeError {
         field: &'static str,
         problem: String,
     },
+    /// A well-formed vendor event of a type this decoder does not handle.
+    #[error("event {index}: type `{event_type}` is not supported")]
+    UnsupportedEvent { index: usize, event_type: String },
 }
 
 impl DecodeError {
@@ -83,6 +87,7 @@ impl DecodeError {
             Self::EmptyBatch => "empty_batch",
             Self::TooManyReads { .. } => "too_many_reads",
             Self::InvalidField { .. } => "invalid_field",
+            Self::UnsupportedEvent { .. } => "unsupported_event",
         }
     }
 }

@@ -1,0 +1,269 @@
+//! Zebra IoT Connector tag data events (FX7500, FX9600, ATR7000): one event object or a
+//! batch (JSON array) of them, decoded to reads plus the per-tag metadata Zebra adds.
+//!
+//! The event envelope is `{"type": <operating mode>, "timestamp": ..., "data": {...}}`;
+//! `data.idHex` is the EPC. It becomes a pure-identity URN when it is a supported
+//! 96-bit GS1 encoding and the TDS raw URN (`urn:epc:raw:96.x...`) otherwise, so a tag
+//! with a non-GS1 EPC is still recorded, and distinguishably so. Like the generic
+//! format, a payload is accepted or rejected whole.
+
+use chrono::{DateTime, FixedOffset};
+use serde::Deserialize;
+
+use crate::epc::{self, Gs1Key};
+use crate::read::{DecodeError, Read};
+use crate::timestamp;
+
+/// Most events one payload may carry (a 256 KiB batch holds about 2,500).
+pub const MAX_EVENTS_PER_PAYLOAD: usize = 10_000;
+/// Longest TID or USER bank accepted, in hex digits.
+pub const MAX_BANK_HEX: usize = 2048;
+
+/// The IoT Connector operating mode named by an event's `type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ZebraMode {
+    Simple,
+    Inventory,
+    Portal,
+    Conveyor,
+    Directionality,
+    Custom,
+}
+
+impl ZebraMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Simple => "SIMPLE",
+            Self::Inventory => "INVENTORY",
+            Self::Portal => "PORTAL",
+            Self::Conveyor => "CONVEYOR",
+            Self::Directionality => "DIRECTIONALITY",
+            Self::Custom => "CUSTOM",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Simple,
+            Self::Inventory,
+            Self::Portal,
+            Self::Conveyor,
+            Self::Directionality,
+            Self::Custom,
+        ]
+        .into_iter()
+        .find(|m| m.as_str() == s)
+    }
+}
+
+/// Tag metadata Zebra reports beside the read (each only when enabled in the mode's
+/// `tagMetaData`). Hex banks are upper-cased.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ZebraExtras {
+    /// `None` when the event carried no `type`.
+    pub mode: Option<ZebraMode>,
+    pub event_num: Option<u64>,
+    /// Channel frequency in MHz.
+    pub channel_mhz: Option<f64>,
+    /// Phase in degrees.
+    pub phase_deg: Option<f64>,
+    pub pc: Option<String>,
+    pub xpc: Option<String>,
+    pub crc: Option<String>,
+    pub tid: Option<String>,
+    pub user: Option<String>,
+    /// The reader's MAC address.
+    pub mac: Option<String>,
+    pub hostname: Option<String>,
+    /// The GS1 key the EPC encodes (AI `00` and the SSCC for an SSCC-96 tag, ...), so a
+    /// tagged pallet can be matched to the SSCC on its order.
+    pub gs1_key: Option<Gs1Key>,
+}
+
+/// One tag report: the normalized read and Zebra's extras.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ZebraRead {
+    pub read: Read,
+    pub extras: ZebraExtras,
+}
+
+#[derive(Debug, Deserialize)]
+struct WireEvent {
+    #[serde(rename = "type")]
+    mode: Option<String>,
+    timestamp: Option<String>,
+    data: Option<WireData>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WireData {
+    #[serde(rename = "idHex")]
+    id_hex: Option<String>,
+    format: Option<String>,
+    antenna: Option<u16>,
+    #[serde(rename = "peakRssi")]
+    peak_rssi: Option<f32>,
+    #[serde(alias = "seenCount")]
+    reads: Option<u32>,
+    #[serde(rename = "eventNum")]
+    event_num: Option<u64>,
+    channel: Option<f64>,
+    phase: Option<f64>,
+    #[serde(rename = "PC")]
+    pc: Option<String>,
+    #[serde(rename = "XPC")]
+    xpc: Option<String>,
+    #[serde(rename = "CRC")]
+    crc: Option<String>,
+    #[serde(rename = "TID")]
+    tid: Option<String>,
+    #[serde(rename = "USER")]
+    user: Option<String>,
+    #[serde(rename = "MAC")]
+    mac: Option<String>,
+    #[serde(rename = "hostName")]
+    hostname: Option<String>,
+}
+
+/// Decodes a tag data payload into reads; signature parallel to `generic::decode`.
+pub fn decode(payload: &[u8]) -> Result<Vec<Read>, DecodeError> {
+    Ok(decode_events(payload)?.into_iter().map(|z| z.read).collect())
+}
+
+/// Decodes a tag data payload into reads with Zebra's metadata.
+pub fn decode_events(payload: &[u8]) -> Result<Vec<ZebraRead>, DecodeError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(payload).map_err(|e| DecodeError::MalformedJson(e.to_string()))?;
+    let events = match value {
+        serde_json::Value::Object(_) => vec![value],
+        serde_json::Value::Array(items) if items.len() > MAX_EVENTS_PER_PAYLOAD => {
+            return Err(DecodeError::TooManyReads {
+                count: items.len(),
+                limit: MAX_EVENTS_PER_PAYLOAD,
+            });
+        }
+        serde_json::Value::Array(items) => items,
+        _ => {
+            return Err(DecodeError::InvalidShape(
+                "expected a tag data event or an array of them".into(),
+            ));
+        }
+    };
+    if events.is_empty() {
+        return Err(DecodeError::EmptyBatch);
+    }
+    events
+        .into_iter()
+        .enumerate()
+        .map(|(index, v)| {
+            let event: WireEvent =
+                serde_json::from_value(v).map_err(|e| DecodeError::InvalidShape(format!("event {index}: {e}")))?;
+            validate(index, event)
+        })
+        .collect()
+}
+
+fn invalid(index: usize, field: &'static str, problem: impl Into<String>) -> DecodeError {
+    DecodeError::InvalidField {
+        index,
+        field,
+        problem: problem.into(),
+    }
+}
+
+fn validate(index: usize, event: WireEvent) -> Result<ZebraRead, DecodeError> {
+    let mode = match event.mode.as_deref() {
+        None => None,
+        Some(m) => Some(ZebraMode::parse(m).ok_or_else(|| DecodeError::UnsupportedEvent {
+            index,
+            event_type: m.chars().take(64).collect(),
+        })?),
+    };
+    let data = event.data.ok_or_else(|| invalid(index, "data", "is missing"))?;
+    if let Some(format) = data.format.as_deref().filter(|f| *f != "epc") {
+        return Err(invalid(
+            index,
+            "data.format",
+            format!(
+                "`{}` is not supported; report the EPC as idHex",
+                format.chars().take(16).collect::<String>()
+            ),
+        ));
+    }
+    let id_hex = data.id_hex.ok_or_else(|| invalid(index, "data.idHex", "is missing"))?;
+    let (identifier, epc) =
+        epc::identifier_for_hex(&id_hex).map_err(|e| invalid(index, "data.idHex", e.to_string()))?;
+    let time = parse_time(index, event.timestamp.as_deref())?;
+    if let Some(rssi) = data.peak_rssi.filter(|v| !(-150.0..=20.0).contains(v)) {
+        return Err(invalid(
+            index,
+            "data.peakRssi",
+            format!("{rssi} dBm is outside -150..=20"),
+        ));
+    }
+    if data.antenna == Some(0) {
+        return Err(invalid(index, "data.antenna", "must be 1 or more"));
+    }
+    let seen_count = data.reads.unwrap_or(1);
+    if seen_count == 0 {
+        return Err(invalid(index, "data.reads", "must be 1 or more"));
+    }
+    let extras = ZebraExtras {
+        mode,
+        event_num: data.event_num,
+        channel_mhz: data.channel,
+        phase_deg: data.phase,
+        pc: hex_bank(index, "data.PC", data.pc)?,
+        xpc: hex_bank(index, "data.XPC", data.xpc)?,
+        crc: hex_bank(index, "data.CRC", data.crc)?,
+        tid: hex_bank(index, "data.TID", data.tid)?,
+        user: hex_bank(index, "data.USER", data.user)?,
+        mac: data.mac,
+        hostname: data.hostname,
+        gs1_key: epc.map(|e| e.gs1_key()),
+    };
+    Ok(ZebraRead {
+        read: Read {
+            identifier,
+            antenna: data.antenna,
+            rssi_dbm: data.peak_rssi,
+            seen_count,
+            time,
+        },
+        extras,
+    })
+}
+
+fn parse_time(index: usize, t: Option<&str>) -> Result<Option<DateTime<FixedOffset>>, DecodeError> {
+    t.map(|t| {
+        timestamp::parse(t).ok_or_else(|| {
+            invalid(
+                index,
+                "timestamp",
+                format!(
+                    "`{}` is not ISO 8601 with a zone offset",
+                    t.chars().take(40).collect::<String>()
+                ),
+            )
+        })
+    })
+    .transpose()
+}
+
+fn hex_bank(index: usize, field: &'static str, value: Option<String>) -> Result<Option<String>, DecodeError> {
+    let Some(v) = value else { return Ok(None) };
+    if v.len() > MAX_BANK_HEX {
+        return Err(invalid(
+            index,
+            field,
+            format!("is {} hex digits, more than {MAX_BANK_HEX}", v.len()),
+        ));
+    }
+    if !v.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(invalid(index, field, "is not hex"));
+    }
+    Ok(Some(v.to_ascii_uppercase()))
+}
+
+#[cfg(test)]
+mod tests;
