@@ -84,6 +84,10 @@ impl Node {
         })
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.0.id()
+    }
+
     /// SIGKILL: no drain, no goodbye, as in a power cut of the process.
     pub fn kill(&mut self) {
         self.child.0.kill().ok();
@@ -106,6 +110,8 @@ impl Node {
 pub struct Harness {
     pub dir: tempfile::TempDir,
     bin: PathBuf,
+    /// Arguments before `gateway|sync ...` (the bench binary runs nodes as `bench node ...`).
+    bin_prefix: Vec<String>,
     pub http: reqwest::Client,
 }
 
@@ -137,8 +143,20 @@ impl Harness {
         Ok(Self {
             dir: tempfile::Builder::new().prefix("waymark-test-").tempdir()?,
             bin: PathBuf::from(bin),
+            bin_prefix: Vec::new(),
             http: reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?,
         })
+    }
+
+    /// Runs nodes as `bin PREFIX... gateway|sync ARGS...`.
+    pub fn with_prefix(mut self, prefix: &[&str]) -> Self {
+        self.bin_prefix = prefix.iter().map(|s| s.to_string()).collect();
+        self
+    }
+
+    fn spawn(&self, args: &[String], name: &str, log: &str) -> anyhow::Result<Node> {
+        let all: Vec<String> = self.bin_prefix.iter().chain(args).cloned().collect();
+        Node::spawn(&self.bin, &all, name, &self.path(log))
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -159,7 +177,7 @@ impl Harness {
             "127.0.0.1:0",
         ]
         .map(String::from);
-        Node::spawn(&self.bin, &args, "central", &self.path("central.log"))
+        self.spawn(&args, "central", "central.log")
     }
 
     /// Writes the gateway's config and starts it; `mqtt` pins the MQTT port.
@@ -198,12 +216,7 @@ impl Harness {
             "--config".into(),
             config.display().to_string(),
         ];
-        Node::spawn(
-            &self.bin,
-            &args,
-            &spec.site_id,
-            &self.path(&format!("{}.log", spec.site_id)),
-        )
+        self.spawn(&args, &spec.site_id, &format!("{}.log", spec.site_id))
     }
 
     pub async fn get_json(&self, url: String) -> anyhow::Result<(u16, Value)> {

@@ -6,3 +6,34 @@ pub mod harness;
 pub mod mqtt;
 pub mod proxy;
 pub mod wait;
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+/// `gateway ARGS...` or `sync ARGS...`: runs that program's CLI in this process.
+/// Each calls the same library entry point as the shipped binary, so the harness's
+/// child processes run exactly that code.
+pub fn node_main(mut args: impl Iterator<Item = OsString>) -> ExitCode {
+    let program = args.next().unwrap_or_default();
+    match program.to_str() {
+        Some("gateway") => waymark_gateway::cli::main(std::iter::once("waymark-gateway".into()).chain(args)),
+        Some("sync") => waymark_sync::cli::main(std::iter::once("waymark-sync".into()).chain(args)),
+        _ => {
+            eprintln!("usage: waymark-node gateway|sync ARGS...");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Peak resident set size of a process, from /proc (Linux), in bytes.
+pub fn peak_rss_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some(kb * 1024)
+}

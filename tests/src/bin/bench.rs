@@ -1,0 +1,158 @@
+//! Benchmarks, one command per scenario; results go to docs/BENCHMARKS.md by hand.
+//!
+//! `cargo run --release -p waymark-tests --bin bench -- catch-up [--events N]`
+//!
+//! Programs run as child processes (this binary re-executed as `bench node ...`),
+//! on ports the OS picks, over real sockets.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use waymark_gateway::store::{EventDraft, Store};
+use waymark_proto::v1::{Event, EventKind, Identifier};
+use waymark_tests::harness::{GatewaySpec, Harness};
+
+#[derive(Debug, Parser)]
+#[command(about = "Waymark benchmarks")]
+struct Args {
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Debug, Subcommand)]
+enum Scenario {
+    /// A gateway restarts with a backlog of N recorded events and replicates it
+    /// to central (durable there). Reports time to ready, catch-up rate, peak RSS.
+    CatchUp {
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+    },
+    /// Internal: run a program as a child process of a scenario.
+    #[command(hide = true, trailing_var_arg = true)]
+    Node {
+        #[arg(allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match args.scenario {
+        Scenario::Node { args } => waymark_tests::node_main(args.into_iter()),
+        Scenario::CatchUp { events } => report(run(catch_up(events))),
+    }
+}
+
+fn run<F: Future<Output = anyhow::Result<()>>>(f: F) -> anyhow::Result<()> {
+    tokio::runtime::Runtime::new()?.block_on(f)
+}
+
+fn report(r: anyhow::Result<()>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench failed: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn harness() -> anyhow::Result<Harness> {
+    let me = std::env::current_exe()?;
+    Ok(Harness::new(&me.display().to_string())?.with_prefix(&["node"]))
+}
+
+/// A realistic loading event, as the gateway would derive it from a portal read.
+fn draft(i: u64) -> EventDraft {
+    EventDraft(Event {
+        event_id: format!("{:032x}", i.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+        event_time_ms: 1_795_237_331_250 + i as i64,
+        event_time_offset_minutes: 60,
+        identifiers: vec![Identifier {
+            kind: waymark_proto::IdentifierKind::Epc as i32,
+            value: format!("urn:epc:id:sgtin:0614141.812345.{i}"),
+        }],
+        kind: EventKind::Observation as i32,
+        read_point: "dock-door-3".into(),
+        device_id: "door-3".into(),
+        antenna: 2,
+        business_step: "loading".into(),
+        disposition: "in_transit".into(),
+        read_count: 12,
+        peak_rssi_dbm: Some(-52.5),
+        ..Event::default()
+    })
+}
+
+async fn catch_up(events: u64) -> anyhow::Result<()> {
+    let h = harness()?;
+    let site = "dc-bench";
+    let spec = GatewaySpec::site(site);
+
+    // Record the backlog through the gateway's own store, as the recorder would.
+    let store_dir = h.path(site).join("store");
+    let started = Instant::now();
+    let backlog = tokio::task::spawn_blocking(move || -> anyhow::Result<u64> {
+        let store = Store::open(&store_dir, 32 << 20, u64::MAX)?;
+        let mut i = 0;
+        while i < events {
+            let n = 4096.min(events - i);
+            let drafts: Vec<_> = (i..i + n).map(draft).collect();
+            store.record(site, &drafts, 1_795_237_331_250)?;
+            i += n;
+        }
+        Ok(store.last_sequence())
+    })
+    .await??;
+    let record_secs = started.elapsed().as_secs_f64();
+    println!(
+        "recorded {backlog} events durably in {record_secs:.1} s ({:.0} events/s, 4096 per commit)",
+        backlog as f64 / record_secs
+    );
+
+    let central = h.start_central(None)?;
+    let http = central.ready.addr("http")?;
+    let started = Instant::now();
+    let gw = h.start_gateway(&spec, central.ready.addr("grpc")?, None)?;
+    let ready_secs = started.elapsed().as_secs_f64();
+    println!("gateway ready to ingest {ready_secs:.2} s after start, with {backlog} events in its store");
+
+    let started = Instant::now();
+    let mut peak_rss = 0;
+    loop {
+        peak_rss = peak_rss.max(waymark_tests::peak_rss_bytes(gw.pid()).unwrap_or(0));
+        let (_, sites) = h.get_json(format!("http://{http}/api/v1/sites")).await?;
+        let hwm = sites["sites"]
+            .as_array()
+            .and_then(|s| s.iter().find(|s| s["site_id"] == site))
+            .and_then(|s| s["high_water_mark"].as_u64())
+            .unwrap_or(0);
+        if hwm >= backlog {
+            break;
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(1800),
+            "catch-up stalled at {hwm}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let central_rss = waymark_tests::peak_rss_bytes(central.pid()).context("central rss")?;
+    println!(
+        "caught up {backlog} events in {secs:.2} s: {:.0} events/s, durable at central",
+        backlog as f64 / secs
+    );
+    println!(
+        "peak RSS: gateway {:.1} MiB, central {:.1} MiB",
+        peak_rss as f64 / (1 << 20) as f64,
+        central_rss as f64 / (1 << 20) as f64
+    );
+    println!(
+        "| catch-up | {backlog} events | {:.0} events/s | ready {ready_secs:.2} s | gateway peak RSS {:.1} MiB |",
+        backlog as f64 / secs,
+        peak_rss as f64 / (1 << 20) as f64
+    );
+    Ok(())
+}
