@@ -101,6 +101,14 @@ pub struct RawDevice {
     pub read_point: Option<String>,
     pub business_step: Option<String>,
     pub disposition: Option<String>,
+    /// Serial scanners: the port, e.g. /dev/serial/by-id/usb-Zebra_DS3678-if00.
+    pub path: Option<PathBuf>,
+    pub baud: Option<u32>,
+    /// `line` (CR, LF or CRLF; default), `cr`, `lf`, `crlf`, `etx`, `stx-etx`, `fixed:N`.
+    pub terminator: Option<String>,
+    pub prefix: Option<String>,
+    pub suffix: Option<String>,
+    pub max_frame_len: Option<usize>,
 }
 
 fn default_kind() -> String {
@@ -180,7 +188,25 @@ pub struct ReplicationConfig {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeviceKind {
+    /// The generic JSON format over MQTT (docs/generic-read-format.md).
     Generic,
+    /// Zebra FX-series IoT Connector tag data events over MQTT.
+    Zebra,
+    /// Impinj R700 IoT device interface events over MQTT.
+    Impinj,
+    /// A barcode scanner on a serial line.
+    Serial,
+}
+
+impl DeviceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Generic => "generic",
+            Self::Zebra => "zebra",
+            Self::Impinj => "impinj",
+            Self::Serial => "serial",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -190,6 +216,15 @@ pub struct DeviceConfig {
     pub read_point: String,
     pub business_step: String,
     pub disposition: String,
+    /// Set for serial scanners.
+    pub serial: Option<SerialPortConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SerialPortConfig {
+    pub path: PathBuf,
+    pub baud: u32,
+    pub framing: waymark_devices::serial::FramingConfig,
 }
 
 /// Every problem found, each with the key it concerns and a hint.
@@ -378,11 +413,17 @@ impl RawConfig {
             }
             let kind = match d.kind.as_str() {
                 "generic" => DeviceKind::Generic,
+                "zebra" => DeviceKind::Zebra,
+                "impinj" => DeviceKind::Impinj,
+                "serial" => DeviceKind::Serial,
                 other => {
-                    problems.push(format!("{key}.kind: `{other}` is not a known device kind (generic)"));
+                    problems.push(format!(
+                        "{key}.kind: `{other}` is not a known device kind (generic, zebra, impinj, serial)"
+                    ));
                     DeviceKind::Generic
                 }
             };
+            let serial = serial_port(&mut problems, &key, kind, &d);
             let read_point = d.read_point.unwrap_or_else(|| d.id.clone());
             let step = d.business_step.unwrap_or_default();
             let default_disposition = BUSINESS_STEPS.iter().find(|(s, _)| *s == step).map(|(_, disp)| *disp);
@@ -407,6 +448,7 @@ impl RawConfig {
                     read_point,
                     business_step: step,
                     disposition,
+                    serial,
                 },
             );
         }
@@ -494,6 +536,70 @@ fn external_broker(problems: &mut Vec<String>, m: &RawMqtt, site_id: &str) -> Op
     }
 }
 
+fn serial_port(problems: &mut Vec<String>, key: &str, kind: DeviceKind, d: &RawDevice) -> Option<SerialPortConfig> {
+    use waymark_devices::serial::{FramingConfig, MAX_FRAME_LEN_LIMIT, Terminator};
+    let serial_keys = [
+        ("path", d.path.is_some()),
+        ("baud", d.baud.is_some()),
+        ("terminator", d.terminator.is_some()),
+        ("prefix", d.prefix.is_some()),
+        ("suffix", d.suffix.is_some()),
+        ("max_frame_len", d.max_frame_len.is_some()),
+    ];
+    if kind != DeviceKind::Serial {
+        for (k, set) in serial_keys {
+            if set {
+                problems.push(format!("{key}.{k}: only for kind = \"serial\""));
+            }
+        }
+        return None;
+    }
+    let Some(path) = d.path.clone() else {
+        problems.push(format!("{key}.path: required for a serial scanner (e.g. /dev/ttyUSB0)"));
+        return None;
+    };
+    let baud = d.baud.unwrap_or(9600);
+    if !(300..=921_600).contains(&baud) {
+        problems.push(format!("{key}.baud: {baud} is outside 300..=921600"));
+    }
+    let terminator = match d.terminator.as_deref().unwrap_or("line") {
+        "line" => Terminator::Line,
+        "cr" => Terminator::Cr,
+        "lf" => Terminator::Lf,
+        "crlf" => Terminator::CrLf,
+        "etx" => Terminator::Etx { require_stx: false },
+        "stx-etx" => Terminator::Etx { require_stx: true },
+        other => match other.strip_prefix("fixed:").and_then(|n| n.parse().ok()) {
+            Some(n) => Terminator::FixedLength(n),
+            None => {
+                problems.push(format!(
+                    "{key}.terminator: `{other}` is not line, cr, lf, crlf, etx, stx-etx or fixed:N (N >= 1)"
+                ));
+                Terminator::Line
+            }
+        },
+    };
+    let max_frame_len = d
+        .max_frame_len
+        .unwrap_or(waymark_devices::serial::DEFAULT_MAX_FRAME_LEN);
+    if !(1..=MAX_FRAME_LEN_LIMIT).contains(&max_frame_len) {
+        problems.push(format!(
+            "{key}.max_frame_len: {max_frame_len} is outside 1..={MAX_FRAME_LEN_LIMIT}"
+        ));
+    }
+    Some(SerialPortConfig {
+        path,
+        baud,
+        framing: FramingConfig {
+            terminator,
+            prefix: d.prefix.clone().unwrap_or_default().into_bytes(),
+            suffix: d.suffix.clone().unwrap_or_default().into_bytes(),
+            max_frame_len,
+            ..FramingConfig::default()
+        },
+    })
+}
+
 /// Site and device ids appear in topics, keys and metric labels: keep them plain.
 pub fn valid_id(s: &str) -> bool {
     (1..=64).contains(&s.len())
@@ -565,6 +671,11 @@ mod tests {
             id = "door-3"
             kind = "laser"
             business_step = "teleporting"
+            [[devices]]
+            id = "scanner-1"
+            kind = "serial"
+            business_step = "packing"
+            terminator = "semicolon"
         "#;
         let err = RawConfig::from_toml(text)
             .and_then(RawConfig::validate)
@@ -578,10 +689,11 @@ mod tests {
             "central.endpoint",
             "devices[0].kind",
             "devices[0].business_step",
+            "devices[1].path",
         ] {
             assert!(all.contains(key), "{key} not reported in:\n{all}");
         }
-        assert_eq!(err.problems.len(), 7, "{all}");
+        assert_eq!(err.problems.len(), 8, "{all}");
     }
 
     #[test]

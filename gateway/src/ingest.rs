@@ -11,7 +11,9 @@ use rumqttd::Notification;
 use rumqttd::local::{LinkRx, LinkTx};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, error, warn};
+use tracing::{debug, error, info, warn};
+use waymark_devices::Read;
+use waymark_devices::impinj::{AlarmKind, ImpinjItem};
 
 use crate::config::{DeviceConfig, DeviceKind};
 use crate::metrics::{DeviceLabel, GatewayMetrics};
@@ -49,6 +51,8 @@ pub enum IngestError {
     Oversized { size: usize, limit: usize },
     #[error(transparent)]
     Decode(#[from] waymark_devices::DecodeError),
+    #[error("device `{0}` is a serial scanner; it does not publish over MQTT")]
+    WrongTransport(String),
 }
 
 impl IngestError {
@@ -59,6 +63,7 @@ impl IngestError {
             Self::UnknownDevice(_) => "unknown_device",
             Self::Oversized { .. } => "oversized",
             Self::Decode(e) => e.reason(),
+            Self::WrongTransport(_) => "wrong_transport",
         }
     }
 }
@@ -66,7 +71,7 @@ impl IngestError {
 /// Reads the embedded broker's link until shutdown or until the recorder is gone.
 /// The embedded broker has already acknowledged what arrives here (see docs/DESIGN-spine.md).
 pub async fn run_embedded(
-    ingest: Ingest,
+    ingest: Arc<Ingest>,
     link: (LinkTx, LinkRx),
     out: mpsc::Sender<IngestBatch>,
     shutdown: CancellationToken,
@@ -138,7 +143,19 @@ impl Ingest {
         }
         let reads = match device.kind {
             DeviceKind::Generic => waymark_devices::generic::decode(payload).map_err(|e| fail(e.into()))?,
+            DeviceKind::Zebra => waymark_devices::zebra::decode(payload).map_err(|e| fail(e.into()))?,
+            DeviceKind::Impinj => {
+                let items = waymark_devices::impinj::decode(payload).map_err(|e| fail(e.into()))?;
+                self.device_alarms(device, &items);
+                items.into_iter().filter_map(ImpinjItem::into_read).collect()
+            }
+            DeviceKind::Serial => return Err(fail(IngestError::WrongTransport(device.id.clone()))),
         };
+        Ok(self.events(device, &reads))
+    }
+
+    /// Derives events from reads that passed their device's decoder; counts them.
+    pub fn events(&self, device: &DeviceConfig, reads: &[Read]) -> Vec<EventDraft> {
         self.metrics
             .reads
             .get_or_create(&DeviceLabel {
@@ -148,6 +165,32 @@ impl Ingest {
         self.board.accepted(&device.id, reads.len() as u64);
         let received = Utc::now().with_timezone(Local::now().offset());
         let mut matcher = |id: &str| self.store.order_for_identifier(id).ok().flatten();
-        Ok(reconcile::derive(&self.site_id, device, &reads, received, &mut matcher))
+        reconcile::derive(&self.site_id, device, reads, received, &mut matcher)
+    }
+
+    /// Reader alarms: counted and logged; an overflow means the reader lost reads.
+    fn device_alarms(&self, device: &DeviceConfig, items: &[ImpinjItem]) {
+        for item in items {
+            let ImpinjItem::Alarm(alarm) = item else { continue };
+            let kind = match &alarm.kind {
+                AlarmKind::AntennaConnected { .. } => "antenna_connected",
+                AlarmKind::AntennaDisconnected { .. } => "antenna_disconnected",
+                AlarmKind::InventoryStatus { .. } => "inventory_status",
+                AlarmKind::Overflow { .. } => "overflow",
+            };
+            self.metrics.device_alarm(&device.id, kind);
+            self.board.alarm(&device.id, format!("{kind}: {:?}", alarm.kind));
+            match &alarm.kind {
+                AlarmKind::Overflow { events_purged, .. } => {
+                    let purged = events_purged.unwrap_or(0);
+                    self.metrics.reads_purged_at_device(&device.id, purged);
+                    error!(device = %device.id, purged, "reader overflow: the reader purged events before sending them");
+                }
+                AlarmKind::AntennaDisconnected { .. } => {
+                    warn!(device = %device.id, alarm = ?alarm.kind, "reader antenna disconnected")
+                }
+                _ => info!(device = %device.id, alarm = ?alarm.kind, "reader status"),
+            }
+        }
     }
 }

@@ -22,6 +22,7 @@ pub mod ops;
 pub mod reconcile;
 pub mod recorder;
 pub mod replicate;
+pub mod serial_ingest;
 pub mod status;
 pub mod store;
 pub mod topic;
@@ -153,14 +154,21 @@ pub async fn start(config: GatewayConfig, shutdown: CancellationToken) -> Result
     let mut spawn = |name: &'static str, fut: std::pin::Pin<Box<dyn Future<Output = ()> + Send>>| {
         tasks.push((name, tokio::spawn(fut.instrument(info_span!("task", source = name)))));
     };
-    let ingest = ingest::Ingest {
+    let ingest = Arc::new(ingest::Ingest {
         site_id: config.site_id.clone(),
         devices: config.devices.clone(),
         max_payload_bytes: config.mqtt.max_payload_bytes,
         store: store.clone(),
         metrics: metrics.clone(),
         board: board.clone(),
-    };
+    });
+    for device in config.devices.values().filter(|d| d.serial.is_some()) {
+        let task = serial_ingest::run(ingest.clone(), device.clone(), drafts_tx.clone(), shutdown.clone());
+        spawn(
+            "serial_ingest",
+            Box::pin(task.instrument(info_span!("scanner", device = %device.id))),
+        );
+    }
     let (mqtt, broker_health) = match config.mqtt.external.clone() {
         Some(external) => {
             let connected = Arc::new(std::sync::atomic::AtomicBool::new(false));

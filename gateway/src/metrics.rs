@@ -14,6 +14,12 @@ pub struct DeviceLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AlarmLabel {
+    pub device: String,
+    pub kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RejectLabel {
     pub reason: &'static str,
     /// The registered device id, or "unknown" so that unknown ids cannot grow the series.
@@ -37,6 +43,9 @@ pub struct GatewayMetrics {
     pub budget_bytes: Gauge,
     pub budget_alarm: Gauge,
     pub events_compacted: Counter,
+    pub device_alarms: Family<AlarmLabel, Counter>,
+    pub device_reads_purged: Family<DeviceLabel, Counter>,
+    pub device_connected: Family<DeviceLabel, Gauge>,
 }
 
 impl std::fmt::Debug for GatewayMetrics {
@@ -64,6 +73,9 @@ impl Default for GatewayMetrics {
             budget_bytes: Gauge::default(),
             budget_alarm: Gauge::default(),
             events_compacted: Counter::default(),
+            device_alarms: Family::default(),
+            device_reads_purged: Family::default(),
+            device_connected: Family::default(),
             registry: Registry::default(),
         };
         registry.register("reads", "Reads decoded from registered devices", m.reads.clone());
@@ -133,6 +145,21 @@ impl Default for GatewayMetrics {
             "Acknowledged events removed by retention or to make room",
             m.events_compacted.clone(),
         );
+        registry.register(
+            "device_alarms",
+            "Alarms reported by readers (antenna, inventory status, overflow)",
+            m.device_alarms.clone(),
+        );
+        registry.register(
+            "device_reads_purged",
+            "Reads a reader reports it purged before sending (overflow): lost at the device",
+            m.device_reads_purged.clone(),
+        );
+        registry.register(
+            "device_connected",
+            "1 while a serial scanner's port is open",
+            m.device_connected.clone(),
+        );
         Self { registry, ..m }
     }
 }
@@ -145,6 +172,23 @@ impl GatewayMetrics {
                 device: device.unwrap_or("unknown").to_string(),
             })
             .inc();
+    }
+
+    pub fn device_alarm(&self, device: &str, kind: &'static str) {
+        self.device_alarms
+            .get_or_create(&AlarmLabel {
+                device: device.to_string(),
+                kind,
+            })
+            .inc();
+    }
+
+    pub fn reads_purged_at_device(&self, device: &str, n: u64) {
+        self.device_reads_purged
+            .get_or_create(&DeviceLabel {
+                device: device.to_string(),
+            })
+            .inc_by(n);
     }
 
     /// Prometheus text exposition.

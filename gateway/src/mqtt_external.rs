@@ -22,7 +22,7 @@ use crate::ingest::{Ingest, IngestBatch};
 const MAX_UNACKED: usize = 1024;
 
 pub async fn run(
-    ingest: Ingest,
+    ingest: Arc<Ingest>,
     broker: ExternalBroker,
     out: mpsc::Sender<IngestBatch>,
     connected: Arc<AtomicBool>,

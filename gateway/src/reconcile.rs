@@ -37,22 +37,40 @@ pub fn derive(
                 event_time_ms,
                 event_time_offset_minutes: time.offset().local_minus_utc() / 60,
                 record_time_ms: 0,
-                identifiers: vec![Identifier {
-                    kind: proto_kind(read.identifier.kind) as i32,
-                    value: read.identifier.value.clone(),
-                }],
+                identifiers: identifiers(&read.identifier),
                 kind: EventKind::Observation as i32,
                 read_point: device.read_point.clone(),
                 device_id: device.id.clone(),
                 antenna,
                 business_step: device.business_step.clone(),
                 disposition: device.disposition.clone(),
-                order_number: match_order(&read.identifier.value).unwrap_or_default(),
+                order_number: identifiers(&read.identifier)
+                    .iter()
+                    .find_map(|i| match_order(&i.value))
+                    .unwrap_or_default(),
                 read_count: read.seen_count,
                 peak_rssi_dbm: read.rssi_dbm,
             })
         })
         .collect()
+}
+
+/// The read's identifier, plus the GS1 key an EPC encodes when it names a parcel:
+/// an SSCC-96 tag on a pallet is the same thing as the SSCC on the order.
+fn identifiers(id: &waymark_devices::Identifier) -> Vec<Identifier> {
+    let mut out = vec![Identifier {
+        kind: proto_kind(id.kind) as i32,
+        value: id.value.clone(),
+    }];
+    if id.kind == IdentifierKind::Epc && id.value.starts_with("urn:epc:id:sscc:") {
+        if let Ok(epc) = waymark_devices::epc::parse_urn(&id.value, 0) {
+            out.push(Identifier {
+                kind: waymark_proto::IdentifierKind::Sscc as i32,
+                value: epc.gs1_key().value,
+            });
+        }
+    }
+    out
 }
 
 /// A hash of what makes the event this event: who saw what, where, doing what, when.
@@ -100,6 +118,7 @@ mod tests {
             read_point: "dock-door-3".into(),
             business_step: "loading".into(),
             disposition: "in_transit".into(),
+            serial: None,
         }
     }
 
@@ -137,6 +156,19 @@ mod tests {
         assert_eq!(e.event_time_offset_minutes, 60);
         assert_eq!(e.order_number, "SO-1");
         assert_eq!(e.identifiers[0].kind, waymark_proto::IdentifierKind::Sscc as i32);
+    }
+
+    #[test]
+    fn an_sscc_tag_is_matched_by_the_sscc_it_encodes() {
+        // SSCC-96 3114257BF4499602D2000000 (GS1 TDS example identity) read by a Zebra portal.
+        let payload = br#"{"type":"SIMPLE","timestamp":"2026-11-21T06:02:11.250+0100","data":{"idHex":"3114257BF4499602D2000000","antenna":1,"peakRssi":-51,"reads":7,"format":"epc"}}"#;
+        let reads = waymark_devices::zebra::decode(payload).expect("decodes");
+        let mut matcher = |id: &str| (id == "106141412345678908").then(|| "SO-1".to_string());
+        let e = &derive("dc-1", &door(), &reads, received(), &mut matcher)[0].0;
+        let values: Vec<_> = e.identifiers.iter().map(|i| i.value.as_str()).collect();
+        assert_eq!(values, ["urn:epc:id:sscc:0614141.1234567890", "106141412345678908"]);
+        assert_eq!(e.order_number, "SO-1");
+        assert_eq!(e.read_count, 7);
     }
 
     #[test]

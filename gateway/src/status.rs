@@ -31,6 +31,11 @@ pub struct DeviceLine {
     pub rejected_total: u64,
     /// Milliseconds since the epoch of the last accepted payload; 0 if none yet.
     pub last_read_ms: i64,
+    /// Serial scanners: whether the port is open. `None` for MQTT devices.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connected: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_alarm: Option<String>,
 }
 
 impl DeviceBoard {
@@ -40,8 +45,9 @@ impl DeviceBoard {
             .map(|d| {
                 let line = DeviceLine {
                     id: d.id.clone(),
-                    kind: format!("{:?}", d.kind).to_lowercase(),
+                    kind: d.kind.as_str().into(),
                     read_point: d.read_point.clone(),
+                    connected: d.serial.as_ref().map(|_| false),
                     ..DeviceLine::default()
                 };
                 (d.id.clone(), line)
@@ -69,6 +75,14 @@ impl DeviceBoard {
 
     pub fn rejected(&self, device: &str) {
         self.update(device, |l| l.rejected_total += 1);
+    }
+
+    pub fn alarm(&self, device: &str, alarm: String) {
+        self.update(device, |l| l.last_alarm = Some(alarm));
+    }
+
+    pub fn connected(&self, device: &str, up: bool) {
+        self.update(device, |l| l.connected = Some(up));
     }
 
     pub fn lines(&self) -> Vec<DeviceLine> {

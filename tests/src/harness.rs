@@ -123,6 +123,8 @@ pub struct GatewaySpec {
     pub external_broker: Option<String>,
     /// Extra lines for the `[store]` section.
     pub store: String,
+    /// More `[[devices]]` tables, as TOML.
+    pub extra_devices: String,
 }
 
 impl GatewaySpec {
@@ -134,6 +136,7 @@ impl GatewaySpec {
             max_payload_bytes: 16 * 1024,
             external_broker: None,
             store: String::new(),
+            extra_devices: String::new(),
         }
     }
 }
@@ -209,6 +212,7 @@ impl Harness {
                 "\n[[devices]]\nid = \"{id}\"\nread_point = \"dock-{id}\"\nbusiness_step = \"{step}\"\n"
             ));
         }
+        text.push_str(&spec.extra_devices);
         std::fs::write(&config, text)?;
         let args = [
             "gateway".to_string(),

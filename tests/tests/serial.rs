@@ -1,0 +1,127 @@
+//! A barcode scanner on a real serial line (a pty): framed codes mixed with noise,
+//! exactly the valid ones recorded; the scanner is unplugged and replugged and
+//! ingest resumes without restarting the gateway.
+
+use std::io::Write;
+use std::os::fd::OwnedFd;
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use waymark_tests::harness::{GatewaySpec, Harness, Node, metric};
+use waymark_tests::wait;
+
+const NODE: &str = env!("CARGO_BIN_EXE_waymark-node");
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Plugs a new "scanner": a pty whose slave the symlink `link` points at, as
+/// udev's /dev/serial/by-id links do. Returns the master end (the scanner).
+fn plug(link: &Path) -> anyhow::Result<std::fs::File> {
+    let pty = nix::pty::openpty(None, None)?;
+    // Not inherited by the gateway we spawn: then closing the master is an unplug.
+    for fd in [&pty.master, &pty.slave] {
+        nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC))?;
+    }
+    let slave_path = std::fs::read_link(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&pty.slave)))?;
+    // The gateway opens the slave itself; keeping ours open would hide the unplug.
+    drop::<OwnedFd>(pty.slave);
+    std::fs::remove_file(link).ok();
+    std::os::unix::fs::symlink(slave_path, link)?;
+    Ok(std::fs::File::from(pty.master))
+}
+
+async fn scanner_line(h: &Harness, gw: &Node) -> Option<Value> {
+    let (_, s) = h
+        .get_json(format!("http://{}/status", gw.ready.addr("ops").ok()?))
+        .await
+        .ok()?;
+    s["devices"]
+        .as_array()?
+        .iter()
+        .find(|d| d["id"] == "scanner-1")
+        .cloned()
+}
+
+async fn wait_connected(h: &Harness, gw: &Node, up: bool) -> anyhow::Result<()> {
+    wait::until(
+        if up {
+            "the scanner connected"
+        } else {
+            "the scanner seen unplugged"
+        },
+        TIMEOUT,
+        || async { (scanner_line(h, gw).await?["connected"].as_bool()? == up).then_some(()) },
+    )
+    .await
+}
+
+#[tokio::test]
+async fn scanner_noise_is_rejected_and_unplug_replug_resumes() -> anyhow::Result<()> {
+    let h = Harness::new(NODE)?;
+    let central = h.start_central(None)?;
+    let link = h.path("scanner0");
+    let spec = GatewaySpec {
+        extra_devices: format!(
+            "\n[[devices]]\nid = \"scanner-1\"\nkind = \"serial\"\npath = \"{}\"\nread_point = \"pack-station-1\"\nbusiness_step = \"packing\"\n",
+            link.display()
+        ),
+        ..GatewaySpec::site("dc-north")
+    };
+    let mut scanner = plug(&link)?;
+    let gw = h.start_gateway(&spec, central.ready.addr("grpc")?, None)?;
+    wait_connected(&h, &gw, true).await?;
+
+    scanner.write_all(b"\r\n")?; // an empty line: ignored
+    scanner.write_all(b"]C100106141412345678908\r\n")?; // GS1-128 SSCC: valid
+    scanner.write_all(b"\xff\xfe\xfd\r\n")?; // not UTF-8
+    scanner.write_all(b"]C100106141412345678907\r\n")?; // SSCC with a bad check digit
+    scanner.write_all(b"]E04006381333931\r\n")?; // EAN-13: valid
+    scanner.write_all(&[b'A'; 5000])?; // a runaway frame past max_frame_len
+    scanner.write_all(b"\r\n]C10010614141")?; // cut off by the unplug below
+    scanner.flush()?;
+    let ops = gw.ready.addr("ops")?;
+    wait::until("the valid scans recorded", TIMEOUT, || async {
+        (scanner_line(&h, &gw).await?["reads_total"].as_u64()? == 2).then_some(())
+    })
+    .await?;
+
+    drop(scanner); // unplug
+    wait_connected(&h, &gw, false).await?;
+    let mut scanner = plug(&link)?; // replug: a new tty behind the same path
+    wait_connected(&h, &gw, true).await?;
+    scanner.write_all(b"]C100006141410000000005\r\n")?;
+    scanner.flush()?;
+
+    let http = central.ready.addr("http")?;
+    let events = wait::until("three scans at central", TIMEOUT, || async {
+        let events = h.central_events(http, "dc-north").await.ok()?;
+        (events.len() >= 3).then_some(events)
+    })
+    .await?;
+    let ids: Vec<&str> = events
+        .iter()
+        .filter_map(|e| e["identifiers"][0]["value"].as_str())
+        .collect();
+    assert_eq!(ids, ["106141412345678908", "04006381333931", "006141410000000005"]);
+    assert!(
+        events
+            .iter()
+            .all(|e| e["business_step"] == "packing" && e["read_point"] == "pack-station-1")
+    );
+
+    let text = h.get_text(format!("http://{ops}/metrics")).await?;
+    let rejected = |reason: &str| {
+        metric(
+            &text,
+            "waymark_rejected_total",
+            &[&format!("reason=\"{reason}\""), "device=\"scanner-1\""],
+        )
+    };
+    assert_eq!(rejected("not_utf8"), 1.0, "{text}");
+    assert!(rejected("invalid_gs1") >= 1.0, "{text}");
+    assert_eq!(rejected("frame_too_long"), 1.0, "{text}");
+    assert_eq!(rejected("unterminated_frame"), 1.0, "{text}");
+    let (_, s) = h.get_json(format!("http://{ops}/status")).await?;
+    assert_eq!(s["last_sequence"], json!(3), "{s}");
+    Ok(())
+}
