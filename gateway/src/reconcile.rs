@@ -62,13 +62,14 @@ fn identifiers(id: &waymark_devices::Identifier) -> Vec<Identifier> {
         kind: proto_kind(id.kind) as i32,
         value: id.value.clone(),
     }];
-    if id.kind == IdentifierKind::Epc && id.value.starts_with("urn:epc:id:sscc:") {
-        if let Ok(epc) = waymark_devices::epc::parse_urn(&id.value, 0) {
-            out.push(Identifier {
-                kind: waymark_proto::IdentifierKind::Sscc as i32,
-                value: epc.gs1_key().value,
-            });
-        }
+    if id.kind == IdentifierKind::Epc
+        && id.value.starts_with("urn:epc:id:sscc:")
+        && let Ok(epc) = waymark_devices::epc::parse_urn(&id.value, 0)
+    {
+        out.push(Identifier {
+            kind: waymark_proto::IdentifierKind::Sscc as i32,
+            value: epc.gs1_key().value,
+        });
     }
     out
 }
