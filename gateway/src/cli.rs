@@ -34,6 +34,13 @@ enum Command {
     },
     /// Validate a config file and print every problem found, without starting.
     CheckConfig { file: PathBuf },
+    /// Decode device payloads (or scanner bytes) from FILE or stdin: one JSON line
+    /// per read on stdout, errors on stderr. Shows what a device really sends.
+    Decode {
+        #[arg(long, value_enum)]
+        format: crate::decode_cmd::Format,
+        file: Option<PathBuf>,
+    },
 }
 
 /// Flags override the environment, which overrides the file.
@@ -64,6 +71,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         }
     };
     match cli.command {
+        Command::Decode { format, file } => decode(format, file.as_deref()),
         Command::CheckConfig { file } => match load(&file, None) {
             Ok(c) => {
                 println!(
@@ -98,6 +106,34 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
                 }
             };
             runtime.block_on(run(config))
+        }
+    }
+}
+
+fn decode(format: crate::decode_cmd::Format, file: Option<&Path>) -> ExitCode {
+    use std::io::Read;
+    let mut input = Vec::new();
+    let read = match file {
+        Some(f) => std::fs::File::open(f).and_then(|mut f| f.read_to_end(&mut input)),
+        None => std::io::stdin().read_to_end(&mut input),
+    };
+    if let Err(e) = read {
+        eprintln!("cannot read the input: {e}");
+        return ExitCode::from(2);
+    }
+    let (stdout, stderr) = (std::io::stdout(), std::io::stderr());
+    match crate::decode_cmd::run(format, &input, &mut stdout.lock(), &mut stderr.lock()) {
+        Ok(s) => {
+            eprintln!("{} reads, {} errors", s.reads, s.errors);
+            if s.errors > 0 {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => {
+            eprintln!("cannot write the output: {e}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod broker;
 pub mod central_link;
 pub mod cli;
 pub mod config;
+pub mod decode_cmd;
 pub mod downlink;
 pub mod ingest;
 pub mod link_status;

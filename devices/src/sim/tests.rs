@@ -176,3 +176,12 @@ proptest! {
         prop_assert!(is_link);
     }
 }
+
+#[test]
+fn simulated_ssccs_are_valid_and_distinct() {
+    let a = super::sscc("0614141", 0);
+    assert_eq!(a, "006141410000000005");
+    assert!(crate::gs1::is_valid_sscc(&a));
+    assert!(crate::gs1::is_valid_sscc(&super::sscc("0614141", 123_456_789)));
+    assert_ne!(super::sscc("0614141", 1), super::sscc("0614141", 2));
+}

@@ -12,7 +12,6 @@ use anyhow::Context;
 use clap::Parser;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
-use waymark_devices::gs1;
 use waymark_tests::mqtt::Publisher;
 
 #[derive(Debug, Parser)]
@@ -164,8 +163,7 @@ business_step = "loading"
 
 /// A valid SSCC with GS1's example company prefix 0614141.
 fn sscc(serial: u64) -> String {
-    let body = format!("00614141{serial:09}");
-    format!("{body}{}", gs1::compute_check_digit(body.as_bytes()))
+    waymark_devices::sim::sscc("0614141", serial)
 }
 
 /// Packs, then loads, each order's parcel, with a pause between steps.
