@@ -28,6 +28,15 @@ enum Scenario {
     CatchUp {
         #[arg(long, default_value_t = 1_000_000)]
         events: u64,
+        /// The gateway's sled cache (store.cache_capacity_mb).
+        #[arg(long, default_value_t = 32)]
+        gateway_cache_mb: u64,
+    },
+    /// Decoding throughput on one core: batched Zebra payloads (500 reads each,
+    /// as a portal batches them) through the gateway's decoder.
+    Decode {
+        #[arg(long, default_value_t = 1_000_000)]
+        reads: u64,
     },
     /// Internal: run a program as a child process of a scenario.
     #[command(hide = true, trailing_var_arg = true)]
@@ -41,7 +50,8 @@ fn main() -> ExitCode {
     let args = Args::parse();
     match args.scenario {
         Scenario::Node { args } => waymark_tests::node_main(args.into_iter()),
-        Scenario::CatchUp { events } => report(run(catch_up(events))),
+        Scenario::CatchUp { events, gateway_cache_mb } => report(run(catch_up(events, gateway_cache_mb))),
+        Scenario::Decode { reads } => report(decode(reads)),
     }
 }
 
@@ -86,16 +96,57 @@ fn draft(i: u64) -> EventDraft {
     })
 }
 
-async fn catch_up(events: u64) -> anyhow::Result<()> {
+fn decode(total: u64) -> anyhow::Result<()> {
+    use waymark_devices::sim::portal::{PassShape, pass};
+    // Realistic payloads: portal passes of SSCC-96 tags, 500 reads to a batch.
+    let mut rng = fastrand::Rng::with_seed(1);
+    let t0 = chrono::DateTime::parse_from_rfc3339("2026-11-21T14:00:00+01:00")?;
+    let mut reads = Vec::new();
+    for (i, sscc) in waymark_tests::devsim::parcels(1, 200).iter().enumerate() {
+        let tag = waymark_tests::devsim::sscc_tag(sscc)?;
+        reads.extend(pass(&tag, t0 + chrono::Duration::seconds(i as i64), &PassShape::default(), &mut rng));
+    }
+    let payloads: Vec<Vec<u8>> = reads
+        .chunks(500)
+        .map(|c| waymark_devices::sim::zebra_payload(c, waymark_devices::zebra::ZebraMode::Portal))
+        .collect::<Result<_, _>>()?;
+    let per_round: u64 = reads.len() as u64;
+    let bytes: usize = payloads.iter().map(Vec::len).sum();
+    let rounds = total.div_ceil(per_round).max(1);
+    let started = Instant::now();
+    let mut decoded = 0u64;
+    for _ in 0..rounds {
+        for p in &payloads {
+            decoded += waymark_devices::zebra::decode(p)?.len() as u64;
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "decoded {decoded} reads from {} Zebra payloads ({:.0} bytes per read) in {secs:.2} s on one thread",
+        payloads.len() as u64 * rounds,
+        bytes as f64 / per_round as f64
+    );
+    println!(
+        "| decode (zebra, 500/batch) | {decoded} reads | {:.0} reads/s | {:.1} MB/s |",
+        decoded as f64 / secs,
+        (bytes as u64 * rounds) as f64 / secs / 1e6
+    );
+    Ok(())
+}
+
+async fn catch_up(events: u64, gateway_cache_mb: u64) -> anyhow::Result<()> {
     let h = harness()?;
     let site = "dc-bench";
-    let spec = GatewaySpec::site(site);
+    let spec = GatewaySpec {
+        store: format!("cache_capacity_mb = {gateway_cache_mb}\n"),
+        ..GatewaySpec::site(site)
+    };
 
     // Record the backlog through the gateway's own store, as the recorder would.
     let store_dir = h.path(site).join("store");
     let started = Instant::now();
     let backlog = tokio::task::spawn_blocking(move || -> anyhow::Result<u64> {
-        let store = Store::open(&store_dir, 32 << 20, u64::MAX)?;
+        let store = Store::open(&store_dir, gateway_cache_mb << 20, u64::MAX)?;
         let mut i = 0;
         while i < events {
             let n = 4096.min(events - i);
@@ -139,6 +190,11 @@ async fn catch_up(events: u64) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let secs = started.elapsed().as_secs_f64();
+    println!(
+        "cpu during the run: gateway {:.1} s, central {:.1} s",
+        waymark_tests::cpu_seconds(gw.pid()).unwrap_or(0.0),
+        waymark_tests::cpu_seconds(central.pid()).unwrap_or(0.0)
+    );
     let central_rss = waymark_tests::peak_rss_bytes(central.pid()).context("central rss")?;
     println!(
         "caught up {backlog} events in {secs:.2} s: {:.0} events/s, durable at central",
