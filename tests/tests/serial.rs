@@ -125,3 +125,40 @@ async fn scanner_noise_is_rejected_and_unplug_replug_resumes() -> anyhow::Result
     assert_eq!(s["last_sequence"], json!(3), "{s}");
     Ok(())
 }
+
+#[tokio::test]
+async fn devsim_scanner_writes_frames_the_gateway_decodes() -> anyhow::Result<()> {
+    use std::io::Read;
+    use waymark_tests::devsim::{self, Symbology};
+    let pty = nix::pty::openpty(None, None)?;
+    let slave = std::fs::read_link(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&pty.slave)))?;
+    let mut master = std::fs::File::from(pty.master);
+    let reader = std::thread::spawn(move || {
+        let mut framer = waymark_devices::serial::Framer::new(Default::default());
+        let (mut ok, mut bad) = (Vec::new(), 0);
+        let mut buf = [0u8; 1024];
+        while ok.len() < 6 {
+            let Ok(n) = master.read(&mut buf) else { break };
+            for f in framer.push(&buf[..n]) {
+                match f {
+                    Ok(code) => ok.push((format!("{:?}", code.symbology), code.identifiers()[0].value.clone())),
+                    Err(_) => bad += 1,
+                }
+            }
+        }
+        (ok, bad)
+    });
+    let ssccs = devsim::parcels(7, 3);
+    let path = slave.display().to_string();
+    devsim::scanner(&path, 9600, Symbology::Gs1_128, &ssccs, 200.0, 100.0, 1).await?;
+    devsim::scanner(&path, 9600, Symbology::Qr, &ssccs, 200.0, 0.0, 1).await?;
+    let (codes, noise) = reader.join().map_err(|_| anyhow::anyhow!("reader panicked"))?;
+    drop(pty.slave);
+    let expected: Vec<(String, String)> = ["Code128", "QrCode"]
+        .iter()
+        .flat_map(|sym| ssccs.iter().map(move |s| (sym.to_string(), s.clone())))
+        .collect();
+    assert_eq!(codes, expected);
+    assert_eq!(noise, 3, "100% noise: one garbage line before each GS1-128 code");
+    Ok(())
+}

@@ -50,7 +50,10 @@ fn main() -> ExitCode {
     let args = Args::parse();
     match args.scenario {
         Scenario::Node { args } => waymark_tests::node_main(args.into_iter()),
-        Scenario::CatchUp { events, gateway_cache_mb } => report(run(catch_up(events, gateway_cache_mb))),
+        Scenario::CatchUp {
+            events,
+            gateway_cache_mb,
+        } => report(run(catch_up(events, gateway_cache_mb))),
         Scenario::Decode { reads } => report(decode(reads)),
     }
 }
@@ -104,7 +107,12 @@ fn decode(total: u64) -> anyhow::Result<()> {
     let mut reads = Vec::new();
     for (i, sscc) in waymark_tests::devsim::parcels(1, 200).iter().enumerate() {
         let tag = waymark_tests::devsim::sscc_tag(sscc)?;
-        reads.extend(pass(&tag, t0 + chrono::Duration::seconds(i as i64), &PassShape::default(), &mut rng));
+        reads.extend(pass(
+            &tag,
+            t0 + chrono::Duration::seconds(i as i64),
+            &PassShape::default(),
+            &mut rng,
+        ));
     }
     let payloads: Vec<Vec<u8>> = reads
         .chunks(500)
