@@ -30,10 +30,30 @@ pub fn router(state: Arc<ApiState>) -> axum::Router {
         .route("/api/v1/orders/{order_number}", get(get_order))
         .route("/api/v1/sites", get(list_sites))
         .route("/api/v1/sites/{site_id}/events", get(site_events))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .with_state(state)
+}
+
+/// The ops port: metrics and probes, for the monitoring system rather than the public.
+pub fn ops_router(state: Arc<ApiState>) -> axum::Router {
+    axum::Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
         .with_state(state)
+}
+
+/// Ready when the store answers a read.
+async fn readyz(State(state): State<Arc<ApiState>>) -> Response {
+    let store = state.store.clone();
+    match tokio::task::spawn_blocking(move || store.high_water_mark("-")).await {
+        Ok(Ok(_)) => (StatusCode::OK, Json(serde_json::json!({ "store": "open" }))).into_response(),
+        _ => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({ "store": "unavailable" })),
+        )
+            .into_response(),
+    }
 }
 
 /// An API error: status code, a stable machine code and a sentence for people.

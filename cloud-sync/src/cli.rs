@@ -34,6 +34,8 @@ enum Command {
         grpc_listen: Option<String>,
         #[arg(long)]
         http_listen: Option<String>,
+        #[arg(long)]
+        ops_listen: Option<String>,
     },
     /// Validate a config file without starting.
     CheckConfig { file: PathBuf },
@@ -72,12 +74,14 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             data_dir,
             grpc_listen,
             http_listen,
+            ops_listen,
         } => {
             init_tracing();
             let config = load(config.as_deref()).and_then(|mut raw| {
                 raw.data_dir = data_dir.or(raw.data_dir);
                 raw.grpc_listen = grpc_listen.or(raw.grpc_listen);
                 raw.http_listen = http_listen.or(raw.http_listen);
+                raw.ops_listen = ops_listen.or(raw.ops_listen);
                 raw.validate()
             });
             let config = match config {
@@ -108,8 +112,8 @@ async fn run(config: SyncConfig) -> ExitCode {
         }
     };
     println!(
-        "waymark-sync ready grpc={} http={}",
-        running.grpc_addr, running.http_addr
+        "waymark-sync ready grpc={} http={} ops={}",
+        running.grpc_addr, running.http_addr, running.ops_addr
     );
     wait_for_signal().await;
     tracing::info!("shutting down");

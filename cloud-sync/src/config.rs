@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 pub const DEFAULT_GRPC_LISTEN: &str = "0.0.0.0:7443";
 pub const DEFAULT_HTTP_LISTEN: &str = "0.0.0.0:8080";
+pub const DEFAULT_OPS_LISTEN: &str = "127.0.0.1:9465";
 pub const DEFAULT_CACHE_CAPACITY_MB: u64 = 256;
 
 #[derive(Debug, Default, Deserialize)]
@@ -17,6 +18,7 @@ pub struct RawConfig {
     pub data_dir: Option<PathBuf>,
     pub grpc_listen: Option<String>,
     pub http_listen: Option<String>,
+    pub ops_listen: Option<String>,
     pub cache_capacity_mb: Option<u64>,
 }
 
@@ -25,6 +27,8 @@ pub struct SyncConfig {
     pub data_dir: PathBuf,
     pub grpc_listen: SocketAddr,
     pub http_listen: SocketAddr,
+    /// `/metrics`, `/healthz`, `/readyz`, kept off the public API port.
+    pub ops_listen: SocketAddr,
     pub cache_capacity_bytes: u64,
 }
 
@@ -34,7 +38,12 @@ pub struct ConfigError {
     pub problems: Vec<String>,
 }
 
-pub const ENV_KEYS: &[&str] = &["WAYMARK_DATA_DIR", "WAYMARK_GRPC_LISTEN", "WAYMARK_HTTP_LISTEN"];
+pub const ENV_KEYS: &[&str] = &[
+    "WAYMARK_DATA_DIR",
+    "WAYMARK_GRPC_LISTEN",
+    "WAYMARK_HTTP_LISTEN",
+    "WAYMARK_OPS_LISTEN",
+];
 
 impl RawConfig {
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
@@ -49,6 +58,7 @@ impl RawConfig {
                 "WAYMARK_DATA_DIR" => self.data_dir = Some(v.into()),
                 "WAYMARK_GRPC_LISTEN" => self.grpc_listen = Some(v.clone()),
                 "WAYMARK_HTTP_LISTEN" => self.http_listen = Some(v.clone()),
+                "WAYMARK_OPS_LISTEN" => self.ops_listen = Some(v.clone()),
                 _ => {}
             }
         }
@@ -65,6 +75,7 @@ impl RawConfig {
         };
         let grpc_listen = addr("grpc_listen", self.grpc_listen, DEFAULT_GRPC_LISTEN);
         let http_listen = addr("http_listen", self.http_listen, DEFAULT_HTTP_LISTEN);
+        let ops_listen = addr("ops_listen", self.ops_listen, DEFAULT_OPS_LISTEN);
         let cache_mb = self.cache_capacity_mb.unwrap_or(DEFAULT_CACHE_CAPACITY_MB);
         if !(8..=65_536).contains(&cache_mb) {
             problems.push(format!("cache_capacity_mb: {cache_mb} is outside 8..=65536"));
@@ -80,6 +91,7 @@ impl RawConfig {
             data_dir,
             grpc_listen,
             http_listen,
+            ops_listen,
             cache_capacity_bytes: cache_mb * 1024 * 1024,
         })
     }

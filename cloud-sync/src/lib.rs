@@ -41,6 +41,7 @@ pub enum SyncError {
 pub struct RunningSync {
     pub grpc_addr: SocketAddr,
     pub http_addr: SocketAddr,
+    pub ops_addr: SocketAddr,
     tasks: Vec<(&'static str, JoinHandle<()>)>,
 }
 
@@ -72,6 +73,8 @@ pub async fn start(config: SyncConfig, shutdown: CancellationToken) -> Result<Ru
     let http_listener = bind("http", config.http_listen).await?;
     let grpc_addr = local_addr("grpc", &grpc_listener, config.grpc_listen)?;
     let http_addr = local_addr("http", &http_listener, config.http_listen)?;
+    let ops_listener = bind("ops", config.ops_listen).await?;
+    let ops_addr = local_addr("ops", &ops_listener, config.ops_listen)?;
 
     warn!("gRPC identity comes from the x-waymark-site header on plaintext: development only");
     let service = grpc::SyncService::new(
@@ -98,11 +101,23 @@ pub async fn start(config: SyncConfig, shutdown: CancellationToken) -> Result<Ru
         }
         .instrument(info_span!("task", source = "grpc")),
     );
-    let app = api::router(Arc::new(api::ApiState {
+    let api_state = Arc::new(api::ApiState {
         store,
         metrics,
         order_writes,
-    }));
+    });
+    let app = api::router(api_state.clone());
+    let ops_app = api::ops_router(api_state);
+    let ops_shutdown = shutdown.clone();
+    let ops = tokio::spawn(
+        async move {
+            let server = axum::serve(ops_listener, ops_app).with_graceful_shutdown(ops_shutdown.cancelled_owned());
+            if let Err(e) = server.await {
+                warn!(error = %e, "ops server stopped");
+            }
+        }
+        .instrument(info_span!("task", source = "ops")),
+    );
     let http_shutdown = shutdown.clone();
     let http = tokio::spawn(
         async move {
@@ -113,11 +128,12 @@ pub async fn start(config: SyncConfig, shutdown: CancellationToken) -> Result<Ru
         }
         .instrument(info_span!("task", source = "http")),
     );
-    info!(%grpc_addr, %http_addr, "central started");
+    info!(%grpc_addr, %http_addr, %ops_addr, "central started");
     Ok(RunningSync {
         grpc_addr,
         http_addr,
-        tasks: vec![("grpc", grpc), ("http", http)],
+        ops_addr,
+        tasks: vec![("grpc", grpc), ("http", http), ("ops", ops)],
     })
 }
 

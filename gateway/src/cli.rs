@@ -34,6 +34,18 @@ enum Command {
     },
     /// Validate a config file and print every problem found, without starting.
     CheckConfig { file: PathBuf },
+    /// One-screen summary of a running gateway: link, backlog, lag, devices, disk budget.
+    Status {
+        /// The gateway's config, to find its ops listener.
+        #[arg(long, short, default_value = "/etc/waymark/gateway.toml")]
+        config: PathBuf,
+        /// The ops listener's address, instead of reading the config.
+        #[arg(long)]
+        ops: Option<std::net::SocketAddr>,
+        /// Print the raw JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Decode device payloads (or scanner bytes) from FILE or stdin: one JSON line
     /// per read on stdout, errors on stderr. Shows what a device really sends.
     Decode {
@@ -72,6 +84,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     };
     match cli.command {
         Command::Decode { format, file } => decode(format, file.as_deref()),
+        Command::Status { config, ops, json } => status(&config, ops, json),
         Command::CheckConfig { file } => match load(&file, None) {
             Ok(c) => {
                 println!(
@@ -106,6 +119,45 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
                 }
             };
             runtime.block_on(run(config))
+        }
+    }
+}
+
+fn status(config: &Path, ops: Option<std::net::SocketAddr>, json: bool) -> ExitCode {
+    let addr = match ops {
+        Some(a) => a,
+        None => match load(config, None) {
+            // A wildcard listener is reached on loopback.
+            Ok(c) if c.ops_listen.ip().is_unspecified() => {
+                std::net::SocketAddr::from(([127, 0, 0, 1], c.ops_listen.port()))
+            }
+            Ok(c) => c.ops_listen,
+            Err(e) => {
+                eprintln!("{}: {e}\n(or give the ops address with --ops)", config.display());
+                return ExitCode::from(2);
+            }
+        },
+    };
+    let fetched = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+        .and_then(|rt| rt.block_on(crate::status_cmd::fetch(addr)).map_err(|e| e.to_string()));
+    match fetched {
+        Ok(v) if json => {
+            println!("{v:#}");
+            ExitCode::SUCCESS
+        }
+        Ok(v) => {
+            print!(
+                "{}",
+                crate::status_cmd::render(&v, chrono::Utc::now().timestamp_millis())
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("waymark-gateway status: {e}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -36,6 +36,26 @@ pub struct Ingest {
 pub struct IngestBatch {
     pub drafts: Vec<EventDraft>,
     pub recorded: Option<oneshot::Sender<bool>>,
+    /// When the payload reached the gateway: read-to-recorded latency starts here.
+    pub received: std::time::Instant,
+}
+
+impl IngestBatch {
+    pub fn new(drafts: Vec<EventDraft>) -> Self {
+        Self {
+            drafts,
+            recorded: None,
+            received: std::time::Instant::now(),
+        }
+    }
+
+    /// A batch whose sender learns whether it was recorded.
+    pub fn acknowledged(drafts: Vec<EventDraft>, recorded: oneshot::Sender<bool>) -> Self {
+        Self {
+            recorded: Some(recorded),
+            ..Self::new(drafts)
+        }
+    }
 }
 
 /// Why a payload was not turned into events.
@@ -88,7 +108,7 @@ pub async fn run_embedded(
                 let Some(drafts) = ingest.process(&topic, &f.publish.payload) else {
                     continue;
                 };
-                if out.send(IngestBatch { drafts, recorded: None }).await.is_err() {
+                if out.send(IngestBatch::new(drafts)).await.is_err() {
                     break;
                 }
             }

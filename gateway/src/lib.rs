@@ -25,6 +25,7 @@ pub mod recorder;
 pub mod replicate;
 pub mod serial_ingest;
 pub mod status;
+pub mod status_cmd;
 pub mod store;
 pub mod topic;
 

@@ -46,6 +46,15 @@ pub struct GatewayMetrics {
     pub device_alarms: Family<AlarmLabel, Counter>,
     pub device_reads_purged: Family<DeviceLabel, Counter>,
     pub device_connected: Family<DeviceLabel, Gauge>,
+    pub device_events_recorded: Family<DeviceLabel, Counter>,
+    pub device_last_read_age: Family<DeviceLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    pub recorded_bytes: Counter,
+    pub replicated_bytes: Counter,
+    pub backlog_bytes: Gauge,
+    pub replication_lag_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
+    pub last_ack_timestamp_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
+    pub store_size_bytes: Gauge,
+    pub read_to_recorded_seconds: Histogram,
 }
 
 impl std::fmt::Debug for GatewayMetrics {
@@ -76,6 +85,15 @@ impl Default for GatewayMetrics {
             device_alarms: Family::default(),
             device_reads_purged: Family::default(),
             device_connected: Family::default(),
+            device_events_recorded: Family::default(),
+            device_last_read_age: Family::default(),
+            recorded_bytes: Counter::default(),
+            replicated_bytes: Counter::default(),
+            backlog_bytes: Gauge::default(),
+            replication_lag_seconds: Gauge::default(),
+            last_ack_timestamp_seconds: Gauge::default(),
+            store_size_bytes: Gauge::default(),
+            read_to_recorded_seconds: Histogram::new(exponential_buckets(0.000_25, 2.0, 16)),
             registry: Registry::default(),
         };
         registry.register("reads", "Reads decoded from registered devices", m.reads.clone());
@@ -160,6 +178,51 @@ impl Default for GatewayMetrics {
             "1 while a serial scanner's port is open",
             m.device_connected.clone(),
         );
+        registry.register(
+            "device_events_recorded",
+            "Events recorded from each device's reads",
+            m.device_events_recorded.clone(),
+        );
+        registry.register(
+            "device_last_read_age_seconds",
+            "Seconds since each device's last accepted read",
+            m.device_last_read_age.clone(),
+        );
+        registry.register(
+            "recorded_bytes",
+            "Bytes of events recorded (backlog in)",
+            m.recorded_bytes.clone(),
+        );
+        registry.register(
+            "replicated_bytes",
+            "Bytes of events acknowledged by central (backlog out)",
+            m.replicated_bytes.clone(),
+        );
+        registry.register(
+            "backlog_bytes",
+            "Bytes of events not yet acknowledged",
+            m.backlog_bytes.clone(),
+        );
+        registry.register(
+            "replication_lag_seconds",
+            "Age of the oldest event central has not acknowledged (0 when caught up)",
+            m.replication_lag_seconds.clone(),
+        );
+        registry.register(
+            "last_ack_timestamp_seconds",
+            "When central last acknowledged a batch (Unix time; 0 before the first)",
+            m.last_ack_timestamp_seconds.clone(),
+        );
+        registry.register(
+            "store_size_bytes",
+            "The store's size on disk",
+            m.store_size_bytes.clone(),
+        );
+        registry.register(
+            "read_to_recorded_seconds",
+            "From a payload's arrival to the durable commit of its events",
+            m.read_to_recorded_seconds.clone(),
+        );
         Self { registry, ..m }
     }
 }
@@ -185,6 +248,14 @@ impl GatewayMetrics {
 
     pub fn reads_purged_at_device(&self, device: &str, n: u64) {
         self.device_reads_purged
+            .get_or_create(&DeviceLabel {
+                device: device.to_string(),
+            })
+            .inc_by(n);
+    }
+
+    pub fn device_recorded(&self, device: &str, n: u64) {
+        self.device_events_recorded
             .get_or_create(&DeviceLabel {
                 device: device.to_string(),
             })

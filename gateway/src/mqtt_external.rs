@@ -65,14 +65,7 @@ pub async fn run(
                 let recorded = match ingest.process(&p.topic, &p.payload) {
                     Some(drafts) => {
                         let (tx, rx) = oneshot::channel();
-                        if out
-                            .send(IngestBatch {
-                                drafts,
-                                recorded: Some(tx),
-                            })
-                            .await
-                            .is_err()
-                        {
+                        if out.send(IngestBatch::acknowledged(drafts, tx)).await.is_err() {
                             break;
                         }
                         Some(rx)

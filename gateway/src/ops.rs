@@ -40,6 +40,7 @@ pub async fn serve(listener: TcpListener, state: Arc<OpsState>, shutdown: Cancel
 }
 
 async fn metrics(State(s): State<Arc<OpsState>>) -> impl IntoResponse {
+    s.status.refresh_metrics(&s.metrics);
     (
         [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
         s.metrics.render(),

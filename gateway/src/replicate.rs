@@ -118,7 +118,8 @@ impl Replicator {
 
         let mut acked = hwm;
         let mut next = hwm + 1;
-        let mut inflight: VecDeque<u64> = VecDeque::new();
+        // (last sequence, encoded bytes) of each batch central has not acknowledged.
+        let mut inflight: VecDeque<(u64, u64)> = VecDeque::new();
         let mut ack_deadline = tokio::time::Instant::now() + ACK_TIMEOUT;
         loop {
             let last = *recorded.borrow_and_update();
@@ -142,7 +143,8 @@ impl Replicator {
                     self.metrics.events_replicated.inc_by(high_water_mark - acked);
                     acked = high_water_mark;
                     self.link.acked_now();
-                    while inflight.front().is_some_and(|&s| s <= acked) {
+                    while let Some(&(_, bytes)) = inflight.front().filter(|(last, _)| *last <= acked) {
+                        self.metrics.replicated_bytes.inc_by(bytes);
                         inflight.pop_front();
                     }
                     ack_deadline = tokio::time::Instant::now() + ACK_TIMEOUT;
@@ -161,12 +163,13 @@ impl Replicator {
                 events = self.read_batch(next), if can_send => {
                     let events = events?;
                     let Some(tail) = events.last().map(|e| e.sequence) else { continue };
+                    let bytes: u64 = events.iter().map(|e| prost::Message::encoded_len(e) as u64).sum();
                     if inflight.is_empty() {
                         ack_deadline = tokio::time::Instant::now() + ACK_TIMEOUT;
                     }
                     let batch = GatewayMessage { body: Some(gateway_message::Body::Batch(EventBatch { events })) };
                     tx.send(batch).await.map_err(|_| ReplicateError::Closed)?;
-                    inflight.push_back(tail);
+                    inflight.push_back((tail, bytes));
                     next = tail + 1;
                 }
             }

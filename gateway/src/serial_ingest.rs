@@ -96,7 +96,7 @@ async fn read_frames(
             continue;
         }
         let drafts = ingest.events(device, &reads);
-        if out.send(IngestBatch { drafts, recorded: None }).await.is_err() {
+        if out.send(IngestBatch::new(drafts)).await.is_err() {
             return Ended::Shutdown;
         }
     }

@@ -99,6 +99,8 @@ pub struct StatusView {
     pub last_sequence: u64,
     pub acked_sequence: u64,
     pub backlog_events: u64,
+    /// Age of the oldest event central has not acknowledged; 0 when caught up.
+    pub lag_secs: f64,
     /// Seconds since central last acknowledged a batch; `None` before the first ack.
     pub last_ack_age_secs: Option<f64>,
     pub orders_held: u64,
@@ -126,6 +128,16 @@ impl StatusSource {
         let last = self.store.last_sequence();
         let acked = self.store.acked_sequence().unwrap_or(0).min(last);
         let last_ack = self.link.last_ack_ms();
+        let now_ms = Utc::now().timestamp_millis();
+        let oldest_unacked = (last > acked)
+            .then(|| {
+                self.store
+                    .events_from(acked + 1, 1)
+                    .ok()?
+                    .first()
+                    .map(|e| e.record_time_ms)
+            })
+            .flatten();
         StatusView {
             site_id: self.site_id.clone(),
             version: env!("CARGO_PKG_VERSION"),
@@ -133,8 +145,8 @@ impl StatusSource {
             last_sequence: last,
             acked_sequence: acked,
             backlog_events: last - acked,
-            last_ack_age_secs: (last_ack > 0)
-                .then(|| (Utc::now().timestamp_millis() - last_ack).max(0) as f64 / 1000.0),
+            lag_secs: oldest_unacked.map_or(0.0, |t| (now_ms - t).max(0) as f64 / 1000.0),
+            last_ack_age_secs: (last_ack > 0).then(|| (now_ms - last_ack).max(0) as f64 / 1000.0),
             orders_held: self.store.orders_held(),
             store_bytes: self.store.size_on_disk(),
             disk_budget: {
@@ -147,6 +159,35 @@ impl StatusSource {
             },
             devices: self.board.lines(),
         }
+    }
+
+    /// Sets the gauges that are cheapest to compute when scraped.
+    pub fn refresh_metrics(&self, metrics: &crate::metrics::GatewayMetrics) -> StatusView {
+        let v = self.snapshot();
+        metrics.backlog_events.set(v.backlog_events as i64);
+        metrics.replication_lag_seconds.set(v.lag_secs);
+        metrics
+            .last_ack_timestamp_seconds
+            .set(self.link.last_ack_ms() as f64 / 1000.0);
+        metrics.store_size_bytes.set(v.store_bytes as i64);
+        // Estimated from the average size of the events the log holds.
+        let retained = self
+            .store
+            .first_sequence()
+            .ok()
+            .flatten()
+            .map_or(0, |first| v.last_sequence + 1 - first);
+        let per_event = v.disk_budget.used_bytes.checked_div(retained).unwrap_or(0);
+        metrics.backlog_bytes.set((per_event * v.backlog_events) as i64);
+        let now_ms = Utc::now().timestamp_millis();
+        for d in v.devices.iter().filter(|d| d.last_read_ms > 0) {
+            let label = crate::metrics::DeviceLabel { device: d.id.clone() };
+            metrics
+                .device_last_read_age
+                .get_or_create(&label)
+                .set((now_ms - d.last_read_ms).max(0) as f64 / 1000.0);
+        }
+        v
     }
 
     fn report(&self) -> GatewayStatus {

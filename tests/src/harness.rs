@@ -178,6 +178,8 @@ impl Harness {
             &grpc,
             "--http-listen",
             "127.0.0.1:0",
+            "--ops-listen",
+            "127.0.0.1:0",
         ]
         .map(String::from);
         self.spawn(&args, "central", "central.log")

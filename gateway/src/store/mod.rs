@@ -52,7 +52,7 @@ impl StoreError {
 pub struct EventDraft(pub Event);
 
 /// What one commit did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Recorded {
     /// Events newly appended, with contiguous sequences ending at `last_sequence`.
     pub appended: u64,
@@ -61,6 +61,8 @@ pub struct Recorded {
     pub last_sequence: u64,
     /// Acknowledged events removed to make room for this commit.
     pub compacted: u64,
+    /// Bytes the appended events added to the log.
+    pub added_bytes: u64,
 }
 
 pub struct Store {
@@ -188,6 +190,7 @@ impl Store {
             duplicates,
             last_sequence: next,
             compacted,
+            added_bytes: if appended > 0 { added_bytes } else { 0 },
         })
     }
 

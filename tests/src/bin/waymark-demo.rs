@@ -60,6 +60,7 @@ async fn main() -> anyhow::Result<()> {
             data_dir: Some(data_dir.join("central")),
             grpc_listen: Some("127.0.0.1:0".into()),
             http_listen: Some(format!("127.0.0.1:{}", args.http_port)),
+            ops_listen: Some("127.0.0.1:0".into()),
             cache_capacity_mb: Some(64),
         }
         .validate()?,
