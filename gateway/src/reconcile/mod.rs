@@ -1,9 +1,37 @@
-//! From decoded reads to business events. Pure: reads, the device's read point
-//! and a matcher in, event drafts out.
+//! From decoded reads to business events. Pure: reads, a clock and a matcher in,
+//! events out; no I/O, no runtime.
 //!
-//! For now every read becomes one observation event; smoothing, direction and
-//! cross-read suppression (the reconciliation issue) will replace `derive` while
-//! keeping its contract: the same read always yields the same event id.
+//! [`Engine`] is the reconciliation state machine: it smooths reads into stays per
+//! (identity, read point) ([`presence`]), tells the direction of portal passes
+//! ([`direction`]), drops cross-reads between adjacent read points ([`cross_read`]),
+//! matches stays to parcels or quarantines them ([`matching`], [`quarantine`]), and
+//! turns them into milestones, late events and exceptions ([`milestones`]), with ids
+//! that are the same whenever the same reads are derived again ([`event`]).
+//!
+//! [`derive`] is the earlier one-event-per-read path, kept until ingest is wired to the
+//! engine; its contract is the same: the same read always yields the same event id.
+
+pub mod config;
+pub mod cross_read;
+pub mod direction;
+pub mod engine;
+pub mod event;
+pub mod matching;
+pub mod milestones;
+pub mod presence;
+pub mod quarantine;
+pub mod sim;
+
+mod as_vec;
+#[cfg(test)]
+mod engine_tests;
+
+pub use config::{ConfigError, ReadPointConfig, ReconcileConfig, ReconcileSettings};
+pub use direction::Direction;
+pub use engine::{Engine, EngineState, ReconcileError, Stats};
+pub use event::{BusinessEvent, ExceptionReason, Release, StayReport};
+pub use matching::{Identity, Matcher, ParcelRef};
+pub use milestones::Milestone;
 
 use chrono::{DateTime, FixedOffset};
 use sha2::{Digest, Sha256};
