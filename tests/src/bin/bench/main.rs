@@ -38,6 +38,22 @@ enum Scenario {
         #[arg(long, default_value_t = 1_000_000)]
         reads: u64,
     },
+    /// Zebra batches over MQTT QoS 1 from several publishers into a gateway:
+    /// reads/s through decode and durable recording, read-to-recorded latency,
+    /// and the embedded broker's own pass-through for comparison.
+    Ingest {
+        #[arg(long, default_value_t = 1_000_000)]
+        reads: u64,
+        #[arg(long, default_value_t = 4)]
+        publishers: usize,
+        #[arg(long, default_value_t = 500)]
+        batch: usize,
+        /// Also run paced at this many reads/s to measure latency under load.
+        #[arg(long, default_value_t = 20_000)]
+        paced_rate: u64,
+        #[arg(long, default_value_t = 10)]
+        paced_secs: u64,
+    },
     /// Internal: run a program as a child process of a scenario.
     #[command(hide = true, trailing_var_arg = true)]
     Node {
@@ -55,6 +71,19 @@ fn main() -> ExitCode {
             gateway_cache_mb,
         } => report(run(catch_up(events, gateway_cache_mb))),
         Scenario::Decode { reads } => report(decode(reads)),
+        Scenario::Ingest {
+            reads,
+            publishers,
+            batch,
+            paced_rate,
+            paced_secs,
+        } => report(run(ingest::run(ingest::Plan {
+            reads,
+            publishers,
+            batch,
+            paced_rate,
+            paced_secs,
+        }))),
     }
 }
 
@@ -98,6 +127,8 @@ fn draft(i: u64) -> EventDraft {
         ..Event::default()
     })
 }
+
+mod ingest;
 
 fn decode(total: u64) -> anyhow::Result<()> {
     use waymark_devices::sim::portal::{PassShape, pass};
