@@ -376,10 +376,30 @@ pub struct EventView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub order_number: Option<String>,
     pub read_count: u32,
+    /// observation, milestone or exception.
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub milestone: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub direction: Option<String>,
+    /// When the tag was last seen at the read point (the end of the stay).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_seen: Option<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub late: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub rematched: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exception: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub missing_milestone: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub resolves: Vec<String>,
 }
 
 impl EventView {
     fn new(e: &Event, parcel_id: Option<String>) -> Self {
+        let some = |s: &str| (!s.is_empty()).then(|| s.to_string());
         Self {
             event_id: e.event_id.clone(),
             site_id: e.site_id.clone(),
@@ -403,9 +423,18 @@ impl EventView {
                     serde_json::json!({ "kind": kind, "value": i.value })
                 })
                 .collect(),
-            parcel_id,
-            order_number: (!e.order_number.is_empty()).then(|| e.order_number.clone()),
+            parcel_id: some(&e.parcel_id).or(parcel_id),
+            order_number: some(&e.order_number),
             read_count: e.read_count,
+            kind: e.kind().as_str_name().trim_start_matches("EVENT_KIND_").to_lowercase(),
+            milestone: some(&e.milestone),
+            direction: some(&e.direction),
+            last_seen: (e.last_seen_ms > 0).then(|| format_with_offset(e.last_seen_ms, e.event_time_offset_minutes)),
+            late: e.late,
+            rematched: e.rematched,
+            exception: some(&e.exception),
+            missing_milestone: some(&e.missing_milestone),
+            resolves: e.resolves_event_ids.clone(),
         }
     }
 }

@@ -42,6 +42,9 @@ pub struct RawConfig {
     pub ops: RawOps,
     #[serde(default)]
     pub devices: Vec<RawDevice>,
+    /// Read points, smoothing, cross-reads, prerequisites: see `reconcile::config`.
+    #[serde(default)]
+    pub reconcile: crate::reconcile::ReconcileConfig,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -126,6 +129,7 @@ pub struct GatewayConfig {
     pub replication: ReplicationConfig,
     pub ops_listen: SocketAddr,
     pub devices: BTreeMap<String, DeviceConfig>,
+    pub reconcile: crate::reconcile::ReconcileSettings,
 }
 
 #[derive(Debug, Clone)]
@@ -452,9 +456,22 @@ impl RawConfig {
                 },
             );
         }
-        if !problems.is_empty() {
+        // Devices already reported for their step would be reported again as read points.
+        let well_formed: BTreeMap<String, DeviceConfig> = devices
+            .iter()
+            .filter(|(_, d)| BUSINESS_STEPS.iter().any(|(s, _)| *s == d.business_step))
+            .map(|(k, d)| (k.clone(), d.clone()))
+            .collect();
+        let reconcile = match self.reconcile.validate_for(&well_formed) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                problems.extend(e.problems);
+                None
+            }
+        };
+        let Some(reconcile) = reconcile.filter(|_| problems.is_empty()) else {
             return Err(ConfigError { problems });
-        }
+        };
         Ok(GatewayConfig {
             site_id,
             data_dir,
@@ -483,6 +500,7 @@ impl RawConfig {
             },
             ops_listen,
             devices,
+            reconcile,
         })
     }
 }

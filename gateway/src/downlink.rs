@@ -20,6 +20,8 @@ pub struct Downlink {
     pub client: SyncClient,
     pub reconnect_max: Duration,
     pub metrics: Arc<GatewayMetrics>,
+    /// Wakes reconciliation to re-match its quarantine.
+    pub orders_arrived: Arc<tokio::sync::Notify>,
 }
 
 impl Downlink {
@@ -73,6 +75,7 @@ impl Downlink {
             })
             .await?;
             self.metrics.orders_held.set(held as i64);
+            self.orders_arrived.notify_one();
             debug!(%order_number, revision, "order received");
         }
     }

@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use chrono::{Local, Utc};
 use rumqttd::Notification;
 use rumqttd::local::{LinkRx, LinkTx};
 use tokio::sync::{mpsc, oneshot};
@@ -17,15 +16,15 @@ use waymark_devices::impinj::{AlarmKind, ImpinjItem};
 
 use crate::config::{DeviceConfig, DeviceKind};
 use crate::metrics::{DeviceLabel, GatewayMetrics};
+use crate::stage::StageInput;
 use crate::status::DeviceBoard;
-use crate::store::{EventDraft, Store};
-use crate::{reconcile, topic};
+use crate::store::EventDraft;
+use crate::topic;
 
 pub struct Ingest {
     pub site_id: String,
     pub devices: BTreeMap<String, DeviceConfig>,
     pub max_payload_bytes: usize,
-    pub store: Arc<Store>,
     pub metrics: Arc<GatewayMetrics>,
     pub board: Arc<DeviceBoard>,
 }
@@ -35,6 +34,8 @@ pub struct Ingest {
 #[derive(Debug)]
 pub struct IngestBatch {
     pub drafts: Vec<EventDraft>,
+    /// Journal entries and an engine snapshot committed with the drafts.
+    pub extras: crate::store::CommitExtras,
     pub recorded: Option<oneshot::Sender<bool>>,
     /// When the payload reached the gateway: read-to-recorded latency starts here.
     pub received: std::time::Instant,
@@ -44,16 +45,9 @@ impl IngestBatch {
     pub fn new(drafts: Vec<EventDraft>) -> Self {
         Self {
             drafts,
+            extras: Default::default(),
             recorded: None,
             received: std::time::Instant::now(),
-        }
-    }
-
-    /// A batch whose sender learns whether it was recorded.
-    pub fn acknowledged(drafts: Vec<EventDraft>, recorded: oneshot::Sender<bool>) -> Self {
-        Self {
-            recorded: Some(recorded),
-            ..Self::new(drafts)
         }
     }
 }
@@ -93,7 +87,7 @@ impl IngestError {
 pub async fn run_embedded(
     ingest: Arc<Ingest>,
     link: (LinkTx, LinkRx),
-    out: mpsc::Sender<IngestBatch>,
+    out: mpsc::Sender<StageInput>,
     shutdown: CancellationToken,
 ) {
     let (_tx, mut rx) = link;
@@ -105,10 +99,10 @@ pub async fn run_embedded(
         match note {
             Ok(Some(Notification::Forward(f))) => {
                 let topic = String::from_utf8_lossy(&f.publish.topic);
-                let Some(drafts) = ingest.process(&topic, &f.publish.payload) else {
+                let Some((device, reads)) = ingest.process(&topic, &f.publish.payload) else {
                     continue;
                 };
-                if out.send(IngestBatch::new(drafts)).await.is_err() {
+                if out.send(StageInput::new(&device, reads, None)).await.is_err() {
                     break;
                 }
             }
@@ -131,10 +125,11 @@ pub async fn run_embedded(
 }
 
 impl Ingest {
-    /// The events one payload yields, or `None` after counting and logging why not.
-    pub fn process(&self, topic: &str, payload: &[u8]) -> Option<Vec<EventDraft>> {
-        match self.derive(topic, payload) {
-            Ok(drafts) => Some(drafts),
+    /// The device and decoded reads of one payload, or `None` after counting and
+    /// logging why not.
+    pub fn process(&self, topic: &str, payload: &[u8]) -> Option<(String, Vec<Read>)> {
+        match self.decode(topic, payload) {
+            Ok(decoded) => Some(decoded),
             Err((e, device)) => {
                 self.metrics.reject(e.reason(), device.as_deref());
                 if let Some(d) = &device {
@@ -146,7 +141,7 @@ impl Ingest {
         }
     }
 
-    fn derive(&self, topic: &str, payload: &[u8]) -> Result<Vec<EventDraft>, (IngestError, Option<String>)> {
+    fn decode(&self, topic: &str, payload: &[u8]) -> Result<(String, Vec<Read>), (IngestError, Option<String>)> {
         let t = topic::parse(topic).map_err(|e| (e.into(), None))?;
         if t.site_id != self.site_id {
             return Err((IngestError::WrongSite(t.site_id.to_string()), None));
@@ -171,21 +166,19 @@ impl Ingest {
             }
             DeviceKind::Serial => return Err(fail(IngestError::WrongTransport(device.id.clone()))),
         };
-        Ok(self.events(device, &reads))
+        self.accepted(&device.id, reads.len());
+        Ok((device.id.clone(), reads))
     }
 
-    /// Derives events from reads that passed their device's decoder; counts them.
-    pub fn events(&self, device: &DeviceConfig, reads: &[Read]) -> Vec<EventDraft> {
+    /// Counts reads that passed their device's decoder.
+    pub fn accepted(&self, device: &str, reads: usize) {
         self.metrics
             .reads
             .get_or_create(&DeviceLabel {
-                device: device.id.clone(),
+                device: device.to_string(),
             })
-            .inc_by(reads.len() as u64);
-        self.board.accepted(&device.id, reads.len() as u64);
-        let received = Utc::now().with_timezone(Local::now().offset());
-        let mut matcher = |id: &str| self.store.order_for_identifier(id).ok().flatten();
-        reconcile::derive(&self.site_id, device, reads, received, &mut matcher)
+            .inc_by(reads as u64);
+        self.board.accepted(device, reads as u64);
     }
 
     /// Reader alarms: counted and logged; an overflow means the reader lost reads.

@@ -24,6 +24,7 @@ pub mod reconcile;
 pub mod recorder;
 pub mod replicate;
 pub mod serial_ingest;
+pub mod stage;
 pub mod status;
 pub mod status_cmd;
 pub mod store;
@@ -131,6 +132,23 @@ pub async fn start(config: GatewayConfig, shutdown: CancellationToken) -> Result
     let ops_listener = bind("ops", config.ops_listen).await?;
     let ops_addr = local_addr("ops", &ops_listener, config.ops_listen)?;
 
+    let (stage, replayed) = {
+        let (site, settings, store, metrics) = (
+            config.site_id.clone(),
+            config.reconcile.clone(),
+            store.clone(),
+            metrics.clone(),
+        );
+        replicate::blocking(move || stage::Stage::restore(&site, settings, store, metrics))
+            .await
+            .map_err(|source| GatewayError::Store {
+                path: config.data_dir.display().to_string(),
+                source,
+            })?
+    };
+    let quarantine = stage.quarantine_view();
+    let orders_arrived = Arc::new(tokio::sync::Notify::new());
+    let (reads_tx, reads_rx) = mpsc::channel(RECORDER_QUEUE_PAYLOADS);
     let (drafts_tx, drafts_rx) = mpsc::channel(RECORDER_QUEUE_PAYLOADS);
     let (recorded_tx, recorded_rx) = watch::channel(store.last_sequence());
     let alarm = Arc::new(recorder::BudgetAlarm::new(config.store.budget_alarm_ratio));
@@ -160,12 +178,16 @@ pub async fn start(config: GatewayConfig, shutdown: CancellationToken) -> Result
         site_id: config.site_id.clone(),
         devices: config.devices.clone(),
         max_payload_bytes: config.mqtt.max_payload_bytes,
-        store: store.clone(),
         metrics: metrics.clone(),
         board: board.clone(),
     });
+    // The stage ends when every ingest sender is gone, then the recorder drains.
+    spawn(
+        "reconcile",
+        Box::pin(stage.run(replayed, reads_rx, drafts_tx, orders_arrived.clone())),
+    );
     for device in config.devices.values().filter(|d| d.serial.is_some()) {
-        let task = serial_ingest::run(ingest.clone(), device.clone(), drafts_tx.clone(), shutdown.clone());
+        let task = serial_ingest::run(ingest.clone(), device.clone(), reads_tx.clone(), shutdown.clone());
         spawn(
             "serial_ingest",
             Box::pin(task.instrument(info_span!("scanner", device = %device.id))),
@@ -175,7 +197,7 @@ pub async fn start(config: GatewayConfig, shutdown: CancellationToken) -> Result
         Some(external) => {
             let connected = Arc::new(std::sync::atomic::AtomicBool::new(false));
             let target = MqttEndpoint::External(format!("{}:{}", external.host, external.port));
-            let run = mqtt_external::run(ingest, external, drafts_tx, connected.clone(), shutdown.clone());
+            let run = mqtt_external::run(ingest, external, reads_tx, connected.clone(), shutdown.clone());
             spawn("mqtt_external", Box::pin(run));
             (target, ops::BrokerHealth::External(connected))
         }
@@ -197,7 +219,7 @@ pub async fn start(config: GatewayConfig, shutdown: CancellationToken) -> Result
                 shutdown.clone(),
             );
             spawn("mqtt_front", Box::pin(front));
-            let run = ingest::run_embedded(ingest, broker.link, drafts_tx, shutdown.clone());
+            let run = ingest::run_embedded(ingest, broker.link, reads_tx, shutdown.clone());
             spawn("ingest", Box::pin(run));
             (
                 MqttEndpoint::Embedded(addr),
@@ -222,6 +244,7 @@ pub async fn start(config: GatewayConfig, shutdown: CancellationToken) -> Result
         client: client.clone(),
         reconnect_max: config.central.reconnect_max,
         metrics: metrics.clone(),
+        orders_arrived,
     };
     spawn("downlink", Box::pin(downlink.run(shutdown.clone())));
     let status = |board: &Arc<DeviceBoard>| StatusSource {
@@ -229,6 +252,7 @@ pub async fn start(config: GatewayConfig, shutdown: CancellationToken) -> Result
         store: store.clone(),
         link: link.clone(),
         board: board.clone(),
+        quarantine: quarantine.clone(),
     };
     spawn(
         "status_report",

@@ -55,6 +55,13 @@ pub struct GatewayMetrics {
     pub last_ack_timestamp_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
     pub store_size_bytes: Gauge,
     pub read_to_recorded_seconds: Histogram,
+    pub reconcile_cross_reads: Counter,
+    pub reconcile_blips: Counter,
+    pub reconcile_reads_late: Counter,
+    pub reconcile_reads_unmapped: Counter,
+    pub reconcile_exceptions: Counter,
+    pub reconcile_rematched: Counter,
+    pub quarantine_size: Gauge,
 }
 
 impl std::fmt::Debug for GatewayMetrics {
@@ -94,6 +101,13 @@ impl Default for GatewayMetrics {
             last_ack_timestamp_seconds: Gauge::default(),
             store_size_bytes: Gauge::default(),
             read_to_recorded_seconds: Histogram::new(exponential_buckets(0.000_25, 2.0, 16)),
+            reconcile_cross_reads: Counter::default(),
+            reconcile_blips: Counter::default(),
+            reconcile_reads_late: Counter::default(),
+            reconcile_reads_unmapped: Counter::default(),
+            reconcile_exceptions: Counter::default(),
+            reconcile_rematched: Counter::default(),
+            quarantine_size: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register("reads", "Reads decoded from registered devices", m.reads.clone());
@@ -222,6 +236,45 @@ impl Default for GatewayMetrics {
             "read_to_recorded_seconds",
             "From a payload's arrival to the durable commit of its events",
             m.read_to_recorded_seconds.clone(),
+        );
+        for (name, help, c) in [
+            (
+                "cross_reads_suppressed",
+                "Stays dropped because an adjacent read point had the better claim",
+                &m.reconcile_cross_reads,
+            ),
+            (
+                "blips_ignored",
+                "Stays under the minimum read count or duration",
+                &m.reconcile_blips,
+            ),
+            (
+                "reads_late",
+                "Reads that arrived after their stay was decided",
+                &m.reconcile_reads_late,
+            ),
+            (
+                "reads_unmapped",
+                "Reads on an antenna no read point covers",
+                &m.reconcile_reads_unmapped,
+            ),
+            (
+                "exceptions",
+                "Exception events (missing prerequisite, unmatched)",
+                &m.reconcile_exceptions,
+            ),
+            (
+                "rematched",
+                "Quarantined stays matched once their order arrived",
+                &m.reconcile_rematched,
+            ),
+        ] {
+            registry.register(name, help, c.clone());
+        }
+        registry.register(
+            "quarantine_size",
+            "Unmatched stays waiting for their order",
+            m.quarantine_size.clone(),
         );
         Self { registry, ..m }
     }

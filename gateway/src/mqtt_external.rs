@@ -1,6 +1,6 @@
 //! External site broker mode: the gateway subscribes to the site's existing broker
 //! with a persistent session and QoS 1, and acknowledges each message only after
-//! the events it yields are recorded (or it was rejected and counted). If the
+//! its reads are journaled durably (or it was rejected and counted). If the
 //! gateway dies, the broker redelivers whatever was not acknowledged; redelivered
 //! reads derive the same event ids and the store absorbs them.
 
@@ -16,7 +16,8 @@ use tracing::{Instrument, error, info, info_span, warn};
 use crate::backoff::Backoff;
 use crate::broker::PACKET_OVERHEAD_BYTES;
 use crate::config::ExternalBroker;
-use crate::ingest::{Ingest, IngestBatch};
+use crate::ingest::Ingest;
+use crate::stage::StageInput;
 
 /// Messages received but not yet acknowledged; bounds what a slow store holds up.
 const MAX_UNACKED: usize = 1024;
@@ -24,7 +25,7 @@ const MAX_UNACKED: usize = 1024;
 pub async fn run(
     ingest: Arc<Ingest>,
     broker: ExternalBroker,
-    out: mpsc::Sender<IngestBatch>,
+    out: mpsc::Sender<StageInput>,
     connected: Arc<AtomicBool>,
     shutdown: CancellationToken,
 ) {
@@ -63,9 +64,9 @@ pub async fn run(
             Ok(Event::Incoming(Packet::SubAck(_))) => connected.store(true, Ordering::Relaxed),
             Ok(Event::Incoming(Packet::Publish(p))) => {
                 let recorded = match ingest.process(&p.topic, &p.payload) {
-                    Some(drafts) => {
+                    Some((device, reads)) => {
                         let (tx, rx) = oneshot::channel();
-                        if out.send(IngestBatch::acknowledged(drafts, tx)).await.is_err() {
+                        if out.send(StageInput::new(&device, reads, Some(tx))).await.is_err() {
                             break;
                         }
                         Some(rx)

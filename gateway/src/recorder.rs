@@ -12,7 +12,7 @@ use tracing::{error, info, warn};
 
 use crate::ingest::IngestBatch;
 use crate::metrics::{GatewayMetrics, RejectLabel};
-use crate::store::{BudgetUse, EventDraft, Store, StoreError};
+use crate::store::{BudgetUse, CommitExtras, EventDraft, Store, StoreError};
 
 /// What to do with a commit that does not fit in the disk budget.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,19 +49,24 @@ impl Recorder {
     fn run(self, mut rx: mpsc::Receiver<IngestBatch>) {
         while let Some(first) = rx.blocking_recv() {
             let mut drafts = first.drafts;
+            let mut extras = first.extras;
             let mut waiting: Vec<_> = first.recorded.into_iter().collect();
             let mut received = vec![first.received];
             while drafts.len() < self.max_events_per_commit {
                 match rx.try_recv() {
                     Ok(more) => {
                         drafts.extend(more.drafts);
+                        extras.journal.extend(more.extras.journal);
+                        if more.extras.snapshot.is_some() {
+                            extras.snapshot = more.extras.snapshot;
+                        }
                         waiting.extend(more.recorded);
                         received.push(more.received);
                     }
                     Err(_) => break,
                 }
             }
-            let ok = self.commit(drafts);
+            let ok = self.commit(drafts, &extras);
             if ok {
                 for r in received {
                     self.metrics.read_to_recorded_seconds.observe(r.elapsed().as_secs_f64());
@@ -75,11 +80,13 @@ impl Recorder {
     }
 
     /// True when the drafts are recorded (or were all duplicates).
-    fn commit(&self, drafts: Vec<EventDraft>) -> bool {
+    fn commit(&self, drafts: Vec<EventDraft>, extras: &CommitExtras) -> bool {
         let n = drafts.len() as u64;
         loop {
             let started = Instant::now();
-            let result = self.store.record(&self.site_id, &drafts, Utc::now().timestamp_millis());
+            let result = self
+                .store
+                .record_with(&self.site_id, &drafts, extras, Utc::now().timestamp_millis());
             self.alarm.check(&self.metrics, self.store.budget_use());
             match result {
                 Ok(r) => {

@@ -15,13 +15,14 @@ use waymark_devices::serial::Framer;
 
 use crate::backoff::Backoff;
 use crate::config::{DeviceConfig, SerialPortConfig};
-use crate::ingest::{Ingest, IngestBatch};
+use crate::ingest::Ingest;
 use crate::metrics::DeviceLabel;
+use crate::stage::StageInput;
 
 pub async fn run(
     ingest: Arc<Ingest>,
     device: DeviceConfig,
-    out: mpsc::Sender<IngestBatch>,
+    out: mpsc::Sender<StageInput>,
     shutdown: CancellationToken,
 ) {
     let Some(port) = device.serial.clone() else { return };
@@ -67,7 +68,7 @@ async fn read_frames(
     device: &DeviceConfig,
     port: &SerialPortConfig,
     mut stream: tokio_serial::SerialStream,
-    out: &mpsc::Sender<IngestBatch>,
+    out: &mpsc::Sender<StageInput>,
     shutdown: &CancellationToken,
 ) -> Ended {
     let mut framer = Framer::new(port.framing.clone());
@@ -95,8 +96,8 @@ async fn read_frames(
         if reads.is_empty() {
             continue;
         }
-        let drafts = ingest.events(device, &reads);
-        if out.send(IngestBatch::new(drafts)).await.is_err() {
+        ingest.accepted(&device.id, reads.len());
+        if out.send(StageInput::new(&device.id, reads, None)).await.is_err() {
             return Ended::Shutdown;
         }
     }

@@ -106,6 +106,7 @@ pub struct StatusView {
     pub orders_held: u64,
     pub store_bytes: u64,
     pub disk_budget: BudgetView,
+    pub quarantine: crate::stage::QuarantineView,
     pub devices: Vec<DeviceLine>,
 }
 
@@ -121,6 +122,7 @@ pub struct StatusSource {
     pub store: Arc<Store>,
     pub link: Arc<LinkStatus>,
     pub board: Arc<DeviceBoard>,
+    pub quarantine: Arc<Mutex<crate::stage::QuarantineView>>,
 }
 
 impl StatusSource {
@@ -157,6 +159,7 @@ impl StatusSource {
                     used_percent: (b.ratio() * 1000.0).round() / 10.0,
                 }
             },
+            quarantine: self.quarantine.lock().unwrap_or_else(|p| p.into_inner()).clone(),
             devices: self.board.lines(),
         }
     }

@@ -36,7 +36,12 @@ pub struct PortalSim {
     pub neighbour: Option<String>,
     pub cross_read_percent: f64,
     pub seed: u64,
+    /// Which way pallets go: antennas 1-2 face inside, 3-4 outside. `Unknown` picks
+    /// antennas at random, as a portal without sides would see it.
+    pub direction: Direction,
 }
+
+pub use waymark_gateway::reconcile::Direction;
 
 /// What the portal sent.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -74,7 +79,8 @@ impl PortalSim {
         for (i, parcel) in self.parcels.iter().enumerate() {
             let tag = sscc_tag(parcel)?;
             let start = t0 + chrono::Duration::from_std(gap * i as u32)?;
-            let reads = portal::pass(&tag, start, &shape, &mut rng);
+            let reads =
+                waymark_gateway::reconcile::sim::directional_pass(&tag, start, &shape, self.direction, &mut rng);
             report.passes += 1;
             report.reads += reads.len();
             report.payloads += self.publish(&mqtt, &self.device, &reads).await?;

@@ -125,6 +125,8 @@ pub struct GatewaySpec {
     pub store: String,
     /// More `[[devices]]` tables, as TOML.
     pub extra_devices: String,
+    /// The `[reconcile]` section's body, with any `[[reconcile.read_points]]`.
+    pub reconcile: String,
 }
 
 impl GatewaySpec {
@@ -137,7 +139,20 @@ impl GatewaySpec {
             external_broker: None,
             store: String::new(),
             extra_devices: String::new(),
+            // Short stays so tests do not wait: a stay closes 300 ms after its last read.
+            reconcile: "quiet_ms = 300\nlateness_ms = 100\n".into(),
         }
+    }
+
+    /// Read points that record stays of unknown parcels instead of quarantining them:
+    /// for tests about durability, which send tags no order names.
+    pub fn recording_unmatched(mut self) -> Self {
+        for (id, step) in &self.devices {
+            self.reconcile.push_str(&format!(
+                "\n[[reconcile.read_points]]\nid = \"dock-{id}\"\ndevice = \"{id}\"\nbusiness_step = \"{step}\"\nunmatched = \"record\"\n"
+            ));
+        }
+        self
     }
 }
 
@@ -215,6 +230,7 @@ impl Harness {
             ));
         }
         text.push_str(&spec.extra_devices);
+        text.push_str(&format!("\n[reconcile]\n{}", spec.reconcile));
         std::fs::write(&config, text)?;
         let args = [
             "gateway".to_string(),

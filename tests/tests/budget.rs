@@ -46,7 +46,7 @@ async fn full_budget_alarms_refuses_and_counts_then_recovers() -> anyhow::Result
     central.kill();
     let spec = GatewaySpec {
         store: "disk_budget_mb = 1\nbudget_alarm_percent = 50\nretention_minutes = 0\n".into(),
-        ..GatewaySpec::site("dc-north")
+        ..GatewaySpec::site("dc-north").recording_unmatched()
     };
     let gw = h.start_gateway(&spec, grpc, None)?;
     let mut p = Publisher::connect(gw.ready.addr("mqtt")?, "door-3");

@@ -76,7 +76,7 @@ async fn kill_dash_nine_loses_nothing_with_an_external_broker() -> anyhow::Resul
     let http = central.ready.addr("http")?;
     let spec = GatewaySpec {
         external_broker: Some(broker.to_string()),
-        ..GatewaySpec::site(&site)
+        ..GatewaySpec::site(&site).recording_unmatched()
     };
     let mut gw = h.start_gateway(&spec, central.ready.addr("grpc")?, None)?;
     wait_subscribed(&h, &gw).await?;

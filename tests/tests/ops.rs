@@ -15,7 +15,11 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 async fn status_command_metrics_and_readiness_tell_the_truth() -> anyhow::Result<()> {
     let h = Harness::new(NODE)?;
     let central = h.start_central(None)?;
-    let gw = h.start_gateway(&GatewaySpec::site("dc-north"), central.ready.addr("grpc")?, None)?;
+    let gw = h.start_gateway(
+        &GatewaySpec::site("dc-north").recording_unmatched(),
+        central.ready.addr("grpc")?,
+        None,
+    )?;
     let (ops, mqtt) = (gw.ready.addr("ops")?, gw.ready.addr("mqtt")?);
     let mut p = Publisher::connect(mqtt, "door-3");
     let reads: Vec<Value> = (0..40)

@@ -59,7 +59,7 @@ async fn partition_then_heal_drains_in_order_exactly_once() -> anyhow::Result<()
     let h = Harness::new(NODE)?;
     let central = h.start_central(None)?;
     let proxy = Proxy::start(central.ready.addr("grpc")?).await?;
-    let gw = h.start_gateway(&GatewaySpec::site("dc-north"), proxy.addr, None)?;
+    let gw = h.start_gateway(&GatewaySpec::site("dc-north").recording_unmatched(), proxy.addr, None)?;
     let http = central.ready.addr("http")?;
     let order = json!({ "order_number": "SO-1001", "site_id": "dc-north", "parcels": [{ "sscc": SSCC }] });
     let (code, _) = h.post_json(format!("http://{http}/api/v1/orders"), &order).await?;
@@ -76,8 +76,8 @@ async fn partition_then_heal_drains_in_order_exactly_once() -> anyhow::Result<()
     proxy.blackhole();
     publish(&p, 500, 3000).await?;
     // The site still matches reads to the orders it holds while offline.
-    let load = json!({ "id": SSCC, "time": "2026-11-21T07:30:00+01:00" });
-    p.publish("waymark/dc-north/door-3/reads", load.to_string().into_bytes())
+    let pack = json!({ "id": SSCC, "time": "2026-11-21T07:30:00+01:00" });
+    p.publish("waymark/dc-north/pack-1/reads", pack.to_string().into_bytes())
         .await?;
     let offline = wait_offline_with(&h, &gw, 3501).await?;
     assert_eq!(offline["acked_sequence"], 500, "{offline}");

@@ -65,6 +65,7 @@ async fn scanner_noise_is_rejected_and_unplug_replug_resumes() -> anyhow::Result
             "\n[[devices]]\nid = \"scanner-1\"\nkind = \"serial\"\npath = \"{}\"\nread_point = \"pack-station-1\"\nbusiness_step = \"packing\"\n",
             link.display()
         ),
+        reconcile: "quiet_ms = 300\nlateness_ms = 100\n[[reconcile.read_points]]\nid = \"pack-station-1\"\ndevice = \"scanner-1\"\nbusiness_step = \"packing\"\nunmatched = \"record\"\n".into(),
         ..GatewaySpec::site("dc-north")
     };
     let mut scanner = plug(&link)?;

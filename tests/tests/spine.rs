@@ -65,6 +65,19 @@ fn read(id: &str, time: &str) -> Vec<u8> {
         .into_bytes()
 }
 
+/// The read at the door is one loaded milestone; since nobody packed the parcel,
+/// an exception says so (a missing scan is never a silent gap).
+fn assert_loaded_without_pack(events: &[Value]) {
+    assert_eq!(events.len(), 2, "{events:?}");
+    let loaded = events.iter().find(|e| e["kind"] == "milestone").expect("a milestone");
+    assert_eq!(loaded["milestone"], "loaded", "{loaded}");
+    assert_loaded_at_door(loaded);
+    let exception = events.iter().find(|e| e["kind"] == "exception").expect("an exception");
+    assert_eq!(exception["exception"], "missing_prerequisite", "{exception}");
+    assert_eq!(exception["missing_milestone"], "packed", "{exception}");
+    assert_eq!(exception["order_number"], "SO-1001", "{exception}");
+}
+
 fn assert_loaded_at_door(event: &Value) {
     assert_eq!(event["business_step"], "loading", "{event}");
     assert_eq!(event["disposition"], "in_transit", "{event}");
@@ -93,13 +106,12 @@ async fn order_down_read_up_with_an_mqtt_client() -> anyhow::Result<()> {
         .await?;
     publisher.wait_acked(1, TIMEOUT).await?;
 
-    let events = wait_timeline(&h, &central, "SO-1001", 1).await?;
-    assert_eq!(events.len(), 1);
-    assert_loaded_at_door(&events[0]);
+    let events = wait_timeline(&h, &central, "SO-1001", 2).await?;
+    assert_loaded_without_pack(&events);
     let s = status(&h, &gw).await?;
     assert_eq!(
         (s["last_sequence"].as_u64(), s["link"].as_str()),
-        (Some(1), Some("connected"))
+        (Some(2), Some("connected"))
     );
     Ok(())
 }
@@ -146,9 +158,8 @@ async fn order_down_read_up_with_mosquitto_pub() -> anyhow::Result<()> {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let events = wait_timeline(&h, &central, "SO-1001", 1).await?;
-    assert_eq!(events.len(), 1);
-    assert_loaded_at_door(&events[0]);
+    let events = wait_timeline(&h, &central, "SO-1001", 2).await?;
+    assert_loaded_without_pack(&events);
     Ok(())
 }
 
@@ -205,7 +216,7 @@ async fn gateway_killed_mid_stream_loses_nothing_and_duplicates_nothing() -> any
     const TOTAL: usize = 6000;
     let h = Harness::new(NODE)?;
     let central = h.start_central(None)?;
-    let spec = GatewaySpec::site("dc-north");
+    let spec = GatewaySpec::site("dc-north").recording_unmatched();
     let mut gw = h.start_gateway(&spec, central.ready.addr("grpc")?, None)?;
     let mqtt: SocketAddr = gw.ready.addr("mqtt")?;
 
@@ -258,7 +269,7 @@ async fn central_down_backlog_drains_when_it_returns() -> anyhow::Result<()> {
     let h = Harness::new(NODE)?;
     let mut central = h.start_central(None)?;
     let grpc = central.ready.addr("grpc")?;
-    let gw = h.start_gateway(&GatewaySpec::site("dc-north"), grpc, None)?;
+    let gw = h.start_gateway(&GatewaySpec::site("dc-north").recording_unmatched(), grpc, None)?;
     create_order(&h, &central, "SO-1001", "dc-north", SSCC).await?;
     wait_orders(&h, &gw, 1).await?;
 
@@ -288,7 +299,7 @@ async fn bad_input_is_rejected_counted_and_the_gateway_keeps_running() -> anyhow
     let central = h.start_central(None)?;
     let spec = GatewaySpec {
         max_payload_bytes: 2048,
-        ..GatewaySpec::site("dc-north")
+        ..GatewaySpec::site("dc-north").recording_unmatched()
     };
     let gw = h.start_gateway(&spec, central.ready.addr("grpc")?, None)?;
     let mqtt = gw.ready.addr("mqtt")?;
@@ -347,7 +358,7 @@ async fn bad_input_is_rejected_counted_and_the_gateway_keeps_running() -> anyhow
 async fn sigterm_drains_the_pipeline_and_restart_resumes_where_it_stopped() -> anyhow::Result<()> {
     let h = Harness::new(NODE)?;
     let central = h.start_central(None)?;
-    let spec = GatewaySpec::site("dc-north");
+    let spec = GatewaySpec::site("dc-north").recording_unmatched();
     let mut gw = h.start_gateway(&spec, central.ready.addr("grpc")?, None)?;
     let mqtt = gw.ready.addr("mqtt")?;
     let mut publisher = Publisher::connect(mqtt, "door-3");

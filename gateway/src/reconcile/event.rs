@@ -112,6 +112,17 @@ impl BusinessEvent {
     /// The wire event. Site, sequence and record time are the store's to fill.
     pub fn to_draft(&self) -> EventDraft {
         let s = &self.stay;
+        let (kind, milestone, exception, missing) = match self.kind {
+            EventKind::Observation => (WireKind::Observation, None, "", None),
+            EventKind::Milestone { milestone } => (WireKind::Milestone, Some(milestone), "", None),
+            EventKind::Exception { reason } => {
+                let (about, missing) = match reason {
+                    ExceptionReason::MissingPrerequisite { milestone, missing } => (Some(milestone), Some(missing)),
+                    ExceptionReason::Unmatched { .. } => (None, None),
+                };
+                (WireKind::Exception, about, reason.as_str(), missing)
+            }
+        };
         EventDraft(Event {
             site_id: String::new(),
             sequence: 0,
@@ -120,21 +131,34 @@ impl BusinessEvent {
             event_time_offset_minutes: s.offset_minutes,
             record_time_ms: 0,
             identifiers: super::identifiers(&s.identity.to_device()),
-            kind: WireKind::Observation as i32,
+            kind: kind as i32,
             read_point: s.read_point.clone(),
             device_id: s.device_id.clone(),
             antenna: u32::from(s.antenna),
             business_step: s.business_step.clone(),
-            disposition: self.interim_disposition(),
+            disposition: s.disposition.clone(),
             order_number: self.parcel.as_ref().map(|p| p.order_number.clone()).unwrap_or_default(),
             read_count: s.read_count,
             peak_rssi_dbm: s.peak_rssi_dbm,
+            last_seen_ms: s.last_ms,
+            direction: s.direction.map(|d| d.as_str().to_string()).unwrap_or_default(),
+            parcel_id: self
+                .parcel
+                .as_ref()
+                .filter(|p| !p.is_order_level())
+                .map(|p| p.parcel_id.clone())
+                .unwrap_or_default(),
+            milestone: milestone.map(|m| m.as_str().to_string()).unwrap_or_default(),
+            late: self.late,
+            rematched: self.rematched,
+            exception: exception.to_string(),
+            missing_milestone: missing.map(|m| m.as_str().to_string()).unwrap_or_default(),
+            resolves_event_ids: self.resolves.clone(),
         })
     }
 
-    /// The CBV disposition, followed by `;key=value` for what the wire event has no
-    /// field for yet (direction, milestone, parcel, late, exception). Interim: these
-    /// move to their own fields when the protocol gains them.
+    /// A one-line summary for logs and tests: the CBV disposition followed by
+    /// `;key=value` for direction, milestone, parcel, late, exception.
     pub fn interim_disposition(&self) -> String {
         let s = &self.stay;
         let mut out = s.disposition.clone();
@@ -233,17 +257,21 @@ mod tests {
     }
 
     #[test]
-    fn the_wire_event_carries_what_where_why_when_and_the_interim_extras() {
+    fn the_wire_event_carries_what_where_why_when_and_the_judgement() {
         let EventDraft(e) = loaded().to_draft();
         assert_eq!(e.event_time_ms, 1_790_000_000_000);
         assert_eq!(e.event_time_offset_minutes, 60);
         assert_eq!(e.order_number, "SO-1");
         assert_eq!(e.read_count, 42);
         assert_eq!(e.identifiers.len(), 2, "the EPC and the SSCC it encodes");
+        assert_eq!(e.disposition, "in_transit");
+        assert_eq!(e.kind, WireKind::Milestone as i32);
         assert_eq!(
-            e.disposition,
-            "in_transit;direction=outbound;milestone=loaded;parcel=P-1"
+            (e.milestone.as_str(), e.direction.as_str(), e.parcel_id.as_str()),
+            ("loaded", "outbound", "P-1")
         );
+        assert_eq!(e.last_seen_ms, 1_790_000_001_500);
+        assert!(!e.late && !e.rematched && e.exception.is_empty());
         let t = loaded().event_time().expect("time");
         assert_eq!(t.offset().local_minus_utc(), 3600);
     }

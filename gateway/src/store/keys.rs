@@ -7,6 +7,8 @@ pub const EVENT_ID: u8 = b'i';
 pub const META_LAST_SEQ: &[u8] = b"m/last_seq";
 pub const META_ACKED: &[u8] = b"m/acked_seq";
 pub const META_LOG_BYTES: &[u8] = b"m/log_bytes";
+pub const JOURNAL: u8 = b'j';
+pub const META_ENGINE: &[u8] = b"m/engine";
 
 pub const ORDER: u8 = b'o';
 pub const IDENTIFIER: u8 = b'x';
@@ -14,6 +16,12 @@ pub const META_DOWNLINK_CURSOR: &[u8] = b"m/downlink_cursor";
 
 pub fn event(seq: u64) -> [u8; 9] {
     let mut k = [EVENT; 9];
+    k[1..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+pub fn journal(seq: u64) -> [u8; 9] {
+    let mut k = [JOURNAL; 9];
     k[1..].copy_from_slice(&seq.to_be_bytes());
     k
 }

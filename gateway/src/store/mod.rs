@@ -7,6 +7,7 @@
 //! blob threshold (128 KiB), because blob files are written without a sync.
 
 mod budget;
+mod journal;
 mod keys;
 mod orders;
 
@@ -19,6 +20,7 @@ use prost::Message;
 use waymark_proto::v1::Event;
 
 pub use budget::{BudgetUse, Compacted};
+pub use journal::{CommitExtras, EngineSnapshot};
 use keys::{META_ACKED, META_LAST_SEQ, META_LOG_BYTES};
 
 /// Largest encoded event the store accepts (see the module note on blobs).
@@ -132,8 +134,20 @@ impl Store {
     /// budget would be exceeded it first compacts acknowledged events; if that is
     /// not enough it records nothing and returns `BudgetExhausted`.
     pub fn record(&self, site_id: &str, drafts: &[EventDraft], record_time_ms: i64) -> Result<Recorded, StoreError> {
+        self.record_with(site_id, drafts, &CommitExtras::default(), record_time_ms)
+    }
+
+    /// `record`, plus journal entries and an engine snapshot in the same atomic commit.
+    pub fn record_with(
+        &self,
+        site_id: &str,
+        drafts: &[EventDraft],
+        extras: &CommitExtras,
+        record_time_ms: i64,
+    ) -> Result<Recorded, StoreError> {
         let mut state = self.state();
         let mut batch = sled::Batch::default();
+        self.add_extras(&mut batch, extras)?;
         let mut seen_in_batch = std::collections::HashSet::new();
         let mut next = state.last_seq;
         let mut duplicates = 0;
@@ -162,7 +176,7 @@ impl Store {
         }
         let appended = next - state.last_seq;
         let mut compacted = 0;
-        if appended > 0 {
+        if appended > 0 || !extras.is_empty() {
             if state.log_bytes + added_bytes > self.budget_bytes {
                 let want = state.log_bytes + added_bytes - self.budget_bytes;
                 compacted = self.compact_locked(&mut state, None, want)?.events;

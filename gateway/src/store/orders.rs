@@ -55,6 +55,25 @@ impl Store {
             .map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
+    /// The parcel a read names: its order, and the parcel whose SSCC, tracking number
+    /// or EPC it is. A read of the order number itself is order-level (empty parcel id).
+    pub fn parcel_for(&self, value: &str) -> Result<Option<crate::reconcile::ParcelRef>, StoreError> {
+        let Some(number) = self.order_for_identifier(value)? else {
+            return Ok(None);
+        };
+        let parcel = self.order(&number)?.and_then(|o| {
+            o.parcels.into_iter().find(|p| {
+                [&p.sscc, &p.tracking_number, &p.epc]
+                    .iter()
+                    .any(|v| v.as_str() == value)
+            })
+        });
+        Ok(Some(crate::reconcile::ParcelRef::new(
+            number,
+            parcel.map(|p| p.parcel_id).unwrap_or_default(),
+        )))
+    }
+
     pub fn orders_held(&self) -> u64 {
         self.orders_held.load(Ordering::Relaxed)
     }

@@ -152,3 +152,76 @@ fn retention_removes_only_acknowledged_events_past_their_age() {
     assert_eq!(store.budget_use().log_bytes, used, "accounting survives a restart");
     assert_eq!(store.last_sequence(), 10);
 }
+
+#[test]
+fn journal_and_snapshot_commit_atomically_and_the_snapshot_drops_what_it_covers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let store = Store::open(dir.path(), 8 << 20, 1 << 30).expect("open");
+        assert_eq!(store.journal_next().expect("next"), 1);
+        let extras = CommitExtras {
+            journal: vec![(1, b"r1".to_vec()), (2, b"r2".to_vec())],
+            snapshot: None,
+        };
+        store.record_with("dc-1", &[], &extras, 1).expect("journal only");
+        let extras = CommitExtras {
+            journal: vec![(3, b"r3".to_vec())],
+            snapshot: Some(EngineSnapshot {
+                state: b"S".to_vec(),
+                fed_through: 2,
+            }),
+        };
+        store
+            .record_with("dc-1", &[draft("a")], &extras, 2)
+            .expect("with snapshot");
+    }
+    let store = Store::open(dir.path(), 8 << 20, 1 << 30).expect("reopen");
+    let snap = store.engine_snapshot().expect("read").expect("some");
+    assert_eq!((snap.state.as_slice(), snap.fed_through), (b"S".as_slice(), 2));
+    assert_eq!(
+        store.journal_after(snap.fed_through).expect("journal"),
+        vec![(3, b"r3".to_vec())]
+    );
+    assert_eq!(store.journal_after(0).expect("journal").len(), 1, "entries 1-2 dropped");
+    assert_eq!(store.journal_next().expect("next"), 4);
+    assert_eq!(store.last_sequence(), 1);
+}
+
+#[test]
+fn a_read_finds_its_parcel_or_its_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path(), 8 << 20, 1 << 30).expect("open");
+    let order = Order {
+        order_number: "SO-7".into(),
+        site_id: "dc-1".into(),
+        parcels: vec![
+            Parcel {
+                parcel_id: "SO-7-1".into(),
+                sscc: "106141412345678908".into(),
+                ..Parcel::default()
+            },
+            Parcel {
+                parcel_id: "SO-7-2".into(),
+                tracking_number: "1Z999".into(),
+                ..Parcel::default()
+            },
+        ],
+        created_ms: 0,
+    };
+    store
+        .apply_order_revision(&OrderRevision {
+            revision: 1,
+            order: Some(order),
+        })
+        .expect("apply");
+    let p = |v: &str| {
+        store
+            .parcel_for(v)
+            .expect("lookup")
+            .map(|p| (p.order_number, p.parcel_id))
+    };
+    assert_eq!(p("1Z999"), Some(("SO-7".into(), "SO-7-2".into())));
+    assert_eq!(p("106141412345678908"), Some(("SO-7".into(), "SO-7-1".into())));
+    assert_eq!(p("SO-7"), Some(("SO-7".into(), String::new())));
+    assert_eq!(p("nothing"), None);
+}

@@ -43,6 +43,9 @@ enum Device {
         cross_read_percent: f64,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// outbound (inside antennas 1-2, then outside 3-4), inbound, or unknown (random).
+        #[arg(long, value_enum, default_value = "outbound")]
+        direction: DirectionArg,
     },
     /// A scanner writing framed codes (CR LF) to a serial path.
     Scanner {
@@ -65,6 +68,13 @@ enum Device {
     },
 }
 
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum DirectionArg {
+    Outbound,
+    Inbound,
+    Unknown,
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Args::parse().device {
@@ -79,6 +89,7 @@ async fn main() -> anyhow::Result<()> {
             neighbour,
             cross_read_percent,
             seed,
+            direction,
         } => {
             let sim = PortalSim {
                 broker,
@@ -90,6 +101,11 @@ async fn main() -> anyhow::Result<()> {
                 neighbour,
                 cross_read_percent,
                 seed,
+                direction: match direction {
+                    DirectionArg::Outbound => devsim::Direction::Outbound,
+                    DirectionArg::Inbound => devsim::Direction::Inbound,
+                    DirectionArg::Unknown => devsim::Direction::Unknown,
+                },
             };
             let r = sim.run().await?;
             println!(

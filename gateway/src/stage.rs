@@ -1,0 +1,336 @@
+//! The reconciliation stage: the one owner of the engine. Ingest sends it decoded
+//! reads; it journals them, feeds the engine, lets time pass every tick, re-matches
+//! the quarantine when orders arrive, snapshots the engine now and then, and hands
+//! the resulting events, journal entries and snapshots to the recorder, which
+//! commits them together. It ends when ingest has stopped, after a last snapshot.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, FixedOffset, Local, Utc};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Notify, mpsc, oneshot};
+use tracing::{info, warn};
+use waymark_devices::{Identifier, IdentifierKind, Read};
+
+use crate::ingest::IngestBatch;
+use crate::metrics::GatewayMetrics;
+use crate::reconcile::{BusinessEvent, Engine, EngineState, Identity, ReconcileSettings, Stats};
+use crate::store::{EngineSnapshot, EventDraft, Store, StoreError};
+
+/// How often the engine's clock advances without new reads.
+const TICK: Duration = Duration::from_millis(200);
+/// How often the engine's state is committed (and the journal it covers dropped).
+const SNAPSHOT_EVERY: Duration = Duration::from_secs(2);
+/// Most reads in one journal entry: keeps entries below sled's blob threshold.
+const JOURNAL_CHUNK: usize = 500;
+
+/// Decoded reads of one payload (or scanner frame) on their way to the engine.
+#[derive(Debug)]
+pub struct StageInput {
+    pub device: String,
+    pub reads: Vec<Read>,
+    /// The gateway's clock at arrival; stands in for reads without a time.
+    pub received: DateTime<FixedOffset>,
+    pub arrived: Instant,
+    /// Told whether the reads were journaled durably (external broker acks).
+    pub ack: Option<oneshot::Sender<bool>>,
+}
+
+impl StageInput {
+    pub fn new(device: &str, reads: Vec<Read>, ack: Option<oneshot::Sender<bool>>) -> Self {
+        Self {
+            device: device.to_string(),
+            reads,
+            received: Utc::now().with_timezone(Local::now().offset()),
+            arrived: Instant::now(),
+            ack,
+        }
+    }
+}
+
+/// What `/status` shows of the quarantine.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct QuarantineView {
+    pub count: usize,
+    /// Newest first: what was read, where, when (ms since the epoch).
+    pub recent: Vec<(String, String, i64)>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct JournalEntry {
+    device: String,
+    received_ms: i64,
+    offset_minutes: i32,
+    reads: Vec<JournalRead>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct JournalRead {
+    kind: String,
+    id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    antenna: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rssi: Option<f32>,
+    count: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    t: Option<(i64, i32)>,
+}
+
+impl JournalEntry {
+    fn new(device: &str, received: DateTime<FixedOffset>, reads: &[Read]) -> Self {
+        Self {
+            device: device.to_string(),
+            received_ms: received.timestamp_millis(),
+            offset_minutes: received.offset().local_minus_utc() / 60,
+            reads: reads
+                .iter()
+                .map(|r| JournalRead {
+                    kind: r.identifier.kind.as_str().to_string(),
+                    id: r.identifier.value.clone(),
+                    antenna: r.antenna,
+                    rssi: r.rssi_dbm,
+                    count: r.seen_count,
+                    t: r.time
+                        .map(|t| (t.timestamp_millis(), t.offset().local_minus_utc() / 60)),
+                })
+                .collect(),
+        }
+    }
+
+    fn received(&self) -> Option<DateTime<FixedOffset>> {
+        at(self.received_ms, self.offset_minutes)
+    }
+
+    fn reads(&self) -> Vec<Read> {
+        self.reads
+            .iter()
+            .filter_map(|r| {
+                Some(Read {
+                    identifier: Identifier {
+                        kind: kind_named(&r.kind)?,
+                        value: r.id.clone(),
+                    },
+                    antenna: r.antenna,
+                    rssi_dbm: r.rssi,
+                    seen_count: r.count,
+                    time: r.t.and_then(|(ms, off)| at(ms, off)),
+                })
+            })
+            .collect()
+    }
+}
+
+fn at(ms: i64, offset_minutes: i32) -> Option<DateTime<FixedOffset>> {
+    let offset = FixedOffset::east_opt(offset_minutes * 60)?;
+    DateTime::from_timestamp_millis(ms).map(|t| t.with_timezone(&offset))
+}
+
+fn kind_named(s: &str) -> Option<IdentifierKind> {
+    use IdentifierKind::*;
+    [Sscc, Epc, TrackingNumber, OrderNumber, Barcode]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+}
+
+pub struct Stage {
+    engine: Engine,
+    store: Arc<Store>,
+    metrics: Arc<GatewayMetrics>,
+    quarantine: Arc<Mutex<QuarantineView>>,
+    next_journal: u64,
+    counted: Stats,
+}
+
+impl Stage {
+    /// Restores the engine from its snapshot and replays the journal after it.
+    /// Returns the stage and the events the replay derived (the store absorbs the
+    /// ones it already holds). Blocking: call it off the runtime's workers.
+    pub fn restore(
+        site_id: &str,
+        settings: ReconcileSettings,
+        store: Arc<Store>,
+        metrics: Arc<GatewayMetrics>,
+    ) -> Result<(Self, Vec<EventDraft>), StoreError> {
+        let snapshot = store.engine_snapshot()?;
+        let (engine, fed_through) = match &snapshot {
+            Some(s) => match serde_json::from_slice::<EngineState>(&s.state)
+                .map_err(|e| e.to_string())
+                .and_then(|state| Engine::restore(site_id, settings.clone(), state).map_err(|e| e.to_string()))
+            {
+                Ok(engine) => (engine, s.fed_through),
+                Err(e) => {
+                    warn!(error = %e, "reconciliation snapshot unusable; starting afresh and replaying the journal");
+                    (Engine::new(site_id, settings), 0)
+                }
+            },
+            None => (Engine::new(site_id, settings), 0),
+        };
+        let mut stage = Self {
+            engine,
+            counted: Stats::default(),
+            store: store.clone(),
+            metrics,
+            quarantine: Arc::default(),
+            next_journal: store.journal_next()?,
+        };
+        stage.counted = *stage.engine.stats();
+        let mut replayed = Vec::new();
+        let journal = store.journal_after(fed_through)?;
+        for (_, bytes) in &journal {
+            let Ok(entry) = serde_json::from_slice::<JournalEntry>(bytes) else {
+                warn!("skipping an unreadable journal entry");
+                continue;
+            };
+            let Some(received) = entry.received() else { continue };
+            let mut m = matcher(&store);
+            let events = stage
+                .engine
+                .observe_batch(&entry.device, &entry.reads(), received, &mut m);
+            replayed.extend(events.iter().map(BusinessEvent::to_draft));
+        }
+        if !journal.is_empty() || snapshot.is_some() {
+            info!(
+                journal_entries = journal.len(),
+                events = replayed.len(),
+                "reconciliation restored"
+            );
+        }
+        stage.publish_view();
+        Ok((stage, replayed))
+    }
+
+    pub fn quarantine_view(&self) -> Arc<Mutex<QuarantineView>> {
+        self.quarantine.clone()
+    }
+
+    pub async fn run(
+        mut self,
+        replayed: Vec<EventDraft>,
+        mut input: mpsc::Receiver<StageInput>,
+        out: mpsc::Sender<IngestBatch>,
+        orders_arrived: Arc<Notify>,
+    ) {
+        let mut last_snapshot = Instant::now();
+        if !replayed.is_empty() && out.send(IngestBatch::new(replayed)).await.is_err() {
+            return;
+        }
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let mut batch = tokio::select! {
+                biased;
+                msg = input.recv() => match msg {
+                    Some(msg) => self.observe(msg),
+                    None => break,
+                },
+                () = orders_arrived.notified() => {
+                    let mut m = matcher(&self.store);
+                    batch_of(self.engine.rematch(&mut m))
+                }
+                _ = tick.tick() => {
+                    let mut m = matcher(&self.store);
+                    batch_of(self.engine.tick(Utc::now().with_timezone(Local::now().offset()), &mut m))
+                }
+            };
+            if last_snapshot.elapsed() >= SNAPSHOT_EVERY {
+                batch.extras.snapshot = self.snapshot();
+                last_snapshot = Instant::now();
+            }
+            self.account();
+            let empty = batch.drafts.is_empty() && batch.extras.is_empty() && batch.recorded.is_none();
+            if !empty && out.send(batch).await.is_err() {
+                return;
+            }
+        }
+        // Ingest has stopped: keep the open stays for the next start.
+        let mut last = IngestBatch::new(Vec::new());
+        last.extras.snapshot = self.snapshot();
+        out.send(last).await.ok();
+        info!("reconciliation stage stopped");
+    }
+
+    fn observe(&mut self, msg: StageInput) -> IngestBatch {
+        let mut journal = Vec::new();
+        for chunk in msg.reads.chunks(JOURNAL_CHUNK) {
+            match serde_json::to_vec(&JournalEntry::new(&msg.device, msg.received, chunk)) {
+                Ok(bytes) => {
+                    journal.push((self.next_journal, bytes));
+                    self.next_journal += 1;
+                }
+                Err(e) => warn!(error = %e, "journal entry not encodable"),
+            }
+        }
+        let mut m = matcher(&self.store);
+        let events = self.engine.observe_batch(&msg.device, &msg.reads, msg.received, &mut m);
+        let mut batch = batch_of(events);
+        batch.extras.journal = journal;
+        batch.recorded = msg.ack;
+        batch.received = msg.arrived;
+        batch
+    }
+
+    fn snapshot(&self) -> Option<EngineSnapshot> {
+        match serde_json::to_vec(self.engine.state()) {
+            Ok(state) => Some(EngineSnapshot {
+                state,
+                fed_through: self.next_journal.saturating_sub(1),
+            }),
+            Err(e) => {
+                warn!(error = %e, "engine state not encodable; keeping the journal");
+                None
+            }
+        }
+    }
+
+    /// Moves the engine's counters into metrics and refreshes the quarantine view.
+    fn account(&mut self) {
+        let now = *self.engine.stats();
+        let m = &self.metrics;
+        let was = self.counted;
+        m.reconcile_cross_reads
+            .inc_by(now.cross_reads.saturating_sub(was.cross_reads));
+        m.reconcile_blips.inc_by(now.blips.saturating_sub(was.blips));
+        m.reconcile_reads_late
+            .inc_by(now.reads_late.saturating_sub(was.reads_late));
+        m.reconcile_reads_unmapped
+            .inc_by(now.reads_unmapped.saturating_sub(was.reads_unmapped));
+        m.reconcile_exceptions
+            .inc_by(now.exceptions.saturating_sub(was.exceptions));
+        m.reconcile_rematched
+            .inc_by(now.rematched.saturating_sub(was.rematched));
+        self.counted = now;
+        if now != was {
+            self.publish_view();
+        }
+    }
+
+    fn publish_view(&self) {
+        let q = self.engine.quarantine();
+        self.metrics.quarantine_size.set(q.len() as i64);
+        let view = QuarantineView {
+            count: q.len(),
+            recent: q
+                .recent(10)
+                .map(|e| {
+                    (
+                        e.stay.identity.value.clone(),
+                        e.stay.read_point.clone(),
+                        e.stay.first_ms,
+                    )
+                })
+                .collect(),
+        };
+        *self.quarantine.lock().unwrap_or_else(|p| p.into_inner()) = view;
+    }
+}
+
+fn batch_of(events: Vec<BusinessEvent>) -> IngestBatch {
+    IngestBatch::new(events.iter().map(BusinessEvent::to_draft).collect())
+}
+
+/// Parcels as the site's orders know them.
+fn matcher(store: &Store) -> impl FnMut(&Identity) -> Option<crate::reconcile::ParcelRef> + '_ {
+    move |k: &Identity| store.parcel_for(&k.value).ok().flatten()
+}
