@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use waymark_tests::devsim::{self, PortalFormat, PortalSim};
 use waymark_tests::harness::{GatewaySpec, Harness, Node, metric};
 use waymark_tests::mqtt::Publisher;
@@ -96,7 +96,7 @@ async fn a_hundred_pallets_through_a_portal_are_a_hundred_loaded_events() -> any
     assert!(report.cross_read_passes > 0, "this seed gives cross-reads: {report:?}");
     assert!(report.reads >= 100 * 20, "{report:?}");
 
-    let events = wait::until("100 loaded events at central", TIMEOUT, || async {
+    wait::until("100 loaded events at central", TIMEOUT, || async {
         let events = h.central_events(http, "dc-north").await.ok()?;
         (events.len() >= 100).then_some(events)
     })
