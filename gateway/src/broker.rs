@@ -39,14 +39,25 @@ impl std::fmt::Debug for EmbeddedBroker {
 impl EmbeddedBroker {
     /// Starts the broker on a free loopback port and opens the ingest link,
     /// subscribed to every topic so that misdirected publishes are counted too.
-    pub async fn start(max_payload_bytes: usize, max_connections: usize) -> Result<Self, BrokerError> {
+    /// `inflight_budget_bytes` is what the front acceptor lets through ahead of ingest;
+    /// the broker keeps more than that, so it never drops accepted messages.
+    pub async fn start(
+        max_payload_bytes: usize,
+        max_connections: usize,
+        inflight_budget_bytes: usize,
+    ) -> Result<Self, BrokerError> {
         // rumqttd binds its own listener and cannot report an ephemeral port, so
         // reserve one and hand it over; the window is tiny and a clash is detected below.
         let internal_addr = {
             let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(BrokerError::Port)?;
             l.local_addr().map_err(BrokerError::Port)?
         };
-        let mut broker = Broker::new(config(internal_addr, max_payload_bytes, max_connections));
+        let mut broker = Broker::new(config(
+            internal_addr,
+            max_payload_bytes,
+            max_connections,
+            inflight_budget_bytes,
+        ));
         let (mut tx, rx) = broker
             .link("waymark-ingest")
             .map_err(|e| BrokerError::Link(e.to_string()))?;
@@ -118,7 +129,7 @@ pub async fn probe(addr: SocketAddr) -> std::io::Result<()> {
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "broker probe timed out"))?
 }
 
-fn config(listen: SocketAddr, max_payload_bytes: usize, max_connections: usize) -> Config {
+fn config(listen: SocketAddr, max_payload_bytes: usize, max_connections: usize, inflight_budget: usize) -> Config {
     let connections = ConnectionSettings {
         connection_timeout_ms: 10_000,
         // The front acceptor enforces the real limit and counts refusals; the
@@ -137,14 +148,16 @@ fn config(listen: SocketAddr, max_payload_bytes: usize, max_connections: usize) 
         connections,
     };
     // RouterConfig::default() is all zeros and stalls the router: size it explicitly.
-    // In-memory segments bound what the router holds for a slow ingest link.
+    // The router drops its oldest segments when a link falls further behind than they
+    // hold: keep twice the in-flight budget (plus headroom) so that never happens.
     let segment = (max_payload_bytes + PACKET_OVERHEAD_BYTES).max(4 << 20);
+    let segments = (2 * inflight_budget).div_ceil(segment) + 4;
     let router = RouterConfig {
         // One extra for the ingest link, a few for connections still closing.
         max_connections: max_connections + 16,
         max_outgoing_packet_count: 1024,
         max_segment_size: segment,
-        max_segment_count: 16,
+        max_segment_count: segments,
         ..RouterConfig::default()
     };
     Config {

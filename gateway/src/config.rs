@@ -12,6 +12,7 @@ pub const DEFAULT_MQTT_LISTEN: &str = "0.0.0.0:1883";
 pub const DEFAULT_OPS_LISTEN: &str = "127.0.0.1:9464";
 pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 256 * 1024;
 pub const DEFAULT_MAX_MQTT_CONNECTIONS: usize = 256;
+pub const DEFAULT_INFLIGHT_BUDGET_MB: usize = 32;
 pub const DEFAULT_CACHE_CAPACITY_MB: u64 = 32;
 pub const DEFAULT_COMMIT_MAX_EVENTS: usize = 4096;
 pub const DEFAULT_DISK_BUDGET_MB: u64 = 4096;
@@ -61,6 +62,8 @@ pub struct RawMqtt {
     pub listen: Option<String>,
     pub max_payload_bytes: Option<usize>,
     pub max_connections: Option<usize>,
+    /// Publish bytes the embedded broker may hold before devices are slowed down.
+    pub inflight_budget_mb: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -139,6 +142,7 @@ pub struct MqttConfig {
     pub listen: SocketAddr,
     pub max_payload_bytes: usize,
     pub max_connections: usize,
+    pub inflight_budget_bytes: usize,
 }
 
 /// A site broker the gateway subscribes to with a persistent session.
@@ -318,6 +322,13 @@ impl RawConfig {
             DEFAULT_MAX_MQTT_CONNECTIONS,
             1..=10_000,
         );
+        let inflight_mb = bounded(
+            &mut problems,
+            "mqtt.inflight_budget_mb",
+            self.mqtt.inflight_budget_mb,
+            DEFAULT_INFLIGHT_BUDGET_MB,
+            1..=1024,
+        );
         let endpoint = match self.central.endpoint {
             Some(e) if e.starts_with("http://") || e.starts_with("https://") => {
                 if e.parse::<tonic::transport::Uri>().is_err() {
@@ -480,6 +491,8 @@ impl RawConfig {
                 listen: mqtt_listen,
                 max_payload_bytes,
                 max_connections,
+                // Never below one largest payload, or that payload could never be admitted.
+                inflight_budget_bytes: (inflight_mb << 20).max(max_payload_bytes + 1024),
             },
             central: CentralConfig {
                 endpoint,

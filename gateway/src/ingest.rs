@@ -15,6 +15,7 @@ use waymark_devices::Read;
 use waymark_devices::impinj::{AlarmKind, ImpinjItem};
 
 use crate::config::{DeviceConfig, DeviceKind};
+use crate::inflight::InflightBudget;
 use crate::metrics::{DeviceLabel, GatewayMetrics};
 use crate::stage::StageInput;
 use crate::status::DeviceBoard;
@@ -82,11 +83,16 @@ impl IngestError {
     }
 }
 
+/// How long the link must stay empty before admitted-but-never-forwarded bytes are
+/// given back to the in-flight budget.
+const IDLE_REFILL: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Reads the embedded broker's link until shutdown or until the recorder is gone.
 /// The embedded broker has already acknowledged what arrives here (see docs/DESIGN-spine.md).
 pub async fn run_embedded(
     ingest: Arc<Ingest>,
     link: (LinkTx, LinkRx),
+    inflight: Arc<InflightBudget>,
     out: mpsc::Sender<StageInput>,
     shutdown: CancellationToken,
 ) {
@@ -94,10 +100,17 @@ pub async fn run_embedded(
     loop {
         let note = tokio::select! {
             () = shutdown.cancelled() => break,
-            n = rx.next() => n,
+            n = tokio::time::timeout(IDLE_REFILL, rx.next()) => match n {
+                Ok(n) => n,
+                Err(_) => {
+                    inflight.refill();
+                    continue;
+                }
+            },
         };
         match note {
             Ok(Some(Notification::Forward(f))) => {
+                inflight.release(f.publish.topic.len() + f.publish.payload.len());
                 let topic = String::from_utf8_lossy(&f.publish.topic);
                 let Some((device, reads)) = ingest.process(&topic, &f.publish.payload) else {
                     continue;

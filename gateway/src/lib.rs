@@ -13,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod decode_cmd;
 pub mod downlink;
+pub mod inflight;
 pub mod ingest;
 pub mod link_status;
 pub mod metrics;
@@ -44,9 +45,12 @@ use crate::metrics::GatewayMetrics;
 use crate::status::{DeviceBoard, StatusSource};
 use crate::store::Store;
 
-/// Capacity, in payloads, of the channel from ingest to the recorder. When it is
-/// full, ingest waits and the broker holds messages in its bounded segments.
-const RECORDER_QUEUE_PAYLOADS: usize = 1024;
+/// Capacity, in payloads, of the channels from ingest to reconciliation and from
+/// there to the recorder. When they are full ingest waits, the in-flight budget runs
+/// out and devices are slowed: memory stays bounded (64 payloads of at most
+/// `mqtt.max_payload_bytes` per channel) while the group commit still takes many
+/// payloads at once.
+const QUEUE_PAYLOADS: usize = 64;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
@@ -148,8 +152,8 @@ pub async fn start(config: GatewayConfig, shutdown: CancellationToken) -> Result
     };
     let quarantine = stage.quarantine_view();
     let orders_arrived = Arc::new(tokio::sync::Notify::new());
-    let (reads_tx, reads_rx) = mpsc::channel(RECORDER_QUEUE_PAYLOADS);
-    let (drafts_tx, drafts_rx) = mpsc::channel(RECORDER_QUEUE_PAYLOADS);
+    let (reads_tx, reads_rx) = mpsc::channel(QUEUE_PAYLOADS);
+    let (drafts_tx, drafts_rx) = mpsc::channel(QUEUE_PAYLOADS);
     let (recorded_tx, recorded_rx) = watch::channel(store.last_sequence());
     let alarm = Arc::new(recorder::BudgetAlarm::new(config.store.budget_alarm_ratio));
     alarm.check(&metrics, store.budget_use());
@@ -202,14 +206,20 @@ pub async fn start(config: GatewayConfig, shutdown: CancellationToken) -> Result
             (target, ops::BrokerHealth::External(connected))
         }
         None => {
-            let broker =
-                broker::EmbeddedBroker::start(config.mqtt.max_payload_bytes, config.mqtt.max_connections).await?;
+            let inflight = Arc::new(inflight::InflightBudget::new(config.mqtt.inflight_budget_bytes));
+            let broker = broker::EmbeddedBroker::start(
+                config.mqtt.max_payload_bytes,
+                config.mqtt.max_connections,
+                config.mqtt.inflight_budget_bytes,
+            )
+            .await?;
             let listener = bind("mqtt", config.mqtt.listen).await?;
             let addr = local_addr("mqtt", &listener, config.mqtt.listen)?;
             let limits = mqtt_front::FrontLimits {
                 max_connections: config.mqtt.max_connections,
                 // The payload limit plus room for the topic and packet id.
                 max_packet_bytes: config.mqtt.max_payload_bytes + broker::PACKET_OVERHEAD_BYTES,
+                inflight: inflight.clone(),
             };
             let front = mqtt_front::run(
                 listener,
@@ -219,7 +229,7 @@ pub async fn start(config: GatewayConfig, shutdown: CancellationToken) -> Result
                 shutdown.clone(),
             );
             spawn("mqtt_front", Box::pin(front));
-            let run = ingest::run_embedded(ingest, broker.link, reads_tx, shutdown.clone());
+            let run = ingest::run_embedded(ingest, broker.link, inflight, reads_tx, shutdown.clone());
             spawn("ingest", Box::pin(run));
             (
                 MqttEndpoint::Embedded(addr),

@@ -62,6 +62,7 @@ pub struct GatewayMetrics {
     pub reconcile_exceptions: Counter,
     pub reconcile_rematched: Counter,
     pub quarantine_size: Gauge,
+    pub mqtt_backpressure_waits: Counter,
 }
 
 impl std::fmt::Debug for GatewayMetrics {
@@ -108,6 +109,7 @@ impl Default for GatewayMetrics {
             reconcile_exceptions: Counter::default(),
             reconcile_rematched: Counter::default(),
             quarantine_size: Gauge::default(),
+            mqtt_backpressure_waits: Counter::default(),
             registry: Registry::default(),
         };
         registry.register("reads", "Reads decoded from registered devices", m.reads.clone());
@@ -271,6 +273,11 @@ impl Default for GatewayMetrics {
         ] {
             registry.register(name, help, c.clone());
         }
+        registry.register(
+            "mqtt_backpressure_waits",
+            "Times a device's publish waited for ingest to catch up (devices slowed, nothing dropped)",
+            m.mqtt_backpressure_waits.clone(),
+        );
         registry.register(
             "quarantine_size",
             "Unmatched stays waiting for their order",

@@ -16,8 +16,8 @@ pub enum FrameError {
 enum State {
     /// Expecting the fixed header's first byte (packet type and flags).
     Type,
-    /// Reading the remaining-length varint.
-    Length { value: usize, shift: u32 },
+    /// Reading the remaining-length varint of a packet whose first byte was `kind`.
+    Length { kind: u8, value: usize, shift: u32 },
     /// Skipping over `remaining` body bytes.
     Body { remaining: usize },
 }
@@ -37,15 +37,23 @@ impl FrameScanner {
         }
     }
 
-    /// Consumes the next bytes of the stream. After an error the stream must be closed.
-    pub fn feed(&mut self, mut bytes: &[u8]) -> Result<(), FrameError> {
+    /// Consumes the next bytes of the stream and returns the topic-plus-payload bytes
+    /// of the PUBLISH packets whose header it completed (what ingest will later take
+    /// off the broker's link). After an error the stream must be closed.
+    pub fn feed(&mut self, mut bytes: &[u8]) -> Result<u64, FrameError> {
+        let mut published = 0u64;
         while !bytes.is_empty() {
             match self.state {
                 State::Type => {
+                    let kind = bytes[0];
                     bytes = &bytes[1..];
-                    self.state = State::Length { value: 0, shift: 0 };
+                    self.state = State::Length {
+                        kind,
+                        value: 0,
+                        shift: 0,
+                    };
                 }
-                State::Length { value, shift } => {
+                State::Length { kind, value, shift } => {
                     let b = bytes[0];
                     bytes = &bytes[1..];
                     let value = value | (usize::from(b & 0x7f) << shift);
@@ -56,6 +64,7 @@ impl FrameScanner {
                                 limit: self.limit,
                             });
                         }
+                        published += publish_bytes(kind, value);
                         self.state = if value == 0 {
                             State::Type
                         } else {
@@ -65,6 +74,7 @@ impl FrameScanner {
                         return Err(FrameError::Malformed);
                     } else {
                         self.state = State::Length {
+                            kind,
                             value,
                             shift: shift + 7,
                         };
@@ -83,8 +93,18 @@ impl FrameScanner {
                 }
             }
         }
-        Ok(())
+        Ok(published)
     }
+}
+
+/// MQTT 3.1.1 PUBLISH: remaining length = 2 (topic length) + topic + 2 (packet id,
+/// QoS 1 and 2 only) + payload. Other packets carry no publish bytes.
+fn publish_bytes(first_byte: u8, remaining: usize) -> u64 {
+    if first_byte >> 4 != 3 {
+        return 0;
+    }
+    let packet_id = if (first_byte >> 1) & 0b11 > 0 { 2 } else { 0 };
+    remaining.saturating_sub(2 + packet_id) as u64
 }
 
 #[cfg(test)]
@@ -136,6 +156,20 @@ mod tests {
                 limit: 1000
             })
         );
+    }
+
+    #[test]
+    fn counts_topic_and_payload_bytes_of_publishes_only() {
+        let mut s = FrameScanner::new(1 << 20);
+        // QoS 1 PUBLISH, topic "a/b" (3), packet id, payload of 5: remaining 2+3+2+5 = 12.
+        let qos1 = [0x32, 12, 0, 3, b'a', b'/', b'b', 0, 1, 1, 2, 3, 4, 5];
+        // QoS 0 PUBLISH, topic "t", payload "xy": remaining 2+1+2 = 5.
+        let qos0 = [0x30, 5, 0, 1, b't', b'x', b'y'];
+        let pingreq = [0xc0, 0];
+        assert_eq!(s.feed(&qos1), Ok(8));
+        assert_eq!(s.feed(&pingreq), Ok(0));
+        assert_eq!(s.feed(&qos0[..2]), Ok(3), "counted when the header is complete");
+        assert_eq!(s.feed(&qos0[2..]), Ok(0));
     }
 
     #[test]

@@ -11,6 +11,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info_span, warn};
 
+use crate::inflight::InflightBudget;
 use crate::metrics::GatewayMetrics;
 use crate::mqtt_frame::{FrameError, FrameScanner};
 
@@ -19,6 +20,8 @@ pub struct FrontLimits {
     pub max_connections: usize,
     /// Largest MQTT packet body accepted from a device.
     pub max_packet_bytes: usize,
+    /// Publish bytes the broker may hold that ingest has not taken yet.
+    pub inflight: Arc<InflightBudget>,
 }
 
 pub async fn run(
@@ -47,11 +50,10 @@ pub async fn run(
         }
         open.fetch_add(1, Ordering::Relaxed);
         metrics.mqtt_connections.inc();
-        let (open, metrics, limit, shutdown) =
-            (open.clone(), metrics.clone(), limits.max_packet_bytes, shutdown.clone());
+        let (open, metrics, limits, shutdown) = (open.clone(), metrics.clone(), limits.clone(), shutdown.clone());
         tokio::spawn(
             async move {
-                proxy(stream, broker, limit, &metrics, shutdown).await;
+                proxy(stream, broker, &limits, &metrics, shutdown).await;
                 open.fetch_sub(1, Ordering::Relaxed);
                 metrics.mqtt_connections.dec();
             }
@@ -63,7 +65,7 @@ pub async fn run(
 async fn proxy(
     device: TcpStream,
     broker: SocketAddr,
-    max_packet_bytes: usize,
+    limits: &FrontLimits,
     metrics: &GatewayMetrics,
     shutdown: CancellationToken,
 ) {
@@ -79,15 +81,20 @@ async fn proxy(
     let (mut dev_rx, mut dev_tx) = device.into_split();
     let (mut up_rx, mut up_tx) = upstream.into_split();
     let inbound = async {
-        let mut scanner = FrameScanner::new(max_packet_bytes);
+        let mut scanner = FrameScanner::new(limits.max_packet_bytes);
         let mut buf = vec![0u8; 64 * 1024];
         loop {
             let n = dev_rx.read(&mut buf).await?;
             if n == 0 {
                 return Ok::<_, std::io::Error>(None);
             }
-            if let Err(e) = scanner.feed(&buf[..n]) {
-                return Ok(Some(e));
+            let publish_bytes = match scanner.feed(&buf[..n]) {
+                Ok(b) => b,
+                Err(e) => return Ok(Some(e)),
+            };
+            if !limits.inflight.try_admit(publish_bytes) {
+                metrics.mqtt_backpressure_waits.inc();
+                limits.inflight.admit(publish_bytes).await;
             }
             up_tx.write_all(&buf[..n]).await?;
         }

@@ -123,6 +123,8 @@ pub struct GatewaySpec {
     pub external_broker: Option<String>,
     /// Extra lines for the `[store]` section.
     pub store: String,
+    /// Extra lines for the `[mqtt]` section.
+    pub mqtt: String,
     /// More `[[devices]]` tables, as TOML.
     pub extra_devices: String,
     /// The `[reconcile]` section's body, with any `[[reconcile.read_points]]`.
@@ -138,6 +140,7 @@ impl GatewaySpec {
             max_payload_bytes: 16 * 1024,
             external_broker: None,
             store: String::new(),
+            mqtt: String::new(),
             extra_devices: String::new(),
             // Short stays so tests do not wait: a stay closes 300 ms after its last read.
             reconcile: "quiet_ms = 300\nlateness_ms = 100\n".into(),

@@ -129,13 +129,16 @@ async fn through_gateway(
 
 /// The embedded broker behind the same front listener, drained by a bare link consumer.
 async fn broker_alone(payloads: &[Vec<u8>], per_publisher: u64) -> anyhow::Result<f64> {
-    let b = broker::EmbeddedBroker::start(256 * 1024, 64).await?;
+    // The same admission as the gateway, so both runs are measured the same way.
+    let inflight = Arc::new(waymark_gateway::inflight::InflightBudget::new(32 << 20));
+    let b = broker::EmbeddedBroker::start(256 * 1024, 64, inflight.max_bytes()).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let shutdown = tokio_util::sync::CancellationToken::new();
     let limits = mqtt_front::FrontLimits {
         max_connections: 64,
         max_packet_bytes: 257 * 1024,
+        inflight: inflight.clone(),
     };
     tokio::spawn(mqtt_front::run(
         listener,
@@ -150,7 +153,8 @@ async fn broker_alone(payloads: &[Vec<u8>], per_publisher: u64) -> anyhow::Resul
     tokio::spawn(async move {
         while let Ok(n) = rx.next().await {
             match n {
-                Some(rumqttd::Notification::Forward(_)) => {
+                Some(rumqttd::Notification::Forward(f)) => {
+                    inflight.release(f.publish.topic.len() + f.publish.payload.len());
                     counter.fetch_add(1, Ordering::Relaxed);
                 }
                 Some(rumqttd::Notification::Unschedule) if rx.wake().await.is_err() => return,

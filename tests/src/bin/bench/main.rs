@@ -54,6 +54,12 @@ enum Scenario {
         #[arg(long, default_value_t = 10)]
         paced_secs: u64,
     },
+    /// Reconciliation throughput on one core: portal passes (20-200 reads each, 2%
+    /// cross-read by the next door, pack scans first) through the engine.
+    Reconcile {
+        #[arg(long, default_value_t = 1_000_000)]
+        reads: u64,
+    },
     /// Internal: run a program as a child process of a scenario.
     #[command(hide = true, trailing_var_arg = true)]
     Node {
@@ -71,6 +77,7 @@ fn main() -> ExitCode {
             gateway_cache_mb,
         } => report(run(catch_up(events, gateway_cache_mb))),
         Scenario::Decode { reads } => report(decode(reads)),
+        Scenario::Reconcile { reads } => report(reconcile(reads)),
         Scenario::Ingest {
             reads,
             publishers,
@@ -129,6 +136,39 @@ fn draft(i: u64) -> EventDraft {
 }
 
 mod ingest;
+
+fn reconcile(total: u64) -> anyhow::Result<()> {
+    use waymark_gateway::reconcile::{Direction, Engine, Identity, sim};
+    let parcels = sim::parcels_for_reads(total as usize);
+    let scenario = sim::DoorScenario {
+        parcels,
+        cross_read_parcels: parcels / 50,
+        direction: Some(Direction::Outbound),
+        packed_first: true,
+        seed: 1,
+    };
+    let prepared = sim::prepare(&scenario);
+    let mut engine = Engine::new("dc-bench", sim::door_settings()?);
+    let orders = &prepared.orders;
+    let mut matcher = |k: &Identity| orders.get(&k.value).cloned();
+    let started = Instant::now();
+    let events = sim::feed(&mut engine, &prepared.reads, 100, &mut matcher);
+    let secs = started.elapsed().as_secs_f64();
+    let stats = engine.stats();
+    println!(
+        "{} reads of {parcels} parcels -> {} events ({} milestones, {} cross-reads suppressed) in {secs:.2} s on one thread",
+        prepared.reads.len(),
+        events.len(),
+        stats.milestones,
+        stats.cross_reads
+    );
+    println!(
+        "| reconcile | {} reads | {:.0} reads/s |",
+        prepared.reads.len(),
+        prepared.reads.len() as f64 / secs
+    );
+    Ok(())
+}
 
 fn decode(total: u64) -> anyhow::Result<()> {
     use waymark_devices::sim::portal::{PassShape, pass};
