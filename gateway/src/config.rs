@@ -775,6 +775,6 @@ mod example_tests {
         let c = RawConfig::from_toml(include_str!("../../deploy/gateway.example.toml"))
             .and_then(RawConfig::validate)
             .expect("deploy/gateway.example.toml must stay valid");
-        assert_eq!(c.devices.len(), 2);
+        assert_eq!(c.devices.len(), 3);
     }
 }

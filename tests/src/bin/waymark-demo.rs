@@ -12,6 +12,7 @@ use anyhow::Context;
 use clap::Parser;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
+use waymark_tests::devsim::{self, PortalFormat, PortalSim};
 use waymark_tests::mqtt::Publisher;
 
 #[derive(Debug, Parser)]
@@ -90,8 +91,15 @@ read_point = "pack-station-1"
 business_step = "packing"
 [[devices]]
 id = "door-3"
+kind = "zebra"
 read_point = "dock-door-3"
 business_step = "loading"
+[[reconcile.read_points]]
+id = "dock-door-3"
+device = "door-3"
+business_step = "loading"
+inside = [1, 2]
+outside = [3, 4]
 "#,
             dir = data_dir.join(id).display(),
             grpc = central.grpc_addr,
@@ -132,7 +140,7 @@ business_step = "loading"
     }
     let north = &sites[0];
     println!(
-        "  publish a read     mosquitto_pub -h {} -p {} -t waymark/{}/door-3/reads -m '{{\"id\":\"{}\"}}'",
+        "  scan by hand       mosquitto_pub -h {} -p {} -t waymark/{}/pack-1/reads -m '{{\"id\":\"{}\"}}'",
         north.mqtt.ip(),
         north.mqtt.port(),
         north.id,
@@ -140,7 +148,8 @@ business_step = "loading"
     );
     println!("  data               {}", data_dir.display());
     println!();
-    println!("Parcels are packed, then loaded at door 3, one every few seconds. Ctrl-C stops.");
+    println!("Pallets are packed (scanner), then loaded at door 3 (RFID portal), one step every 2 s.");
+    println!("Each order's timeline shows one packed and one loaded event. Ctrl-C stops.");
 
     let devices = simulate(&sites, orders, shutdown.clone());
     let stop = async {
@@ -177,7 +186,7 @@ fn simulate(
     tokio::spawn(async move {
         let mut publishers = Vec::new();
         for (site, addr) in &addrs {
-            for device in ["pack-1", "door-3"] {
+            for device in ["pack-1"] {
                 let p = Publisher::connect(*addr, &format!("{site}-{device}"));
                 publishers.push((*site, device, p));
             }
@@ -191,14 +200,35 @@ fn simulate(
                 () = shutdown.cancelled() => return Ok(()),
                 () = tokio::time::sleep(Duration::from_secs(2)) => {}
             }
-            let Some((_, _, p)) = publishers.iter().find(|(s, d, _)| s == site && *d == device) else {
-                continue;
-            };
-            let now = chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, false);
-            let read = json!({ "id": sscc, "time": now, "antenna": 1, "rssi": -51.0 });
-            p.publish(&format!("waymark/{site}/{device}/reads"), read.to_string().into_bytes())
-                .await?;
-            println!("  {site}: {device} read parcel of {number}");
+            if device == "door-3" {
+                // The dock door is a Zebra portal: dozens of reads as the pallet rolls out.
+                let Some((_, addr)) = addrs.iter().find(|(s, _)| s == site) else {
+                    continue;
+                };
+                let portal = PortalSim {
+                    broker: *addr,
+                    site: site.to_string(),
+                    device: device.to_string(),
+                    format: PortalFormat::Zebra,
+                    parcels: vec![sscc.clone()],
+                    rate_per_sec: 10.0,
+                    neighbour: None,
+                    cross_read_percent: 0.0,
+                    seed: number.bytes().map(u64::from).sum(),
+                    direction: devsim::Direction::Outbound,
+                };
+                let r = portal.run().await?;
+                println!(
+                    "  {site}: {device} portal read the pallet of {number} {} times on its way out",
+                    r.reads
+                );
+            } else if let Some((_, _, p)) = publishers.iter().find(|(s, d, _)| s == site && *d == device) {
+                let now = chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, false);
+                let read = json!({ "id": sscc, "time": now });
+                p.publish(&format!("waymark/{site}/{device}/reads"), read.to_string().into_bytes())
+                    .await?;
+                println!("  {site}: {device} scanned the pallet of {number}");
+            }
         }
         shutdown.cancelled().await;
         Ok(())
