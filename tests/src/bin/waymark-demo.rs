@@ -184,13 +184,11 @@ fn simulate(
 ) -> tokio::task::JoinHandle<anyhow::Result<()>> {
     let addrs: Vec<(&'static str, SocketAddr)> = sites.iter().map(|s| (s.id, s.mqtt)).collect();
     tokio::spawn(async move {
-        let mut publishers = Vec::new();
-        for (site, addr) in &addrs {
-            for device in ["pack-1"] {
-                let p = Publisher::connect(*addr, &format!("{site}-{device}"));
-                publishers.push((*site, device, p));
-            }
-        }
+        // Each site's pack-station scanner; the portals connect per pallet.
+        let scanners: Vec<_> = addrs
+            .iter()
+            .map(|(site, addr)| (*site, Publisher::connect(*addr, &format!("{site}-pack-1"))))
+            .collect();
         let steps = orders
             .iter()
             .flat_map(|o| [(o, "pack-1"), (o, "door-3")])
@@ -222,7 +220,7 @@ fn simulate(
                     "  {site}: {device} portal read the pallet of {number} {} times on its way out",
                     r.reads
                 );
-            } else if let Some((_, _, p)) = publishers.iter().find(|(s, d, _)| s == site && *d == device) {
+            } else if let Some((_, p)) = scanners.iter().find(|(s, _)| s == site) {
                 let now = chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, false);
                 let read = json!({ "id": sscc, "time": now });
                 p.publish(&format!("waymark/{site}/{device}/reads"), read.to_string().into_bytes())
