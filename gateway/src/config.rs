@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::reconcile::config::BUSINESS_STEPS;
+
 pub const DEFAULT_MQTT_LISTEN: &str = "0.0.0.0:1883";
 pub const DEFAULT_OPS_LISTEN: &str = "127.0.0.1:9464";
 pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 256 * 1024;
@@ -241,18 +243,6 @@ pub struct SerialPortConfig {
 pub struct ConfigError {
     pub problems: Vec<String>,
 }
-
-/// CBV business steps the gateway knows a default disposition for.
-const BUSINESS_STEPS: &[(&str, &str)] = &[
-    ("receiving", "in_progress"),
-    ("picking", "in_progress"),
-    ("packing", "in_progress"),
-    ("staging_outbound", "in_progress"),
-    ("loading", "in_transit"),
-    ("shipping", "in_transit"),
-    ("returns_receiving", "returned"),
-    ("inspecting", "in_progress"),
-];
 
 /// Environment keys that override the file, so a unit can set them without editing it.
 pub const ENV_KEYS: &[&str] = &[

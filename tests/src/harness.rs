@@ -262,6 +262,15 @@ impl Harness {
         Ok((code, resp.json().await.with_context(|| url)?))
     }
 
+    /// A gateway's `/status`, or `None` while it does not answer.
+    pub async fn status(&self, gw: &Node) -> Option<Value> {
+        let (_, v) = self
+            .get_json(format!("http://{}/status", gw.ready.addr("ops").ok()?))
+            .await
+            .ok()?;
+        Some(v)
+    }
+
     pub async fn get_text(&self, url: String) -> anyhow::Result<String> {
         Ok(self.http.get(&url).send().await?.text().await?)
     }

@@ -51,6 +51,26 @@ impl Publisher {
     }
 }
 
+/// Publishes reads of `count` distinct SGTIN tags numbered from `from`, `per_payload`
+/// to a payload, all read at the same fixed time (generic format).
+pub async fn publish_tag_reads(
+    p: &Publisher,
+    topic: &str,
+    from: usize,
+    count: usize,
+    per_payload: usize,
+) -> anyhow::Result<()> {
+    for start in (from..from + count).step_by(per_payload.max(1)) {
+        let reads: Vec<serde_json::Value> = (start..(start + per_payload).min(from + count))
+            .map(|k| {
+                serde_json::json!({ "id": format!("urn:epc:id:sgtin:0614141.812345.{k}"), "time": "2026-11-21T06:00:00Z" })
+            })
+            .collect();
+        p.publish(topic, serde_json::to_vec(&reads)?).await?;
+    }
+    Ok(())
+}
+
 impl Drop for Publisher {
     fn drop(&mut self) {
         self.task.abort();

@@ -5,37 +5,18 @@
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
 use waymark_tests::harness::{GatewaySpec, Harness, Node, metric};
-use waymark_tests::mqtt::Publisher;
+use waymark_tests::mqtt::{Publisher, publish_tag_reads};
 use waymark_tests::wait;
 
 const NODE: &str = env!("CARGO_BIN_EXE_waymark-node");
 const TIMEOUT: Duration = Duration::from_secs(30);
-
-async fn status(h: &Harness, gw: &Node) -> Option<Value> {
-    h.get_json(format!("http://{}/status", gw.ready.addr("ops").ok()?))
-        .await
-        .ok()
-        .map(|(_, v)| v)
-}
 
 async fn metrics(h: &Harness, gw: &Node) -> String {
     let Ok(ops) = gw.ready.addr("ops") else {
         return String::new();
     };
     h.get_text(format!("http://{ops}/metrics")).await.unwrap_or_default()
-}
-
-async fn publish(p: &Publisher, from: usize, count: usize) -> anyhow::Result<()> {
-    for start in (from..from + count).step_by(50) {
-        let reads: Vec<Value> = (start..(start + 50).min(from + count))
-            .map(|k| json!({ "id": format!("urn:epc:id:sgtin:0614141.812345.{k}"), "time": "2026-11-21T06:00:00Z" }))
-            .collect();
-        p.publish("waymark/dc-north/door-3/reads", serde_json::to_vec(&reads)?)
-            .await?;
-    }
-    Ok(())
 }
 
 #[tokio::test]
@@ -50,7 +31,7 @@ async fn full_budget_alarms_refuses_and_counts_then_recovers() -> anyhow::Result
     };
     let gw = h.start_gateway(&spec, grpc, None)?;
     let mut p = Publisher::connect(gw.ready.addr("mqtt")?, "door-3");
-    publish(&p, 0, 10_000).await?;
+    publish_tag_reads(&p, "waymark/dc-north/door-3/reads", 0, 10_000, 50).await?;
     p.wait_acked(200, TIMEOUT).await?;
 
     let text = wait::until("reads refused for the disk budget", TIMEOUT, || async {
@@ -60,9 +41,9 @@ async fn full_budget_alarms_refuses_and_counts_then_recovers() -> anyhow::Result
     .await?;
     assert_eq!(metric(&text, "waymark_store_budget_alarm", &[]), 1.0, "{text}");
     let full = wait::until("the recorder idle", TIMEOUT, || async {
-        let a = status(&h, &gw).await?;
+        let a = h.status(&gw).await?;
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let b = status(&h, &gw).await?;
+        let b = h.status(&gw).await?;
         (a["last_sequence"] == b["last_sequence"]).then_some(b)
     })
     .await?;
@@ -88,15 +69,15 @@ async fn full_budget_alarms_refuses_and_counts_then_recovers() -> anyhow::Result
     // Central returns: the backlog drains, compaction frees the room, reads flow again.
     let central = h.start_central(Some(grpc))?;
     wait::until("backlog drained and compacted", TIMEOUT, || async {
-        let s = status(&h, &gw).await?;
+        let s = h.status(&gw).await?;
         let done = s["backlog_events"] == 0 && s["disk_budget"]["used_percent"].as_f64()? < 10.0;
         done.then_some(())
     })
     .await?;
     assert_eq!(metric(&metrics(&h, &gw).await, "waymark_store_budget_alarm", &[]), 0.0);
-    publish(&p, 10_000, 100).await?;
+    publish_tag_reads(&p, "waymark/dc-north/door-3/reads", 10_000, 100, 50).await?;
     wait::until("new reads recorded and replicated after recovery", TIMEOUT, || async {
-        let s = status(&h, &gw).await?;
+        let s = h.status(&gw).await?;
         (s["last_sequence"].as_u64()? == recorded + 100 && s["backlog_events"] == 0).then_some(())
     })
     .await?;

@@ -23,13 +23,6 @@ const NODE: &str = env!("CARGO_BIN_EXE_waymark-node");
 const TIMEOUT: Duration = Duration::from_secs(60);
 const READS_PER_PAYLOAD: usize = 10;
 
-async fn gateway_status(h: &Harness, gw: &Node) -> Option<Value> {
-    h.get_json(format!("http://{}/status", gw.ready.addr("ops").ok()?))
-        .await
-        .ok()
-        .map(|(_, v)| v)
-}
-
 /// Redelivered reads this gateway process absorbed as duplicates.
 async fn duplicates(h: &Harness, gw: &Node) -> f64 {
     let Ok(ops) = gw.ready.addr("ops") else { return 0.0 };
@@ -107,7 +100,8 @@ async fn kill_dash_nine_loses_nothing_with_an_external_broker() -> anyhow::Resul
     let mut absorbed = 0.0;
     for k in 0..kills {
         tokio::time::sleep(Duration::from_millis(100 + (k as u64 * 37) % 300)).await;
-        let recorded = gateway_status(&h, &gw)
+        let recorded = h
+            .status(&gw)
             .await
             .and_then(|s| s["last_sequence"].as_u64())
             .unwrap_or(0);
@@ -127,7 +121,7 @@ async fn kill_dash_nine_loses_nothing_with_an_external_broker() -> anyhow::Resul
     let total = published.load(Ordering::SeqCst);
 
     let last = wait::until("every published read recorded and replicated", TIMEOUT, || async {
-        let s = gateway_status(&h, &gw).await?;
+        let s = h.status(&gw).await?;
         let last = s["last_sequence"].as_u64()?;
         let done = last as usize >= total && s["backlog_events"].as_u64()? == 0;
         (done && central_hwm(&h, http, &site).await? == last).then_some(last)

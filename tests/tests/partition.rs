@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use waymark_tests::harness::{GatewaySpec, Harness, Node};
-use waymark_tests::mqtt::Publisher;
+use waymark_tests::mqtt::{Publisher, publish_tag_reads};
 use waymark_tests::proxy::Proxy;
 use waymark_tests::wait;
 
@@ -15,28 +15,10 @@ const NODE: &str = env!("CARGO_BIN_EXE_waymark-node");
 const TIMEOUT: Duration = Duration::from_secs(30);
 const SSCC: &str = "106141412345678908";
 
-async fn status(h: &Harness, gw: &Node) -> Option<Value> {
-    h.get_json(format!("http://{}/status", gw.ready.addr("ops").ok()?))
-        .await
-        .ok()
-        .map(|(_, v)| v)
-}
-
-async fn publish(p: &Publisher, from: usize, count: usize) -> anyhow::Result<()> {
-    for start in (from..from + count).step_by(50) {
-        let reads: Vec<Value> = (start..(start + 50).min(from + count))
-            .map(|k| json!({ "id": format!("urn:epc:id:sgtin:0614141.812345.{k}"), "time": "2026-11-21T06:00:00Z" }))
-            .collect();
-        p.publish("waymark/dc-north/door-3/reads", serde_json::to_vec(&reads)?)
-            .await?;
-    }
-    Ok(())
-}
-
 /// Waits until the gateway has recorded `n` events and says the link is down.
 async fn wait_offline_with(h: &Harness, gw: &Node, n: u64) -> anyhow::Result<Value> {
     wait::until("the backlog recorded with the link down", TIMEOUT, || async {
-        let s = status(h, gw).await?;
+        let s = h.status(gw).await?;
         (s["last_sequence"].as_u64()? == n && s["link"] != "connected").then_some(s)
     })
     .await
@@ -45,7 +27,7 @@ async fn wait_offline_with(h: &Harness, gw: &Node, n: u64) -> anyhow::Result<Val
 async fn wait_drained(h: &Harness, gw: &Node, central: &Node, n: u64) -> anyhow::Result<()> {
     let http = central.ready.addr("http")?;
     wait::until("the backlog drained to central", TIMEOUT, || async {
-        let s = status(h, gw).await?;
+        let s = h.status(gw).await?;
         let (_, sites) = h.get_json(format!("http://{http}/api/v1/sites")).await.ok()?;
         let hwm =
             sites["sites"].as_array()?.iter().find(|s| s["site_id"] == "dc-north")?["high_water_mark"].as_u64()?;
@@ -65,16 +47,16 @@ async fn partition_then_heal_drains_in_order_exactly_once() -> anyhow::Result<()
     let (code, _) = h.post_json(format!("http://{http}/api/v1/orders"), &order).await?;
     assert_eq!(code, 201);
     wait::until("the order at the gateway", TIMEOUT, || async {
-        (status(&h, &gw).await?["orders_held"].as_u64()? == 1).then_some(())
+        (h.status(&gw).await?["orders_held"].as_u64()? == 1).then_some(())
     })
     .await?;
     let p = Publisher::connect(gw.ready.addr("mqtt")?, "door-3");
-    publish(&p, 0, 500).await?;
+    publish_tag_reads(&p, "waymark/dc-north/door-3/reads", 0, 500, 50).await?;
     wait_drained(&h, &gw, &central, 500).await?;
 
     // A silent partition: connections stay open, nothing passes. Keepalives notice.
     proxy.blackhole();
-    publish(&p, 500, 3000).await?;
+    publish_tag_reads(&p, "waymark/dc-north/door-3/reads", 500, 3000, 50).await?;
     // The site still matches reads to the orders it holds while offline.
     let pack = json!({ "id": SSCC, "time": "2026-11-21T07:30:00+01:00" });
     p.publish("waymark/dc-north/pack-1/reads", pack.to_string().into_bytes())
@@ -87,7 +69,7 @@ async fn partition_then_heal_drains_in_order_exactly_once() -> anyhow::Result<()
 
     // A loud partition: every connection reset, new ones refused.
     proxy.cut();
-    publish(&p, 3500, 1000).await?;
+    publish_tag_reads(&p, "waymark/dc-north/door-3/reads", 3500, 1000, 50).await?;
     wait_offline_with(&h, &gw, 4501).await?;
     proxy.heal();
     wait_drained(&h, &gw, &central, 4501).await?;

@@ -15,13 +15,6 @@ const NODE: &str = env!("CARGO_BIN_EXE_waymark-node");
 const TIMEOUT: Duration = Duration::from_secs(30);
 const SSCC: &str = "106141412345678908";
 
-async fn status(h: &Harness, gw: &Node) -> Option<Value> {
-    h.get_json(format!("http://{}/status", gw.ready.addr("ops").ok()?))
-        .await
-        .ok()
-        .map(|(_, v)| v)
-}
-
 #[tokio::test]
 async fn reads_before_their_order_are_matched_when_it_arrives() -> anyhow::Result<()> {
     let h = Harness::new(NODE)?;
@@ -36,7 +29,7 @@ async fn reads_before_their_order_are_matched_when_it_arrives() -> anyhow::Resul
         .await?;
     p.wait_acked(1, TIMEOUT).await?;
     let s = wait::until("the unmatched read in quarantine", TIMEOUT, || async {
-        let s = status(&h, &gw).await?;
+        let s = h.status(&gw).await?;
         (s["quarantine"]["count"] == 1).then_some(s)
     })
     .await?;
@@ -65,7 +58,7 @@ async fn reads_before_their_order_are_matched_when_it_arrives() -> anyhow::Resul
         "the read's own time: {e}"
     );
     assert_eq!(
-        status(&h, &gw).await.map(|s| s["quarantine"]["count"].clone()),
+        h.status(&gw).await.map(|s| s["quarantine"]["count"].clone()),
         Some(json!(0))
     );
     Ok(())
@@ -117,7 +110,7 @@ async fn open_stays_survive_kill_and_restart_as_one_event_each() -> anyhow::Resu
     let mqtt = gw.ready.addr("mqtt")?;
     open_stays(&h, &gw, 0..10).await?;
     assert_eq!(
-        status(&h, &gw).await.and_then(|s| s["last_sequence"].as_u64()),
+        h.status(&gw).await.and_then(|s| s["last_sequence"].as_u64()),
         Some(0),
         "stays still open"
     );

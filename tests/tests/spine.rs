@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use serde_json::{Value, json};
 use waymark_tests::harness::{GatewaySpec, Harness, Node, metric};
-use waymark_tests::mqtt::Publisher;
+use waymark_tests::mqtt::{Publisher, publish_tag_reads};
 use waymark_tests::wait;
 
 const NODE: &str = env!("CARGO_BIN_EXE_waymark-node");
@@ -163,21 +163,6 @@ async fn order_down_read_up_with_mosquitto_pub() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Publishes `count` distinct reads, `per_payload` to a payload, from `from` on.
-async fn publish_reads(p: &Publisher, from: usize, count: usize, per_payload: usize) -> anyhow::Result<()> {
-    let mut i = from;
-    while i < from + count {
-        let n = per_payload.min(from + count - i);
-        let reads: Vec<Value> = (i..i + n)
-            .map(|k| json!({ "id": format!("urn:epc:id:sgtin:0614141.812345.{k}"), "time": "2026-11-21T06:00:00Z" }))
-            .collect();
-        p.publish("waymark/dc-north/door-3/reads", serde_json::to_vec(&reads)?)
-            .await?;
-        i += n;
-    }
-    Ok(())
-}
-
 /// Central holds exactly the gateway's log: sequences 1..=last, each once, every
 /// event id and every read identifier once.
 async fn assert_central_mirrors_gateway(h: &Harness, central: &Node, last_sequence: u64) -> anyhow::Result<()> {
@@ -227,7 +212,7 @@ async fn gateway_killed_mid_stream_loses_nothing_and_duplicates_nothing() -> any
         tokio::spawn(async move {
             let publisher = Publisher::connect(mqtt, "door-3");
             for from in (0..TOTAL).step_by(20) {
-                publish_reads(&publisher, from, 20, 20).await?;
+                publish_tag_reads(&publisher, "waymark/dc-north/door-3/reads", from, 20, 20).await?;
                 published.store(from + 20, std::sync::atomic::Ordering::SeqCst);
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }
@@ -275,7 +260,7 @@ async fn central_down_backlog_drains_when_it_returns() -> anyhow::Result<()> {
 
     central.kill();
     let mut publisher = Publisher::connect(gw.ready.addr("mqtt")?, "door-3");
-    publish_reads(&publisher, 0, 2000, 50).await?;
+    publish_tag_reads(&publisher, "waymark/dc-north/door-3/reads", 0, 2000, 50).await?;
     publisher.wait_acked(40, TIMEOUT).await?;
     // Offline is normal: the site keeps recording and says the link is down.
     let offline = wait::until("the backlog to be recorded offline", TIMEOUT, || async {
@@ -362,7 +347,7 @@ async fn sigterm_drains_the_pipeline_and_restart_resumes_where_it_stopped() -> a
     let mut gw = h.start_gateway(&spec, central.ready.addr("grpc")?, None)?;
     let mqtt = gw.ready.addr("mqtt")?;
     let mut publisher = Publisher::connect(mqtt, "door-3");
-    publish_reads(&publisher, 0, 2000, 10).await?;
+    publish_tag_reads(&publisher, "waymark/dc-north/door-3/reads", 0, 2000, 10).await?;
     publisher.wait_acked(200, TIMEOUT).await?;
 
     // SIGTERM while reads are still flowing: the process must exit cleanly,
