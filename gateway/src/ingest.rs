@@ -97,11 +97,18 @@ pub async fn run_embedded(
     shutdown: CancellationToken,
 ) {
     let (_tx, mut rx) = link;
+    // On shutdown the listener stops taking device data; what the broker already
+    // acknowledged is still drained off the link, until it has been quiet a while.
+    let mut draining = false;
     loop {
         let note = tokio::select! {
-            () = shutdown.cancelled() => break,
+            () = shutdown.cancelled(), if !draining => {
+                draining = true;
+                continue;
+            }
             n = tokio::time::timeout(IDLE_REFILL, rx.next()) => match n {
                 Ok(n) => n,
+                Err(_) if draining => break,
                 Err(_) => {
                     inflight.refill();
                     continue;

@@ -43,12 +43,19 @@ pub async fn run(
     // Acks go out in the order messages arrived (MQTT 3.1.1 §4.6), each once its
     // commit is known: the acker waits on them one by one.
     let (pending_tx, pending_rx) = mpsc::channel(MAX_UNACKED);
-    let acker = tokio::spawn(ack_in_order(client.clone(), pending_rx).instrument(info_span!("mqtt_acker")));
+    let mut acker = tokio::spawn(ack_in_order(client.clone(), pending_rx).instrument(info_span!("mqtt_acker")));
 
     let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(10));
     loop {
         let event = tokio::select! {
             () = shutdown.cancelled() => break,
+            _ = &mut acker => {
+                // Acks stopped after a failed commit: nothing more can be acknowledged
+                // in order, so stop ingesting and show it (readiness fails).
+                error!("external-broker ingest stopped: a commit failed; restart the gateway once the store is healthy");
+                connected.store(false, Ordering::Relaxed);
+                return;
+            }
             e = eventloop.poll() => e,
         };
         match event {

@@ -47,6 +47,10 @@ impl Recorder {
     }
 
     fn run(self, mut rx: mpsc::Receiver<IngestBatch>) {
+        // After a failed commit the engine has seen reads whose journal entries were
+        // not recorded; a snapshot now would mark them as done. Keep journaling, take
+        // no snapshot until a restart replays the journal.
+        let mut snapshots_allowed = true;
         while let Some(first) = rx.blocking_recv() {
             let mut drafts = first.drafts;
             let mut extras = first.extras;
@@ -66,7 +70,14 @@ impl Recorder {
                     Err(_) => break,
                 }
             }
+            if !snapshots_allowed {
+                extras.snapshot = None;
+            }
             let ok = self.commit(drafts, &extras);
+            if !ok && snapshots_allowed {
+                snapshots_allowed = false;
+                error!("a commit failed: no more engine snapshots until restart, so the journal keeps every read");
+            }
             if ok {
                 for r in received {
                     self.metrics.read_to_recorded_seconds.observe(r.elapsed().as_secs_f64());
@@ -103,6 +114,11 @@ impl Recorder {
                     warn!(error = %e, events = n, "store full: waiting for central to acknowledge events");
                     std::thread::sleep(Duration::from_secs(1));
                     if self.shutdown.is_cancelled() {
+                        // Not acknowledged: the external broker keeps these messages.
+                        warn!(
+                            events = n,
+                            "shutting down with the store full: these reads stay with the broker"
+                        );
                         return false;
                     }
                 }

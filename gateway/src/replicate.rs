@@ -116,8 +116,26 @@ impl Replicator {
             "replication resumed"
         );
 
+        let first_held = blocking({
+            let store = self.store.clone();
+            move || store.first_sequence()
+        })
+        .await?;
+        let next_needed = hwm
+            .checked_add(1)
+            .ok_or_else(|| ReplicateError::Protocol(format!("high-water mark {hwm} has no successor")))?;
+        if first_held.is_some_and(|first| first > next_needed) {
+            // Central lost events this store has already compacted (a restored
+            // backup): they cannot be resent. Say so loudly instead of looping.
+            error!(
+                high_water_mark = hwm,
+                first_held = ?first_held,
+                "central is missing events this gateway has already compacted; replication cannot continue until an operator resolves the gap"
+            );
+            return Err(ReplicateError::Protocol("central is behind the compacted log".into()));
+        }
         let mut acked = hwm;
-        let mut next = hwm + 1;
+        let mut next = next_needed;
         // (last sequence, encoded bytes) of each batch central has not acknowledged.
         let mut inflight: VecDeque<(u64, u64)> = VecDeque::new();
         let mut ack_deadline = tokio::time::Instant::now() + ACK_TIMEOUT;
@@ -162,7 +180,11 @@ impl Replicator {
                 }
                 events = self.read_batch(next), if can_send => {
                     let events = events?;
-                    let Some(tail) = events.last().map(|e| e.sequence) else { continue };
+                    // `last >= next` said there were events: finding none means the
+                    // log has a hole, which must not become a busy loop.
+                    let Some(tail) = events.last().map(|e| e.sequence) else {
+                        return Err(ReplicateError::Protocol(format!("no event at or after {next} in the log")));
+                    };
                     let bytes: u64 = events.iter().map(|e| prost::Message::encoded_len(e) as u64).sum();
                     if inflight.is_empty() {
                         ack_deadline = tokio::time::Instant::now() + ACK_TIMEOUT;

@@ -22,8 +22,9 @@ use crate::store::{EngineSnapshot, EventDraft, Store, StoreError};
 const TICK: Duration = Duration::from_millis(200);
 /// How often the engine's state is committed (and the journal it covers dropped).
 const SNAPSHOT_EVERY: Duration = Duration::from_secs(2);
-/// Most reads in one journal entry: keeps entries below sled's blob threshold.
-const JOURNAL_CHUNK: usize = 500;
+/// Most reads in one journal entry: a read journals in under 256 bytes (identifiers
+/// are at most 128), so an entry stays within the store's small-value limit.
+const JOURNAL_CHUNK: usize = 12;
 
 /// Decoded reads of one payload (or scanner frame) on their way to the engine.
 #[derive(Debug)]

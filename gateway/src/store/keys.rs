@@ -9,6 +9,7 @@ pub const META_ACKED: &[u8] = b"m/acked_seq";
 pub const META_LOG_BYTES: &[u8] = b"m/log_bytes";
 pub const JOURNAL: u8 = b'j';
 pub const META_ENGINE: &[u8] = b"m/engine";
+pub const SNAPSHOT_CHUNK: u8 = b's';
 
 pub const ORDER: u8 = b'o';
 pub const IDENTIFIER: u8 = b'x';
@@ -23,6 +24,13 @@ pub fn event(seq: u64) -> [u8; 9] {
 pub fn journal(seq: u64) -> [u8; 9] {
     let mut k = [JOURNAL; 9];
     k[1..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+pub fn snapshot_chunk(generation: u64, index: u32) -> [u8; 13] {
+    let mut k = [SNAPSHOT_CHUNK; 13];
+    k[1..9].copy_from_slice(&generation.to_be_bytes());
+    k[9..].copy_from_slice(&index.to_be_bytes());
     k
 }
 

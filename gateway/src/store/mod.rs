@@ -20,7 +20,7 @@ use prost::Message;
 use waymark_proto::v1::Event;
 
 pub use budget::{BudgetUse, Compacted};
-pub use journal::{CommitExtras, EngineSnapshot};
+pub use journal::{CommitExtras, EngineSnapshot, MAX_VALUE_BYTES};
 use keys::{META_ACKED, META_LAST_SEQ, META_LOG_BYTES};
 
 /// Largest encoded event the store accepts (see the module note on blobs).

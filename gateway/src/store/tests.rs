@@ -225,3 +225,44 @@ fn a_read_finds_its_parcel_or_its_order() {
     assert_eq!(p("SO-7"), Some(("SO-7".into(), String::new())));
     assert_eq!(p("nothing"), None);
 }
+
+#[test]
+fn a_large_snapshot_is_chunked_and_never_becomes_an_unsynced_blob() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path(), 8 << 20, 1 << 30).expect("open");
+    let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let journal: Vec<(u64, Vec<u8>)> = (1..=200).map(|s| (s, vec![b'j'; MAX_VALUE_BYTES])).collect();
+    let extras = CommitExtras {
+        journal,
+        snapshot: None,
+    };
+    store.record_with("dc-1", &[], &extras, 1).expect("journal");
+    let extras = CommitExtras {
+        journal: vec![],
+        snapshot: Some(EngineSnapshot {
+            state: big.clone(),
+            fed_through: 150,
+        }),
+    };
+    store.record_with("dc-1", &[], &extras, 2).expect("snapshot");
+    assert_eq!(store.engine_snapshot().expect("read").expect("some").state, big);
+    // A second, smaller generation replaces the first, chunks and all.
+    let extras = CommitExtras {
+        journal: vec![],
+        snapshot: Some(EngineSnapshot {
+            state: b"small".to_vec(),
+            fed_through: 200,
+        }),
+    };
+    store.record_with("dc-1", &[], &extras, 3).expect("snapshot");
+    assert_eq!(store.engine_snapshot().expect("read").expect("some").state, b"small");
+    assert_eq!(
+        store.log.scan_prefix([keys::SNAPSHOT_CHUNK]).count(),
+        1,
+        "old chunks removed"
+    );
+    let blobs = std::fs::read_dir(dir.path().join("blobs"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(blobs, 0, "sled never syncs blob files: nothing may go there");
+}
