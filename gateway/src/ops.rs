@@ -58,11 +58,10 @@ async fn readyz(State(s): State<Arc<OpsState>>) -> impl IntoResponse {
         BrokerHealth::Embedded(addr) => crate::broker::probe(*addr).await.is_ok(),
         BrokerHealth::External(connected) => connected.load(std::sync::atomic::Ordering::Relaxed),
     };
-    let view = s.status.snapshot();
     let body = serde_json::json!({
         "store": "open",
         "broker": if broker_up { "up" } else { "down" },
-        "link": view.link,
+        "link": crate::status::link_name(s.status.link.state()),
     });
     let code = if broker_up {
         StatusCode::OK

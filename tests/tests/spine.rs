@@ -17,8 +17,7 @@ const SSCC: &str = "106141412345678908";
 const TIMEOUT: Duration = Duration::from_secs(30);
 
 async fn status(h: &Harness, gw: &Node) -> anyhow::Result<Value> {
-    let (_, v) = h.get_json(format!("http://{}/status", gw.ready.addr("ops")?)).await?;
-    Ok(v)
+    h.status(gw).await.context("the gateway's /status did not answer")
 }
 
 async fn create_order(h: &Harness, central: &Node, number: &str, site: &str, sscc: &str) -> anyhow::Result<()> {

@@ -257,10 +257,6 @@ impl Store {
         Ok(out)
     }
 
-    pub fn contains_event_id(&self, event_id: &str) -> Result<bool, StoreError> {
-        Ok(self.log.contains_key(keys::event_id(event_id))?)
-    }
-
     pub fn size_on_disk(&self) -> u64 {
         self.db.size_on_disk().unwrap_or(0)
     }
