@@ -18,7 +18,11 @@ use crate::identity::valid_site;
 use crate::metrics::SyncMetrics;
 use crate::store::{CentralStore, NewOrder, NewParcel, OrderError, StoreError};
 
+mod enrollment;
+
 pub struct ApiState {
+    /// Central's CA, for enrollment tokens; `None` on a development plaintext link.
+    pub pki: Option<Arc<crate::pki::Pki>>,
     pub store: Arc<CentralStore>,
     pub metrics: Arc<SyncMetrics>,
     pub order_writes: watch::Sender<u64>,
@@ -30,6 +34,10 @@ pub fn router(state: Arc<ApiState>) -> axum::Router {
         .route("/api/v1/orders/{order_number}", get(get_order))
         .route("/api/v1/sites", get(list_sites))
         .route("/api/v1/sites/{site_id}/events", get(site_events))
+        .route(
+            "/api/v1/sites/{site_id}/enrollment-tokens",
+            post(enrollment::issue_enrollment_token),
+        )
         .route("/healthz", get(|| async { "ok\n" }))
         .with_state(state)
 }

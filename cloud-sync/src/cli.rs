@@ -36,6 +36,14 @@ enum Command {
         http_listen: Option<String>,
         #[arg(long)]
         ops_listen: Option<String>,
+        /// Development only: plaintext gRPC, the site taken from a header.
+        #[arg(long)]
+        insecure_plaintext: bool,
+        /// Use this CA (PEM) for site certificates instead of central's own.
+        #[arg(long, requires = "tls_ca_key")]
+        tls_ca_cert: Option<PathBuf>,
+        #[arg(long, requires = "tls_ca_cert")]
+        tls_ca_key: Option<PathBuf>,
     },
     /// Validate a config file without starting.
     CheckConfig { file: PathBuf },
@@ -75,6 +83,9 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             grpc_listen,
             http_listen,
             ops_listen,
+            insecure_plaintext,
+            tls_ca_cert,
+            tls_ca_key,
         } => {
             init_tracing();
             let config = load(config.as_deref()).and_then(|mut raw| {
@@ -82,6 +93,11 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
                 raw.grpc_listen = grpc_listen.or(raw.grpc_listen);
                 raw.http_listen = http_listen.or(raw.http_listen);
                 raw.ops_listen = ops_listen.or(raw.ops_listen);
+                if insecure_plaintext {
+                    raw.tls.insecure_plaintext = Some(true);
+                }
+                raw.tls.ca_cert = tls_ca_cert.or(raw.tls.ca_cert);
+                raw.tls.ca_key = tls_ca_key.or(raw.tls.ca_key);
                 raw.validate()
             });
             let config = match config {
@@ -111,8 +127,9 @@ async fn run(config: SyncConfig) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let tls = if running.pki.is_some() { "mtls" } else { "plaintext" };
     println!(
-        "waymark-sync ready grpc={} http={} ops={}",
+        "waymark-sync ready grpc={} http={} ops={} tls={tls}",
         running.grpc_addr, running.http_addr, running.ops_addr
     );
     wait_for_signal().await;

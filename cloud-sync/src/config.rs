@@ -20,7 +20,40 @@ pub struct RawConfig {
     pub http_listen: Option<String>,
     pub ops_listen: Option<String>,
     pub cache_capacity_mb: Option<u64>,
+    #[serde(default)]
+    pub tls: RawTls,
 }
+
+/// The gRPC port's TLS. By default central runs its own CA in `<data_dir>/pki`;
+/// `ca_cert` + `ca_key` use a CA from an existing PKI instead.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    /// Development only: plaintext gRPC, the site taken from a header.
+    pub insecure_plaintext: Option<bool>,
+    pub ca_cert: Option<PathBuf>,
+    pub ca_key: Option<PathBuf>,
+    /// Central's own certificate (chain, PEM) and key; issued by the CA when absent.
+    pub server_cert: Option<PathBuf>,
+    pub server_key: Option<PathBuf>,
+    /// Names gateways use to reach central, put in the certificate central issues itself.
+    pub server_names: Option<Vec<String>>,
+    /// Validity of site certificates signed at enrollment.
+    pub client_cert_days: Option<u32>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TlsSettings {
+    pub insecure_plaintext: bool,
+    pub ca_cert: Option<PathBuf>,
+    pub ca_key: Option<PathBuf>,
+    pub server_cert: Option<PathBuf>,
+    pub server_key: Option<PathBuf>,
+    pub server_names: Vec<String>,
+    pub client_cert_days: u32,
+}
+
+pub const DEFAULT_CLIENT_CERT_DAYS: u32 = 397;
 
 #[derive(Debug, Clone)]
 pub struct SyncConfig {
@@ -30,6 +63,7 @@ pub struct SyncConfig {
     /// `/metrics`, `/healthz`, `/readyz`, kept off the public API port.
     pub ops_listen: SocketAddr,
     pub cache_capacity_bytes: u64,
+    pub tls: TlsSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +114,7 @@ impl RawConfig {
         if !(8..=65_536).contains(&cache_mb) {
             problems.push(format!("cache_capacity_mb: {cache_mb} is outside 8..=65536"));
         }
+        let tls = self.tls.validate(&mut problems);
         let data_dir = self.data_dir.unwrap_or_else(|| {
             problems.push("data_dir: missing (e.g. data_dir = \"/var/lib/waymark-sync\")".into());
             PathBuf::new()
@@ -93,8 +128,65 @@ impl RawConfig {
             http_listen,
             ops_listen,
             cache_capacity_bytes: cache_mb * 1024 * 1024,
+            tls,
         })
     }
+}
+
+impl RawTls {
+    fn validate(self, problems: &mut Vec<String>) -> TlsSettings {
+        let pair = |problems: &mut Vec<String>, a: &str, b: &str, x: &Option<PathBuf>, y: &Option<PathBuf>| {
+            if x.is_some() != y.is_some() {
+                problems.push(format!("tls.{a} and tls.{b} go together: give both or neither"));
+            }
+        };
+        pair(problems, "ca_cert", "ca_key", &self.ca_cert, &self.ca_key);
+        pair(
+            problems,
+            "server_cert",
+            "server_key",
+            &self.server_cert,
+            &self.server_key,
+        );
+        let client_cert_days = self.client_cert_days.unwrap_or(DEFAULT_CLIENT_CERT_DAYS);
+        if !(1..=3650).contains(&client_cert_days) {
+            problems.push(format!("tls.client_cert_days: {client_cert_days} is outside 1..=3650"));
+        }
+        let server_names = self.server_names.unwrap_or_else(default_server_names);
+        if server_names.is_empty() {
+            problems.push("tls.server_names: give at least one name gateways use to reach central".into());
+        }
+        for name in &server_names {
+            let ok =
+                name.parse::<std::net::IpAddr>().is_ok() || rustls::pki_types::DnsName::try_from(name.as_str()).is_ok();
+            if !ok {
+                problems.push(format!(
+                    "tls.server_names: `{name}` is neither a DNS name nor an IP address"
+                ));
+            }
+        }
+        TlsSettings {
+            insecure_plaintext: self.insecure_plaintext.unwrap_or(false),
+            ca_cert: self.ca_cert,
+            ca_key: self.ca_key,
+            server_cert: self.server_cert,
+            server_key: self.server_key,
+            server_names,
+            client_cert_days,
+        }
+    }
+}
+
+/// Loopback names and this machine's host name.
+fn default_server_names() -> Vec<String> {
+    let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
+    if let Ok(host) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
+        let host = host.trim();
+        if !host.is_empty() && rustls::pki_types::DnsName::try_from(host).is_ok() && host != "localhost" {
+            names.push(host.to_string());
+        }
+    }
+    names
 }
 
 #[cfg(test)]
@@ -107,10 +199,13 @@ mod tests {
             .and_then(RawConfig::validate)
             .expect("valid");
         assert_eq!(c.http_listen.port(), 8080);
-        let err = RawConfig::from_toml("grpc_listen = \"nowhere\"\ncache_capacity_mb = 1")
-            .and_then(RawConfig::validate)
-            .expect_err("invalid");
-        assert_eq!(err.problems.len(), 3, "{err}");
+        assert!(!c.tls.insecure_plaintext, "mTLS is the default");
+        let err = RawConfig::from_toml(
+            "grpc_listen = \"nowhere\"\ncache_capacity_mb = 1\n[tls]\nca_cert = \"/x\"\nserver_names = [\"a b\"]",
+        )
+        .and_then(RawConfig::validate)
+        .expect_err("invalid");
+        assert_eq!(err.problems.len(), 5, "{err}");
     }
 }
 

@@ -57,6 +57,24 @@ impl SyncService {
         }
     }
 
+    /// The caller's site, from its certificate (or the development header).
+    fn caller<T>(&self, req: &Request<T>) -> Result<String, Status> {
+        self.identity
+            .site_of(req)
+            .map_err(|status| self.refuse_call("unauthenticated", status))
+    }
+
+    /// Refuses a request that names a site other than the caller's.
+    fn same_site(&self, caller: &str, claimed: &str) -> Result<(), Status> {
+        ensure_same_site(caller, claimed).map_err(|status| self.refuse_call("wrong_site", status))
+    }
+
+    fn refuse_call(&self, reason: &'static str, status: Status) -> Status {
+        self.metrics.calls_refused.get_or_create(&ReasonLabel { reason }).inc();
+        warn!(reason, error = %status.message(), "call refused");
+        status
+    }
+
     fn site_lock(&self, site: &str) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.site_locks.lock().unwrap_or_else(|p| p.into_inner());
         locks.entry(site.to_string()).or_default().clone()
@@ -85,13 +103,13 @@ impl SiteSync for SyncService {
         &self,
         request: Request<Streaming<GatewayMessage>>,
     ) -> Result<Response<Self::ReplicateStream>, Status> {
-        let site = self.identity.site_of(&request)?;
+        let site = self.caller(&request)?;
         let mut inbound = request.into_inner();
         let hello = match inbound.message().await?.and_then(|m| m.body) {
             Some(gateway_message::Body::Hello(h)) => h,
             _ => return Err(Status::invalid_argument("the first message must be hello")),
         };
-        ensure_same_site(&site, &hello.site_id)?;
+        self.same_site(&site, &hello.site_id)?;
         let store = self.store.clone();
         let s = site.clone();
         let hwm = blocking(move || store.high_water_mark(&s))
@@ -125,9 +143,9 @@ impl SiteSync for SyncService {
     }
 
     async fn downlink(&self, request: Request<DownlinkRequest>) -> Result<Response<Self::DownlinkStream>, Status> {
-        let site = self.identity.site_of(&request)?;
+        let site = self.caller(&request)?;
         let req = request.into_inner();
-        ensure_same_site(&site, &req.site_id)?;
+        self.same_site(&site, &req.site_id)?;
         let (tx, rx) = mpsc::channel(64);
         let store = self.store.clone();
         let mut writes = self.order_writes.clone();
@@ -172,9 +190,9 @@ impl SiteSync for SyncService {
     }
 
     async fn report_status(&self, request: Request<GatewayStatus>) -> Result<Response<StatusReceipt>, Status> {
-        let site = self.identity.site_of(&request)?;
+        let site = self.caller(&request)?;
         let status = request.into_inner();
-        ensure_same_site(&site, &status.site_id)?;
+        self.same_site(&site, &status.site_id)?;
         let store = self.store.clone();
         blocking(move || store.put_status(&status))
             .await?

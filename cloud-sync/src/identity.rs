@@ -3,18 +3,32 @@
 
 use tonic::{Request, Status};
 use waymark_proto::SITE_HEADER;
+use waymark_proto::identity::site_of_certificate;
+pub use waymark_proto::identity::valid_site;
 
 /// How central learns a caller's site.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IdentityMode {
+    /// The default: the site named by the client certificate that TLS verified
+    /// against central's CA. The `x-waymark-site` header is ignored.
+    ClientCertificate,
     /// Development only: the caller states its site in the `x-waymark-site` header
-    /// on a plaintext link. (Client-certificate identity arrives with mTLS.)
+    /// on a plaintext link.
     InsecureHeader,
 }
 
 impl IdentityMode {
     pub fn site_of<T>(self, req: &Request<T>) -> Result<String, Status> {
         match self {
+            Self::ClientCertificate => {
+                let certs = req.peer_certs().ok_or_else(|| {
+                    Status::unauthenticated("no client certificate: enroll this gateway first (waymark-gateway enroll)")
+                })?;
+                let leaf = certs
+                    .first()
+                    .ok_or_else(|| Status::unauthenticated("no client certificate"))?;
+                site_of_certificate(leaf).map_err(|e| Status::unauthenticated(format!("client certificate: {e}")))
+            }
             Self::InsecureHeader => {
                 let site = req
                     .metadata()
@@ -39,10 +53,4 @@ pub fn ensure_same_site(caller: &str, claimed: &str) -> Result<(), Status> {
             "site `{caller}` may not act for site `{claimed}`"
         )))
     }
-}
-
-pub fn valid_site(s: &str) -> bool {
-    (1..=64).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }

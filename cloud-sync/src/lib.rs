@@ -4,9 +4,11 @@
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod enroll;
 pub mod grpc;
 pub mod identity;
 pub mod metrics;
+pub mod pki;
 pub mod store;
 
 use std::net::SocketAddr;
@@ -19,6 +21,7 @@ use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info, info_span, warn};
+use waymark_proto::v1::enrollment_server::EnrollmentServer;
 use waymark_proto::v1::site_sync_server::SiteSyncServer;
 
 use crate::config::SyncConfig;
@@ -30,6 +33,10 @@ use crate::store::CentralStore;
 pub enum SyncError {
     #[error("cannot open the store in {path}: {source}")]
     Store { path: String, source: store::StoreError },
+    #[error("TLS setup: {0}")]
+    Pki(#[from] pki::PkiError),
+    #[error("TLS setup: {0}")]
+    Tls(String),
     #[error("cannot listen on {addr} for {what}: {source}")]
     Listen {
         what: &'static str,
@@ -42,6 +49,8 @@ pub struct RunningSync {
     pub grpc_addr: SocketAddr,
     pub http_addr: SocketAddr,
     pub ops_addr: SocketAddr,
+    /// `None` on a development plaintext link.
+    pub pki: Option<Arc<pki::Pki>>,
     tasks: Vec<(&'static str, JoinHandle<()>)>,
 }
 
@@ -76,10 +85,26 @@ pub async fn start(config: SyncConfig, shutdown: CancellationToken) -> Result<Ru
     let ops_listener = bind("ops", config.ops_listen).await?;
     let ops_addr = local_addr("ops", &ops_listener, config.ops_listen)?;
 
-    warn!("gRPC identity comes from the x-waymark-site header on plaintext: development only");
+    let pki = if config.tls.insecure_plaintext {
+        warn!(
+            "INSECURE: gRPC is plaintext and a gateway's site comes from the x-waymark-site header; development only"
+        );
+        None
+    } else {
+        let (dir, tls) = (config.data_dir.join("pki"), config.tls.clone());
+        let pki = tokio::task::spawn_blocking(move || pki::Pki::load_or_create(&dir, &tls))
+            .await
+            .map_err(|e| SyncError::Tls(e.to_string()))??;
+        Some(Arc::new(pki))
+    };
+    let identity = if pki.is_some() {
+        IdentityMode::ClientCertificate
+    } else {
+        IdentityMode::InsecureHeader
+    };
     let service = grpc::SyncService::new(
         store.clone(),
-        IdentityMode::InsecureHeader,
+        identity,
         metrics.clone(),
         order_writes_rx,
         shutdown.clone(),
@@ -87,14 +112,29 @@ pub async fn start(config: SyncConfig, shutdown: CancellationToken) -> Result<Ru
     let svc = SiteSyncServer::new(service)
         .max_decoding_message_size(16 << 20)
         .max_encoding_message_size(16 << 20);
+    let mut builder = tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(Duration::from_secs(10)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+        .concurrency_limit_per_connection(64);
+    if let Some(pki) = &pki {
+        builder = builder
+            .tls_config(pki.server_tls())
+            .map_err(|e| SyncError::Tls(e.to_string()))?;
+    }
+    let enrollment = pki.clone().map(|pki| {
+        EnrollmentServer::new(enroll::EnrollmentService {
+            store: store.clone(),
+            pki,
+            metrics: metrics.clone(),
+        })
+        .max_decoding_message_size(64 << 10)
+    });
+    let router = builder.add_service(svc).add_optional_service(enrollment);
     let grpc_shutdown = shutdown.clone();
     let grpc = tokio::spawn(
         async move {
-            let server = tonic::transport::Server::builder()
-                .http2_keepalive_interval(Some(Duration::from_secs(10)))
-                .http2_keepalive_timeout(Some(Duration::from_secs(10)))
-                .add_service(svc)
-                .serve_with_incoming_shutdown(TcpListenerStream::new(grpc_listener), grpc_shutdown.cancelled());
+            let server =
+                router.serve_with_incoming_shutdown(TcpListenerStream::new(grpc_listener), grpc_shutdown.cancelled());
             if let Err(e) = server.await {
                 warn!(error = %e, "grpc server stopped");
             }
@@ -102,6 +142,7 @@ pub async fn start(config: SyncConfig, shutdown: CancellationToken) -> Result<Ru
         .instrument(info_span!("task", source = "grpc")),
     );
     let api_state = Arc::new(api::ApiState {
+        pki: pki.clone(),
         store,
         metrics,
         order_writes,
@@ -133,6 +174,7 @@ pub async fn start(config: SyncConfig, shutdown: CancellationToken) -> Result<Ru
         grpc_addr,
         http_addr,
         ops_addr,
+        pki,
         tasks: vec![("grpc", grpc), ("http", http), ("ops", ops)],
     })
 }

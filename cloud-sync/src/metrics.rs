@@ -25,6 +25,10 @@ pub struct SyncMetrics {
     pub apply_seconds: Histogram,
     pub replication_streams: Gauge,
     pub orders_created: Counter,
+    pub enrollments: Counter,
+    pub enrollments_refused: Family<ReasonLabel, Counter>,
+    /// gRPC calls refused for their identity (no certificate, another site's data).
+    pub calls_refused: Family<ReasonLabel, Counter>,
 }
 
 impl std::fmt::Debug for SyncMetrics {
@@ -44,6 +48,9 @@ impl Default for SyncMetrics {
             apply_seconds: Histogram::new(exponential_buckets(0.000_1, 2.0, 16)),
             replication_streams: Gauge::default(),
             orders_created: Counter::default(),
+            enrollments: Counter::default(),
+            enrollments_refused: Family::default(),
+            calls_refused: Family::default(),
         };
         registry.register("events_applied", "Events applied, by site", m.events_applied.clone());
         registry.register(
@@ -67,6 +74,17 @@ impl Default for SyncMetrics {
             m.replication_streams.clone(),
         );
         registry.register("orders_created", "Orders created", m.orders_created.clone());
+        registry.register("enrollments", "Gateways enrolled", m.enrollments.clone());
+        registry.register(
+            "enrollments_refused",
+            "Enrollment attempts refused, by reason",
+            m.enrollments_refused.clone(),
+        );
+        registry.register(
+            "calls_refused",
+            "gRPC calls refused for the caller's identity, by reason",
+            m.calls_refused.clone(),
+        );
         Self { registry, ..m }
     }
 }

@@ -32,6 +32,18 @@ enum Command {
         #[command(flatten)]
         flags: Overrides,
     },
+    /// Get this site's certificate from central with a one-time token from the
+    /// operator. The private key is generated here and stays here.
+    Enroll {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The token (`wmk_...`); also read from WAYMARK_ENROLL_TOKEN, which keeps it out of `ps`.
+        #[arg(long, env = "WAYMARK_ENROLL_TOKEN", hide_env_values = true)]
+        token: String,
+        /// Replace an existing certificate (renewal, or a new key after a compromise).
+        #[arg(long)]
+        force: bool,
+    },
     /// Validate a config file and print every problem found, without starting.
     CheckConfig { file: PathBuf },
     /// One-screen summary of a running gateway: link, backlog, lag, devices, disk budget.
@@ -85,6 +97,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     match cli.command {
         Command::Decode { format, file } => decode(format, file.as_deref()),
         Command::Status { config, ops, json } => status(&config, ops, json),
+        Command::Enroll { config, token, force } => enroll(&config, &token, force),
         Command::CheckConfig { file } => match load(&file, None) {
             Ok(c) => {
                 println!(
@@ -157,6 +170,41 @@ fn status(config: &Path, ops: Option<std::net::SocketAddr>, json: bool) -> ExitC
         }
         Err(e) => {
             eprintln!("waymark-gateway status: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn enroll(config_path: &Path, token: &str, force: bool) -> ExitCode {
+    let config = match load(config_path, None) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{}: {e}", config_path.display());
+            return ExitCode::from(2);
+        }
+    };
+    let result = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+        .and_then(|rt| {
+            rt.block_on(crate::enroll::enroll(&config, token, force))
+                .map_err(|e| e.to_string())
+        });
+    match result {
+        Ok(done) => {
+            let until = chrono::DateTime::from_timestamp_millis(done.not_after_ms)
+                .map_or_else(String::new, |t| t.format("%Y-%m-%d").to_string());
+            println!(
+                "enrolled as site {}: certificate {} (valid until {until}).\nStart the gateway: waymark-gateway run --config {}",
+                done.site,
+                done.cert.display(),
+                config_path.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("waymark-gateway enroll: {e}");
             ExitCode::FAILURE
         }
     }

@@ -71,7 +71,17 @@ pub struct RawMqtt {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawCentral {
+    /// `https://host:port`: mutual TLS with the site certificate from enrollment.
     pub endpoint: Option<String>,
+    /// Development only: allows an `http://` endpoint (plaintext, site sent in a header).
+    pub insecure_plaintext: Option<bool>,
+    /// Central's CA (PEM); default `<data_dir>/tls/ca.crt`, written by `enroll`.
+    pub ca_cert: Option<PathBuf>,
+    /// This site's certificate and key; default `<data_dir>/tls/site.crt` and `site.key`.
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    /// The name to check central's certificate against, when it differs from the endpoint's host.
+    pub server_name: Option<String>,
     pub status_interval_secs: Option<u64>,
     pub reconnect_max_secs: Option<u64>,
     pub keepalive_secs: Option<u64>,
@@ -170,12 +180,35 @@ impl std::fmt::Debug for ExternalBroker {
 
 #[derive(Debug, Clone)]
 pub struct CentralConfig {
-    /// `http://` is a development plaintext link (logged as a warning); mTLS comes with `https://`.
     pub endpoint: String,
+    /// `None`: a development plaintext link (`insecure_plaintext = true`, logged as a warning).
+    pub tls: Option<CentralTls>,
     pub status_interval: Duration,
     pub reconnect_max: Duration,
     /// HTTP/2 ping interval; a link that stops answering is dropped after twice this.
     pub keepalive: Duration,
+}
+
+/// Where the mutual-TLS material of the link to central lives.
+#[derive(Debug, Clone)]
+pub struct CentralTls {
+    pub ca_cert: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub server_name: Option<String>,
+}
+
+impl CentralTls {
+    /// The default files under the data directory, as `enroll` writes them.
+    pub fn in_data_dir(data_dir: &std::path::Path) -> Self {
+        let dir = data_dir.join("tls");
+        Self {
+            ca_cert: dir.join("ca.crt"),
+            cert: dir.join("site.crt"),
+            key: dir.join("site.key"),
+            server_name: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -337,6 +370,37 @@ impl RawConfig {
                 String::new()
             }
         };
+        let insecure = self.central.insecure_plaintext.unwrap_or(false);
+        let tls = match (endpoint.starts_with("https://"), insecure) {
+            (true, true) => {
+                problems.push("central.insecure_plaintext: true contradicts an https:// endpoint; remove one".into());
+                None
+            }
+            (false, false) if endpoint.starts_with("http://") => {
+                problems.push(format!(
+                    "central.endpoint: `{endpoint}` is plaintext; use https:// (mutual TLS), or set central.insecure_plaintext = true for development"
+                ));
+                None
+            }
+            (true, false) => {
+                let defaults = CentralTls::in_data_dir(&data_dir);
+                if let Some(name) = &self.central.server_name
+                    && name.parse::<std::net::IpAddr>().is_err()
+                    && rustls::pki_types::DnsName::try_from(name.as_str()).is_err()
+                {
+                    problems.push(format!(
+                        "central.server_name: `{name}` is neither a DNS name nor an IP address"
+                    ));
+                }
+                Some(CentralTls {
+                    ca_cert: self.central.ca_cert.clone().unwrap_or(defaults.ca_cert),
+                    cert: self.central.cert.clone().unwrap_or(defaults.cert),
+                    key: self.central.key.clone().unwrap_or(defaults.key),
+                    server_name: self.central.server_name.clone(),
+                })
+            }
+            _ => None,
+        };
         let status_interval = Duration::from_secs(bounded(
             &mut problems,
             "central.status_interval_secs",
@@ -486,6 +550,7 @@ impl RawConfig {
             },
             central: CentralConfig {
                 endpoint,
+                tls,
                 status_interval,
                 reconnect_max,
                 keepalive,
@@ -621,11 +686,10 @@ fn serial_port(problems: &mut Vec<String>, key: &str, kind: DeviceKind, d: &RawD
     })
 }
 
-/// Site and device ids appear in topics, keys and metric labels: keep them plain.
+/// Site and device ids appear in topics, keys, metric labels and certificates:
+/// keep them plain (the same rule as central's site ids).
 pub fn valid_id(s: &str) -> bool {
-    (1..=64).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+    waymark_proto::identity::valid_site(s)
 }
 
 fn addr(problems: &mut Vec<String>, key: &str, v: Option<String>, default: &str) -> SocketAddr {
@@ -661,7 +725,7 @@ mod tests {
         site_id = "dc-north"
         data_dir = "/tmp/x"
         [central]
-        endpoint = "http://127.0.0.1:7443"
+        endpoint = "https://127.0.0.1:7443"
         [[devices]]
         id = "door-3"
         business_step = "loading"
@@ -677,6 +741,24 @@ mod tests {
         let door = &c.devices["door-3"];
         assert_eq!(door.read_point, "door-3");
         assert_eq!(door.disposition, "in_transit");
+        let tls = c.central.tls.expect("https means mutual TLS");
+        assert_eq!(tls.cert, PathBuf::from("/tmp/x/tls/site.crt"));
+    }
+
+    #[test]
+    fn plaintext_to_central_needs_the_development_flag() {
+        let plain = MINIMAL.replace("https://", "http://");
+        let err = RawConfig::from_toml(&plain)
+            .and_then(RawConfig::validate)
+            .expect_err("plaintext without the flag");
+        assert!(err.to_string().contains("insecure_plaintext"), "{err}");
+        let dev = plain.replace("[central]", "[central]\ninsecure_plaintext = true");
+        let c = RawConfig::from_toml(&dev)
+            .and_then(RawConfig::validate)
+            .expect("development link");
+        assert!(c.central.tls.is_none());
+        let both = MINIMAL.replace("[central]", "[central]\ninsecure_plaintext = true");
+        assert!(RawConfig::from_toml(&both).and_then(RawConfig::validate).is_err());
     }
 
     #[test]

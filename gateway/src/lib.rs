@@ -13,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod decode_cmd;
 pub mod downlink;
+pub mod enroll;
 pub mod inflight;
 pub mod ingest;
 pub mod link_status;

@@ -12,6 +12,9 @@ pub mod v1 {
 /// Under mTLS central ignores it and takes the identity from the certificate.
 pub const SITE_HEADER: &str = "x-waymark-site";
 
+pub mod enrollment;
+pub mod identity;
+
 pub use v1::{
     CentralMessage, DownlinkRequest, Event, EventBatch, EventKind, GatewayMessage, GatewayStatus, Identifier,
     IdentifierKind, Order, OrderRevision, Parcel,

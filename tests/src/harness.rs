@@ -11,6 +11,8 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use serde_json::Value;
 
+use crate::pki::TestCa;
+
 /// Where each program said it listens (its `... ready k=v ...` stdout line).
 #[derive(Debug, Clone)]
 pub struct Ready(Vec<(String, String)>);
@@ -109,6 +111,8 @@ impl Node {
 /// One test's world: a temp dir, the node binary, an HTTP client.
 pub struct Harness {
     pub dir: tempfile::TempDir,
+    /// The site PKI central is given; gateways get certificates it issued.
+    pub ca: TestCa,
     bin: PathBuf,
     /// Arguments before `gateway|sync ...` (the bench binary runs nodes as `bench node ...`).
     bin_prefix: Vec<String>,
@@ -129,6 +133,16 @@ pub struct GatewaySpec {
     pub extra_devices: String,
     /// The `[reconcile]` section's body, with any `[[reconcile.read_points]]`.
     pub reconcile: String,
+    /// How the gateway gets its site certificate.
+    pub credentials: Credentials,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credentials {
+    /// The harness CA issues the site certificate (provisioning from an existing PKI).
+    Provisioned,
+    /// Nothing is provisioned: `waymark-gateway enroll` writes `<data_dir>/tls`.
+    Enroll,
 }
 
 impl GatewaySpec {
@@ -144,6 +158,7 @@ impl GatewaySpec {
             extra_devices: String::new(),
             // Short stays so tests do not wait: a stay closes 300 ms after its last read.
             reconcile: "quiet_ms = 300\nlateness_ms = 100\n".into(),
+            credentials: Credentials::Provisioned,
         }
     }
 
@@ -163,6 +178,7 @@ impl Harness {
     pub fn new(bin: &str) -> anyhow::Result<Self> {
         Ok(Self {
             dir: tempfile::Builder::new().prefix("waymark-test-").tempdir()?,
+            ca: TestCa::new("waymark test site CA")?,
             bin: PathBuf::from(bin),
             bin_prefix: Vec::new(),
             http: reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?,
@@ -187,6 +203,7 @@ impl Harness {
     /// Starts central; `grpc` pins the gRPC port (for a restart), else port 0.
     pub fn start_central(&self, grpc: Option<SocketAddr>) -> anyhow::Result<Node> {
         let grpc = grpc.map_or_else(|| "127.0.0.1:0".to_string(), |a| a.to_string());
+        let (ca_cert, ca_key) = self.ca.write(&self.path("pki"))?;
         let args = [
             "sync",
             "run",
@@ -198,6 +215,10 @@ impl Harness {
             "127.0.0.1:0",
             "--ops-listen",
             "127.0.0.1:0",
+            "--tls-ca-cert",
+            &ca_cert.display().to_string(),
+            "--tls-ca-key",
+            &ca_key.display().to_string(),
         ]
         .map(String::from);
         self.spawn(&args, "central", "central.log")
@@ -210,6 +231,64 @@ impl Harness {
         central_grpc: SocketAddr,
         mqtt: Option<SocketAddr>,
     ) -> anyhow::Result<Node> {
+        let config = self.write_gateway_config(spec, central_grpc, mqtt)?;
+        if spec.credentials == Credentials::Enroll && !self.path(&spec.site_id).join("tls/site.crt").exists() {
+            bail!(
+                "gateway {} is not enrolled yet: call Harness::enroll first",
+                spec.site_id
+            );
+        }
+        let args = [
+            "gateway".to_string(),
+            "run".into(),
+            "--config".into(),
+            config.display().to_string(),
+        ];
+        self.spawn(&args, &spec.site_id, &format!("{}.log", spec.site_id))
+    }
+
+    /// Runs `waymark-gateway enroll` for the gateway of `spec` with `token`; returns
+    /// whether it succeeded and what it printed (stdout and stderr).
+    pub fn enroll(
+        &self,
+        spec: &GatewaySpec,
+        central_grpc: SocketAddr,
+        token: &str,
+        extra_args: &[&str],
+    ) -> anyhow::Result<(bool, String)> {
+        let config = self.write_gateway_config(spec, central_grpc, None)?;
+        let args: Vec<String> = self
+            .bin_prefix
+            .iter()
+            .cloned()
+            .chain([
+                "gateway".into(),
+                "enroll".into(),
+                "--config".into(),
+                config.display().to_string(),
+            ])
+            .chain(extra_args.iter().map(|a| a.to_string()))
+            .collect();
+        let out = Command::new(&self.bin)
+            .args(&args)
+            .env("WAYMARK_ENROLL_TOKEN", token)
+            .stdin(Stdio::null())
+            .output()?;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok((out.status.success(), text))
+    }
+
+    /// Writes the gateway's config file; `mqtt` pins the MQTT port.
+    pub fn write_gateway_config(
+        &self,
+        spec: &GatewaySpec,
+        central_grpc: SocketAddr,
+        mqtt: Option<SocketAddr>,
+    ) -> anyhow::Result<PathBuf> {
         let config = self.path(&format!("{}.toml", spec.site_id));
         let mqtt = match &spec.external_broker {
             Some(broker) => format!("mode = \"external\"\nbroker = \"{broker}\""),
@@ -218,9 +297,22 @@ impl Harness {
                 mqtt.map_or_else(|| "127.0.0.1:0".to_string(), |a| a.to_string())
             ),
         };
+        let tls = match spec.credentials {
+            Credentials::Provisioned => {
+                let dir = self.path(&format!("{}-tls", spec.site_id));
+                if !dir.join("site.crt").exists() {
+                    self.ca.write_site(&spec.site_id, &dir)?;
+                }
+                format!(
+                    "ca_cert = \"{d}/ca.crt\"\ncert = \"{d}/site.crt\"\nkey = \"{d}/site.key\"\n",
+                    d = dir.display()
+                )
+            }
+            Credentials::Enroll => String::new(),
+        };
         let mut text = format!(
             "site_id = \"{site}\"\ndata_dir = \"{dir}\"\n\n[mqtt]\n{mqtt}\nmax_payload_bytes = {max}\n\n\
-             [central]\nendpoint = \"http://{central_grpc}\"\nstatus_interval_secs = 1\nreconnect_max_secs = 1\nkeepalive_secs = 1\n\n\
+             [central]\nendpoint = \"https://{central_grpc}\"\n{tls}status_interval_secs = 1\nreconnect_max_secs = 1\nkeepalive_secs = 1\n\n\
              [ops]\nlisten = \"127.0.0.1:0\"\n\n[store]\n{store}\n",
             store = spec.store,
             site = spec.site_id,
@@ -235,13 +327,7 @@ impl Harness {
         text.push_str(&spec.extra_devices);
         text.push_str(&format!("\n[reconcile]\n{}", spec.reconcile));
         std::fs::write(&config, text)?;
-        let args = [
-            "gateway".to_string(),
-            "run".into(),
-            "--config".into(),
-            config.display().to_string(),
-        ];
-        self.spawn(&args, &spec.site_id, &format!("{}.log", spec.site_id))
+        Ok(config)
     }
 
     pub async fn get_json(&self, url: String) -> anyhow::Result<(u16, Value)> {

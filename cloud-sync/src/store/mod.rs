@@ -5,6 +5,7 @@
 //! A commit is durable before it is acknowledged: sled flush, then fdatasync of
 //! its data file (sled 0.34's flush alone only issues sync_file_range).
 
+mod enrollment;
 mod keys;
 mod orders;
 
@@ -16,6 +17,7 @@ use std::sync::Mutex;
 use prost::Message;
 use waymark_proto::v1::{Event, GatewayStatus};
 
+pub use enrollment::{EnrollmentError, EnrollmentToken};
 pub use orders::{NewOrder, NewParcel, OrderError, order_identifiers};
 
 #[derive(Debug, thiserror::Error)]

@@ -63,6 +63,7 @@ async fn main() -> anyhow::Result<()> {
             http_listen: Some(format!("127.0.0.1:{}", args.http_port)),
             ops_listen: Some("127.0.0.1:0".into()),
             cache_capacity_mb: Some(64),
+            ..Default::default()
         }
         .validate()?,
         shutdown.clone(),
