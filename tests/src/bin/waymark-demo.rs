@@ -70,6 +70,7 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
     let api = format!("http://{}", central.http_addr);
+    let http = reqwest::Client::new();
 
     let mut sites = Vec::new();
     for id in SITES {
@@ -79,7 +80,7 @@ data_dir = "{dir}"
 [mqtt]
 listen = "127.0.0.1:0"
 [central]
-endpoint = "http://{grpc}"
+endpoint = "https://{grpc}"
 status_interval_secs = 2
 reconnect_max_secs = 5
 [ops]
@@ -106,6 +107,10 @@ outside = [3, 4]
             grpc = central.grpc_addr,
         );
         let config = waymark_gateway::config::RawConfig::from_toml(&toml)?.validate()?;
+        // As site IT would: a one-time token from the operator, then `enroll`.
+        let token = enrollment_token(&http, &api, id).await?;
+        let enrolled = waymark_gateway::enroll::enroll(&config, &token, false).await?;
+        println!("  {id}: enrolled, site certificate {}", enrolled.cert.display());
         let running = waymark_gateway::start(config, shutdown.clone()).await?;
         sites.push(Site {
             id,
@@ -115,7 +120,6 @@ outside = [3, 4]
         });
     }
 
-    let http = reqwest::Client::new();
     let mut orders = Vec::new();
     for n in 0..6u64 {
         let site = SITES[(n % 2) as usize];
@@ -170,6 +174,24 @@ outside = [3, 4]
     central.wait(Duration::from_secs(5)).await;
     println!("stopped");
     Ok(())
+}
+
+/// Issues a one-time enrollment token for `site` through central's API.
+async fn enrollment_token(http: &reqwest::Client, api: &str, site: &str) -> anyhow::Result<String> {
+    let resp = http
+        .post(format!("{api}/api/v1/sites/{site}/enrollment-tokens"))
+        .send()
+        .await?;
+    anyhow::ensure!(
+        resp.status().is_success(),
+        "enrollment token for {site}: {}",
+        resp.text().await?
+    );
+    let body: serde_json::Value = resp.json().await?;
+    body["token"]
+        .as_str()
+        .map(String::from)
+        .context("no token in the reply")
 }
 
 /// A valid SSCC with GS1's example company prefix 0614141.
