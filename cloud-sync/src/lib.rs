@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod store;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,6 +23,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info, info_span, warn};
 use waymark_proto::v1::site_sync_server::SiteSyncServer;
 
+use crate::auth::Gatekeeper;
+use crate::auth::limiter::FailureLimiter;
 use crate::config::SyncConfig;
 use crate::identity::IdentityMode;
 use crate::metrics::SyncMetrics;
@@ -37,12 +40,16 @@ pub enum SyncError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("cannot set up API tokens: {0}")]
+    Tokens(#[from] auth::TokenError),
 }
 
 pub struct RunningSync {
     pub grpc_addr: SocketAddr,
     pub http_addr: SocketAddr,
     pub ops_addr: SocketAddr,
+    /// Holds the admin API token created on first start (mode 0600).
+    pub admin_token_file: PathBuf,
     tasks: Vec<(&'static str, JoinHandle<()>)>,
 }
 
@@ -51,6 +58,7 @@ impl std::fmt::Debug for RunningSync {
         f.debug_struct("RunningSync")
             .field("grpc_addr", &self.grpc_addr)
             .field("http_addr", &self.http_addr)
+            .field("admin_token_file", &self.admin_token_file)
             .finish_non_exhaustive()
     }
 }
@@ -68,6 +76,17 @@ pub async fn start(config: SyncConfig, shutdown: CancellationToken) -> Result<Ru
         .map_err(store_err)?;
     let store = Arc::new(store);
     let metrics = Arc::new(SyncMetrics::default());
+    let (gatekeeper, admin_token_file) = {
+        let (store, metrics) = (store.clone(), metrics.clone());
+        let (tokens, data_dir) = (config.api_tokens.clone(), config.data_dir.clone());
+        tokio::task::spawn_blocking(move || {
+            let gatekeeper = Gatekeeper::load(store, &tokens, metrics, FailureLimiter::default())?;
+            let file = gatekeeper.bootstrap_admin(&data_dir)?;
+            Ok::<_, auth::TokenError>((Arc::new(gatekeeper), file))
+        })
+        .await
+        .map_err(|e| store_err(store::StoreError::Sync(std::io::Error::other(e))))??
+    };
     let (order_writes, order_writes_rx) = watch::channel(0u64);
 
     let grpc_listener = bind("grpc", config.grpc_listen).await?;
@@ -106,6 +125,7 @@ pub async fn start(config: SyncConfig, shutdown: CancellationToken) -> Result<Ru
         store,
         metrics,
         order_writes,
+        gatekeeper,
     });
     let app = api::router(api_state.clone());
     let ops_app = api::ops_router(api_state);
@@ -122,6 +142,8 @@ pub async fn start(config: SyncConfig, shutdown: CancellationToken) -> Result<Ru
     let http_shutdown = shutdown.clone();
     let http = tokio::spawn(
         async move {
+            // The peer address keys the limit on failed authentication.
+            let app = app.into_make_service_with_connect_info::<SocketAddr>();
             let server = axum::serve(http_listener, app).with_graceful_shutdown(http_shutdown.cancelled_owned());
             if let Err(e) = server.await {
                 warn!(error = %e, "http server stopped");
@@ -134,6 +156,7 @@ pub async fn start(config: SyncConfig, shutdown: CancellationToken) -> Result<Ru
         grpc_addr,
         http_addr,
         ops_addr,
+        admin_token_file,
         tasks: vec![("grpc", grpc), ("http", http), ("ops", ops)],
     })
 }

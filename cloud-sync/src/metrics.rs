@@ -25,6 +25,9 @@ pub struct SyncMetrics {
     pub apply_seconds: Histogram,
     pub replication_streams: Gauge,
     pub orders_created: Counter,
+    /// API requests refused before their handler: missing, malformed, unknown,
+    /// revoked, expired, scope, rate_limited.
+    pub api_auth_rejected: Family<ReasonLabel, Counter>,
 }
 
 impl std::fmt::Debug for SyncMetrics {
@@ -44,6 +47,7 @@ impl Default for SyncMetrics {
             apply_seconds: Histogram::new(exponential_buckets(0.000_1, 2.0, 16)),
             replication_streams: Gauge::default(),
             orders_created: Counter::default(),
+            api_auth_rejected: Family::default(),
         };
         registry.register("events_applied", "Events applied, by site", m.events_applied.clone());
         registry.register(
@@ -67,6 +71,11 @@ impl Default for SyncMetrics {
             m.replication_streams.clone(),
         );
         registry.register("orders_created", "Orders created", m.orders_created.clone());
+        registry.register(
+            "api_auth_rejected",
+            "API requests refused for authentication or scope, by reason",
+            m.api_auth_rejected.clone(),
+        );
         Self { registry, ..m }
     }
 }

@@ -1,12 +1,14 @@
 //! Central's store: every site's events (applied exactly once, in per-site order),
 //! the identifier index behind order timelines, orders with a per-site revision
-//! log for the downlink, and the last status report of each gateway.
+//! log for the downlink, the last status report of each gateway, and the API's
+//! tokens (hashed).
 //!
 //! A commit is durable before it is acknowledged: sled flush, then fdatasync of
 //! its data file (sled 0.34's flush alone only issues sync_file_range).
 
 mod keys;
 mod orders;
+mod tokens;
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -17,6 +19,7 @@ use prost::Message;
 use waymark_proto::v1::{Event, GatewayStatus};
 
 pub use orders::{NewOrder, NewParcel, OrderError, order_identifiers};
+pub use tokens::TokenRecord;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -58,6 +61,7 @@ pub struct CentralStore {
     events: sled::Tree,
     orders: sled::Tree,
     status: sled::Tree,
+    tokens: sled::Tree,
     data_file: File,
     /// Serializes order writes so per-site revisions are assigned without races.
     order_write: Mutex<()>,
@@ -83,6 +87,7 @@ impl CentralStore {
             events: db.open_tree("events")?,
             orders: db.open_tree("orders")?,
             status: db.open_tree("status")?,
+            tokens: db.open_tree("tokens")?,
             data_file: File::open(dir.join("db"))?,
             order_write: Mutex::new(()),
             db,

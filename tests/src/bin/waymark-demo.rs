@@ -63,12 +63,19 @@ async fn main() -> anyhow::Result<()> {
             http_listen: Some(format!("127.0.0.1:{}", args.http_port)),
             ops_listen: Some("127.0.0.1:0".into()),
             cache_capacity_mb: Some(64),
+            ..Default::default()
         }
         .validate()?,
         shutdown.clone(),
     )
     .await?;
     let api = format!("http://{}", central.http_addr);
+    // The admin token central wrote on first start; it is never printed, only its file.
+    let token_file = central.admin_token_file.clone();
+    let token = std::fs::read_to_string(&token_file)
+        .with_context(|| format!("reading {}", token_file.display()))?
+        .trim()
+        .to_string();
 
     let mut sites = Vec::new();
     for id in SITES {
@@ -122,16 +129,23 @@ outside = [3, 4]
         let sscc = sscc(n);
         let body = json!({ "order_number": number, "site_id": site,
                            "parcels": [{ "sscc": sscc, "tracking_number": format!("1ZDEMO{:010}", n) }] });
-        let resp = http.post(format!("{api}/api/v1/orders")).json(&body).send().await?;
+        let resp = http
+            .post(format!("{api}/api/v1/orders"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await?;
         anyhow::ensure!(resp.status().is_success(), "creating {number}: {}", resp.text().await?);
         orders.push((site, number, sscc));
     }
 
     println!("Waymark demo is running: central, 2 site gateways, simulated scanners and portals.");
     println!();
+    let bearer = format!("-H \"Authorization: Bearer $(cat {})\"", token_file.display());
     println!("  central API        {api}");
-    println!("  an order           curl -s {api}/api/v1/orders/SO-1001");
-    println!("  all sites          curl -s {api}/api/v1/sites");
+    println!("  API token file     {}", token_file.display());
+    println!("  an order           curl -s {bearer} {api}/api/v1/orders/SO-1001");
+    println!("  all sites          curl -s {bearer} {api}/api/v1/sites");
     for s in &sites {
         println!(
             "  {:<8} gateway   mqtt {}   status http://{}/status   metrics http://{}/metrics",
