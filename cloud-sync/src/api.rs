@@ -1,19 +1,21 @@
 //! The REST/JSON API: merchant systems create orders; support, ops and the
 //! tracking page read an order with its timeline; ops read each site's state.
+//! Every `/api/v1` route needs a bearer token with the route's scope (see `auth`).
 
 use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use chrono::{DateTime, FixedOffset, Offset, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use waymark_proto::v1::{Event, Order};
 
+use crate::auth::{self, Authorized, Gatekeeper, needs};
 use crate::identity::valid_site;
 use crate::metrics::SyncMetrics;
 use crate::store::{CentralStore, NewOrder, NewParcel, OrderError, StoreError};
@@ -26,7 +28,17 @@ pub struct ApiState {
     pub store: Arc<CentralStore>,
     pub metrics: Arc<SyncMetrics>,
     pub order_writes: watch::Sender<u64>,
+    pub gatekeeper: Arc<Gatekeeper>,
 }
+
+impl auth::WithGatekeeper for Arc<ApiState> {
+    fn gatekeeper(&self) -> &Gatekeeper {
+        &self.gatekeeper
+    }
+}
+
+/// Request bodies past this are refused with 413 before they are parsed.
+pub const MAX_BODY_BYTES: usize = 1 << 20;
 
 pub fn router(state: Arc<ApiState>) -> axum::Router {
     axum::Router::new()
@@ -38,11 +50,15 @@ pub fn router(state: Arc<ApiState>) -> axum::Router {
             "/api/v1/sites/{site_id}/enrollment-tokens",
             post(enrollment::issue_enrollment_token),
         )
+        .route("/api/v1/tokens", post(auth::routes::create).get(auth::routes::list))
+        .route("/api/v1/tokens/{id}", delete(auth::routes::revoke))
         .route("/healthz", get(|| async { "ok\n" }))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
 
-/// The ops port: metrics and probes, for the monitoring system rather than the public.
+/// The ops port: metrics and probes, for the monitoring system rather than the
+/// public. Unauthenticated: it binds loopback unless configured otherwise.
 pub fn ops_router(state: Arc<ApiState>) -> axum::Router {
     axum::Router::new()
         .route("/metrics", get(metrics))
@@ -72,8 +88,11 @@ pub struct ApiError {
     message: String,
 }
 
+/// Longer messages are cut, so no input can make a response large.
+const MAX_MESSAGE_LEN: usize = 2048;
+
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
             code,
@@ -81,13 +100,21 @@ impl ApiError {
         }
     }
 
-    fn invalid(message: impl Into<String>) -> Self {
+    pub(crate) fn invalid(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", message)
     }
 }
 
 impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+    fn into_response(mut self) -> Response {
+        if self.message.len() > MAX_MESSAGE_LEN {
+            let mut end = MAX_MESSAGE_LEN;
+            while !self.message.is_char_boundary(end) {
+                end -= 1;
+            }
+            self.message.truncate(end);
+            self.message.push_str("...");
+        }
         let body = serde_json::json!({ "error": { "code": self.code, "message": self.message } });
         (self.status, Json(body)).into_response()
     }
@@ -116,7 +143,9 @@ impl From<QueryRejection> for ApiError {
     }
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
@@ -124,6 +153,8 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + S
 
 const MAX_PARCELS: usize = 1000;
 const MAX_TEXT: usize = 128;
+/// Problems listed in one answer; the rest are counted.
+const MAX_PROBLEMS: usize = 10;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -180,6 +211,11 @@ impl CreateOrderBody {
             }
         }
         if !problems.is_empty() {
+            let more = problems.len().saturating_sub(MAX_PROBLEMS);
+            problems.truncate(MAX_PROBLEMS);
+            if more > 0 {
+                problems.push(format!("and {more} more"));
+            }
             return Err(ApiError::invalid(problems.join("; ")));
         }
         Ok(NewOrder {
@@ -204,6 +240,7 @@ fn plain_text(s: &str) -> bool {
 }
 
 async fn create_order(
+    auth: Authorized<needs::OrdersWrite>,
     State(state): State<Arc<ApiState>>,
     body: Result<Json<CreateOrderBody>, JsonRejection>,
 ) -> Result<(StatusCode, Json<OrderView>), ApiError> {
@@ -223,16 +260,22 @@ async fn create_order(
     if created {
         state.metrics.orders_created.inc();
         state.order_writes.send_modify(|n| *n += 1);
-        tracing::info!(order = %order.order_number, site = %order.site_id, parcels = order.parcels.len(), "order created");
+        tracing::info!(order = %order.order_number, site = %order.site_id, parcels = order.parcels.len(), by = %auth.principal.name, "order created");
     }
     let code = if created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((code, Json(OrderView::new(order, Vec::new()))))
 }
 
 async fn get_order(
+    _auth: Authorized<needs::OrdersRead>,
     State(state): State<Arc<ApiState>>,
     Path(order_number): Path<String>,
 ) -> Result<Json<OrderView>, ApiError> {
+    if !plain_text(&order_number) {
+        return Err(ApiError::invalid(format!(
+            "order_number must be 1-{MAX_TEXT} printable characters without spaces"
+        )));
+    }
     let store = state.store.clone();
     let view = blocking(move || {
         let order = store
@@ -261,6 +304,7 @@ fn default_limit() -> usize {
 }
 
 async fn site_events(
+    _auth: Authorized<needs::Ops>,
     State(state): State<Arc<ApiState>>,
     Path(site_id): Path<String>,
     query: Result<Query<EventsQuery>, QueryRejection>,
@@ -285,7 +329,10 @@ async fn site_events(
     ))
 }
 
-async fn list_sites(State(state): State<Arc<ApiState>>) -> Result<Json<serde_json::Value>, ApiError> {
+async fn list_sites(
+    _auth: Authorized<needs::Ops>,
+    State(state): State<Arc<ApiState>>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let store = state.store.clone();
     let sites = blocking(move || Ok(store.sites()?)).await?;
     let sites: Vec<_> = sites
@@ -447,7 +494,7 @@ impl EventView {
     }
 }
 
-fn format_utc(ms: i64) -> String {
+pub(crate) fn format_utc(ms: i64) -> String {
     format_with_offset(ms, 0)
 }
 

@@ -1,5 +1,5 @@
-//! Command line: `run` and `check-config`; in the library so the binary is a
-//! one-liner and the test harness runs exactly this in its child processes.
+//! Command line: `run`, `check-config` and `hash-token`; in the library so the
+//! binary is a one-liner and the test harness runs exactly this in its child processes.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -47,6 +47,12 @@ enum Command {
     },
     /// Validate a config file without starting.
     CheckConfig { file: PathBuf },
+    /// Print the SHA-256 of an API token read from stdin, for `[[api.tokens]]`.
+    HashToken {
+        /// Generate a new token instead and print it with its hash.
+        #[arg(long)]
+        generate: bool,
+    },
 }
 
 pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
@@ -62,6 +68,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         }
     };
     match cli.command {
+        Command::HashToken { generate } => hash_token(generate),
         Command::CheckConfig { file } => match load(Some(&file)).and_then(RawConfig::validate) {
             Ok(c) => {
                 println!(
@@ -129,14 +136,68 @@ async fn run(config: SyncConfig) -> ExitCode {
     };
     let tls = if running.pki.is_some() { "mtls" } else { "plaintext" };
     println!(
-        "waymark-sync ready grpc={} http={} ops={} tls={tls}",
-        running.grpc_addr, running.http_addr, running.ops_addr
+        "waymark-sync ready grpc={} http={} ops={} tls={tls} admin_token_file={}",
+        running.grpc_addr,
+        running.http_addr,
+        running.ops_addr,
+        running.admin_token_file.display()
     );
     wait_for_signal().await;
     tracing::info!("shutting down");
     shutdown.cancel();
     running.wait(SHUTDOWN_GRACE).await;
     ExitCode::SUCCESS
+}
+
+/// Secrets shorter than this are refused: a token must not be guessable.
+const MIN_SECRET_LEN: usize = 32;
+
+fn hash_token(generate: bool) -> ExitCode {
+    use crate::auth::secret;
+    if generate {
+        match secret::generate() {
+            Ok(token) => {
+                println!("token:  {token}");
+                println!("sha256: {}", secret::hex(&secret::hash(&token)));
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("waymark-sync: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    } else {
+        let mut text = String::new();
+        let read = std::io::Read::read_to_string(&mut std::io::Read::take(std::io::stdin(), 4096), &mut text);
+        if let Err(e) = read {
+            eprintln!("waymark-sync: cannot read the token from stdin: {e}");
+            return ExitCode::FAILURE;
+        }
+        match check_secret(text.trim()) {
+            Ok(token) => {
+                println!("{}", secret::hex(&secret::hash(token)));
+                ExitCode::SUCCESS
+            }
+            Err(problem) => {
+                eprintln!("waymark-sync: {problem}");
+                ExitCode::from(2)
+            }
+        }
+    }
+}
+
+fn check_secret(token: &str) -> Result<&str, String> {
+    if token.len() < MIN_SECRET_LEN || token.len() > crate::auth::secret::MAX_SECRET_LEN {
+        return Err(format!(
+            "a token must be {MIN_SECRET_LEN}-{} characters (got {}); `hash-token --generate` makes one",
+            crate::auth::secret::MAX_SECRET_LEN,
+            token.len()
+        ));
+    }
+    if !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("a token must be printable ASCII without spaces".into());
+    }
+    Ok(token)
 }
 
 fn load(file: Option<&Path>) -> Result<RawConfig, ConfigError> {

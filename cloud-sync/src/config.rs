@@ -7,6 +7,8 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use crate::auth::{self, ProvisionedToken};
+
 pub const DEFAULT_GRPC_LISTEN: &str = "0.0.0.0:7443";
 pub const DEFAULT_HTTP_LISTEN: &str = "0.0.0.0:8080";
 pub const DEFAULT_OPS_LISTEN: &str = "127.0.0.1:9465";
@@ -22,6 +24,25 @@ pub struct RawConfig {
     pub cache_capacity_mb: Option<u64>,
     #[serde(default)]
     pub tls: RawTls,
+    #[serde(default)]
+    pub api: RawApi,
+}
+
+/// `[api]`: tokens an operator provisions without the API.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApi {
+    #[serde(default)]
+    pub tokens: Vec<RawApiToken>,
+}
+
+/// `[[api.tokens]]`: the secret's SHA-256 (`waymark-sync hash-token`), never the secret.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApiToken {
+    pub name: String,
+    pub sha256: String,
+    pub scopes: Vec<String>,
 }
 
 /// The gRPC port's TLS. By default central runs its own CA in `<data_dir>/pki`;
@@ -64,6 +85,8 @@ pub struct SyncConfig {
     pub ops_listen: SocketAddr,
     pub cache_capacity_bytes: u64,
     pub tls: TlsSettings,
+    /// Bearer tokens from `[[api.tokens]]`, besides those issued through the API.
+    pub api_tokens: Vec<ProvisionedToken>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -115,6 +138,7 @@ impl RawConfig {
             problems.push(format!("cache_capacity_mb: {cache_mb} is outside 8..=65536"));
         }
         let tls = self.tls.validate(&mut problems);
+        let api_tokens = validate_tokens(self.api.tokens, &mut problems);
         let data_dir = self.data_dir.unwrap_or_else(|| {
             problems.push("data_dir: missing (e.g. data_dir = \"/var/lib/waymark-sync\")".into());
             PathBuf::new()
@@ -129,6 +153,7 @@ impl RawConfig {
             ops_listen,
             cache_capacity_bytes: cache_mb * 1024 * 1024,
             tls,
+            api_tokens,
         })
     }
 }
@@ -189,6 +214,43 @@ fn default_server_names() -> Vec<String> {
     names
 }
 
+fn validate_tokens(raw: Vec<RawApiToken>, problems: &mut Vec<String>) -> Vec<ProvisionedToken> {
+    let mut out: Vec<ProvisionedToken> = Vec::new();
+    for (i, t) in raw.into_iter().enumerate() {
+        let at = format!("api.tokens[{i}]");
+        let mut ok = true;
+        if !auth::valid_name(&t.name) {
+            problems.push(format!(
+                "{at}.name: must be 1-{} characters of a-z, A-Z, 0-9, '-', '_' or '.'",
+                auth::MAX_NAME_LEN
+            ));
+            ok = false;
+        } else if out.iter().any(|o| o.name == t.name) {
+            problems.push(format!("{at}.name: `{}` is used by an earlier token", t.name));
+            ok = false;
+        }
+        let sha256 = auth::secret::parse_hash_hex(&t.sha256);
+        if sha256.is_none() {
+            problems.push(format!(
+                "{at}.sha256: must be 64 hex digits (see `waymark-sync hash-token`), is {} characters",
+                t.sha256.len()
+            ));
+        }
+        let scopes = auth::parse_scopes(&t.scopes).unwrap_or_else(|p| {
+            problems.push(format!("{at}.scopes: {p}"));
+            Vec::new()
+        });
+        if let (true, Some(sha256), false) = (ok, sha256, scopes.is_empty()) {
+            out.push(ProvisionedToken {
+                name: t.name,
+                sha256,
+                scopes,
+            });
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,6 +268,26 @@ mod tests {
         .and_then(RawConfig::validate)
         .expect_err("invalid");
         assert_eq!(err.problems.len(), 5, "{err}");
+    }
+
+    #[test]
+    fn provisioned_tokens_are_checked_together() {
+        let good = "a".repeat(64);
+        let c = RawConfig::from_toml(&format!(
+            "data_dir = \"/tmp/c\"\n[[api.tokens]]\nname = \"oms\"\nsha256 = \"{good}\"\nscopes = [\"orders:write\", \"orders:read\"]\n"
+        ))
+        .and_then(RawConfig::validate)
+        .expect("valid");
+        assert_eq!(c.api_tokens.len(), 1);
+        assert_eq!(c.api_tokens[0].sha256, [0xaa; 32]);
+        let err = RawConfig::from_toml(&format!(
+            "data_dir = \"/tmp/c\"\n\
+             [[api.tokens]]\nname = \"oms\"\nsha256 = \"abc\"\nscopes = [\"orders:everything\"]\n\
+             [[api.tokens]]\nname = \"has space\"\nsha256 = \"{good}\"\nscopes = []\n"
+        ))
+        .and_then(RawConfig::validate)
+        .expect_err("invalid");
+        assert_eq!(err.problems.len(), 4, "{err}");
     }
 }
 

@@ -2,6 +2,7 @@
 //! orders and their timelines, serves each site its orders, and answers the API.
 
 pub mod api;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod enroll;
@@ -12,6 +13,7 @@ pub mod pki;
 pub mod store;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,6 +26,8 @@ use tracing::{Instrument, info, info_span, warn};
 use waymark_proto::v1::enrollment_server::EnrollmentServer;
 use waymark_proto::v1::site_sync_server::SiteSyncServer;
 
+use crate::auth::Gatekeeper;
+use crate::auth::limiter::FailureLimiter;
 use crate::config::SyncConfig;
 use crate::identity::IdentityMode;
 use crate::metrics::SyncMetrics;
@@ -43,6 +47,8 @@ pub enum SyncError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("cannot set up API tokens: {0}")]
+    Tokens(#[from] auth::TokenError),
 }
 
 pub struct RunningSync {
@@ -51,6 +57,8 @@ pub struct RunningSync {
     pub ops_addr: SocketAddr,
     /// `None` on a development plaintext link.
     pub pki: Option<Arc<pki::Pki>>,
+    /// Holds the admin API token created on first start (mode 0600).
+    pub admin_token_file: PathBuf,
     tasks: Vec<(&'static str, JoinHandle<()>)>,
 }
 
@@ -59,6 +67,7 @@ impl std::fmt::Debug for RunningSync {
         f.debug_struct("RunningSync")
             .field("grpc_addr", &self.grpc_addr)
             .field("http_addr", &self.http_addr)
+            .field("admin_token_file", &self.admin_token_file)
             .finish_non_exhaustive()
     }
 }
@@ -76,6 +85,17 @@ pub async fn start(config: SyncConfig, shutdown: CancellationToken) -> Result<Ru
         .map_err(store_err)?;
     let store = Arc::new(store);
     let metrics = Arc::new(SyncMetrics::default());
+    let (gatekeeper, admin_token_file) = {
+        let (store, metrics) = (store.clone(), metrics.clone());
+        let (tokens, data_dir) = (config.api_tokens.clone(), config.data_dir.clone());
+        tokio::task::spawn_blocking(move || {
+            let gatekeeper = Gatekeeper::load(store, &tokens, metrics, FailureLimiter::default())?;
+            let file = gatekeeper.bootstrap_admin(&data_dir)?;
+            Ok::<_, auth::TokenError>((Arc::new(gatekeeper), file))
+        })
+        .await
+        .map_err(|e| store_err(store::StoreError::Sync(std::io::Error::other(e))))??
+    };
     let (order_writes, order_writes_rx) = watch::channel(0u64);
 
     let grpc_listener = bind("grpc", config.grpc_listen).await?;
@@ -146,6 +166,7 @@ pub async fn start(config: SyncConfig, shutdown: CancellationToken) -> Result<Ru
         store,
         metrics,
         order_writes,
+        gatekeeper,
     });
     let app = api::router(api_state.clone());
     let ops_app = api::ops_router(api_state);
@@ -162,6 +183,8 @@ pub async fn start(config: SyncConfig, shutdown: CancellationToken) -> Result<Ru
     let http_shutdown = shutdown.clone();
     let http = tokio::spawn(
         async move {
+            // The peer address keys the limit on failed authentication.
+            let app = app.into_make_service_with_connect_info::<SocketAddr>();
             let server = axum::serve(http_listener, app).with_graceful_shutdown(http_shutdown.cancelled_owned());
             if let Err(e) = server.await {
                 warn!(error = %e, "http server stopped");
@@ -175,6 +198,7 @@ pub async fn start(config: SyncConfig, shutdown: CancellationToken) -> Result<Ru
         http_addr,
         ops_addr,
         pki,
+        admin_token_file,
         tasks: vec![("grpc", grpc), ("http", http), ("ops", ops)],
     })
 }

@@ -29,6 +29,9 @@ pub struct SyncMetrics {
     pub enrollments_refused: Family<ReasonLabel, Counter>,
     /// gRPC calls refused for their identity (no certificate, another site's data).
     pub calls_refused: Family<ReasonLabel, Counter>,
+    /// API requests refused before their handler: missing, malformed, unknown,
+    /// revoked, expired, scope, rate_limited.
+    pub api_auth_rejected: Family<ReasonLabel, Counter>,
 }
 
 impl std::fmt::Debug for SyncMetrics {
@@ -51,6 +54,7 @@ impl Default for SyncMetrics {
             enrollments: Counter::default(),
             enrollments_refused: Family::default(),
             calls_refused: Family::default(),
+            api_auth_rejected: Family::default(),
         };
         registry.register("events_applied", "Events applied, by site", m.events_applied.clone());
         registry.register(
@@ -84,6 +88,11 @@ impl Default for SyncMetrics {
             "calls_refused",
             "gRPC calls refused for the caller's identity, by reason",
             m.calls_refused.clone(),
+        );
+        registry.register(
+            "api_auth_rejected",
+            "API requests refused for authentication or scope, by reason",
+            m.api_auth_rejected.clone(),
         );
         Self { registry, ..m }
     }

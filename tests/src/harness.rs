@@ -1,6 +1,7 @@
 //! Runs central and gateways as child processes (the `waymark-node` binary), each
 //! on ports the OS picked, and talks to them over HTTP. Processes are killed when
-//! their handle drops, so a failing test leaves nothing running.
+//! their handle drops, so a failing test leaves nothing running. Requests to
+//! central's `/api/` carry the admin token central wrote on its first start.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -26,6 +27,10 @@ impl Ready {
             .map(|(_, v)| v)
             .with_context(|| format!("ready line has no {key}"))?;
         Ok(v.parse()?)
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 }
 
@@ -117,6 +122,8 @@ pub struct Harness {
     /// Arguments before `gateway|sync ...` (the bench binary runs nodes as `bench node ...`).
     bin_prefix: Vec<String>,
     pub http: reqwest::Client,
+    /// The bootstrap admin token of the last central started, sent to its API.
+    api_token: std::sync::Mutex<Option<String>>,
 }
 
 pub struct GatewaySpec {
@@ -182,6 +189,7 @@ impl Harness {
             bin: PathBuf::from(bin),
             bin_prefix: Vec::new(),
             http: reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?,
+            api_token: std::sync::Mutex::new(None),
         })
     }
 
@@ -221,7 +229,28 @@ impl Harness {
             &ca_key.display().to_string(),
         ]
         .map(String::from);
-        self.spawn(&args, "central", "central.log")
+        let node = self.spawn(&args, "central", "central.log")?;
+        let file = node
+            .ready
+            .get("admin_token_file")
+            .context("central's ready line has no admin_token_file")?;
+        let token = std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?;
+        *self.api_token.lock().unwrap_or_else(|p| p.into_inner()) = Some(token.trim().to_string());
+        Ok(node)
+    }
+
+    /// Central's admin API token, once central has started.
+    pub fn api_token(&self) -> Option<String> {
+        self.api_token.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// A request; one to central's API (`/api/`) carries the admin token.
+    pub fn request(&self, method: reqwest::Method, url: &str) -> reqwest::RequestBuilder {
+        let req = self.http.request(method, url);
+        match self.api_token() {
+            Some(token) if url.contains("/api/") => req.bearer_auth(token),
+            _ => req,
+        }
     }
 
     /// Writes the gateway's config and starts it; `mqtt` pins the MQTT port.
@@ -331,15 +360,18 @@ impl Harness {
     }
 
     pub async fn get_json(&self, url: String) -> anyhow::Result<(u16, Value)> {
-        let resp = self.http.get(&url).send().await.with_context(|| url.clone())?;
+        let resp = self
+            .request(reqwest::Method::GET, &url)
+            .send()
+            .await
+            .with_context(|| url.clone())?;
         let code = resp.status().as_u16();
         Ok((code, resp.json().await.with_context(|| url)?))
     }
 
     pub async fn post_json(&self, url: String, body: &Value) -> anyhow::Result<(u16, Value)> {
         let resp = self
-            .http
-            .post(&url)
+            .request(reqwest::Method::POST, &url)
             .json(body)
             .send()
             .await
@@ -358,7 +390,7 @@ impl Harness {
     }
 
     pub async fn get_text(&self, url: String) -> anyhow::Result<String> {
-        Ok(self.http.get(&url).send().await?.text().await?)
+        Ok(self.request(reqwest::Method::GET, &url).send().await?.text().await?)
     }
 
     /// Every event central holds for a site, paging through the API.

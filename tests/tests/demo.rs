@@ -1,5 +1,6 @@
-//! The README's first command: the demo starts everything, prints where to look,
-//! and the example order it prints gets its pack and load events.
+//! The README's first command: the demo starts everything, prints where to look
+//! (and where the API token is), and the example order it prints gets its pack
+//! and load events.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -25,20 +26,34 @@ async fn demo_prints_where_to_look_and_its_example_order_fills_in() -> anyhow::R
         }
     });
     let mut url = None;
+    let mut token_file = None;
     while url.is_none() {
         let line = rx.recv_timeout(Duration::from_secs(60))?;
+        if let Some(path) = line.trim_start().strip_prefix("API token file") {
+            token_file = Some(path.trim().to_string());
+        }
         url = line
             .split_whitespace()
             .find(|w| w.starts_with("http://") && w.ends_with("/api/v1/orders/SO-1001"))
             .map(String::from);
     }
     let url = url.ok_or_else(|| anyhow::anyhow!("no example order printed"))?;
+    let token_file = token_file.ok_or_else(|| anyhow::anyhow!("no API token file printed"))?;
+    let token = std::fs::read_to_string(&token_file)?.trim().to_string();
     let http = reqwest::Client::new();
     let timeline = wait::until(
         "the example order's pack and load events",
         Duration::from_secs(45),
         || async {
-            let order: serde_json::Value = http.get(&url).send().await.ok()?.json().await.ok()?;
+            let order: serde_json::Value = http
+                .get(&url)
+                .bearer_auth(&token)
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
             let steps: Vec<String> = order["timeline"]
                 .as_array()?
                 .iter()

@@ -101,4 +101,29 @@ async fn expired_and_foreign_tokens_fail_with_a_clear_message() {
 
     let (ok, out) = h.enroll(&spec, grpc, "not-a-token", &[]).expect("run enroll");
     assert!(!ok && out.contains("malformed enrollment token"), "{out}");
+
+    // Issuing tokens takes the sites:enroll scope: an order system's token cannot.
+    let (code, oms) = h
+        .post_json(
+            format!("http://{http}/api/v1/tokens"),
+            &json!({ "name": "oms", "scopes": ["orders:write"] }),
+        )
+        .await
+        .expect("create token");
+    assert_eq!(code, 201, "{oms}");
+    let resp = h
+        .http
+        .post(format!("http://{http}/api/v1/sites/dock-b/enrollment-tokens"))
+        .bearer_auth(oms["token"].as_str().expect("secret"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status().as_u16(), 403);
+    let anonymous = h
+        .http
+        .post(format!("http://{http}/api/v1/sites/dock-b/enrollment-tokens"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(anonymous.status().as_u16(), 401);
 }

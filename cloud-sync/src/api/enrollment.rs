@@ -13,6 +13,7 @@ use chrono::SecondsFormat;
 use serde::Deserialize;
 
 use super::{ApiError, ApiState, blocking};
+use crate::auth::{Authorized, needs};
 use crate::enroll::{DEFAULT_TOKEN_TTL, MAX_TOKEN_TTL, issue_token};
 use crate::identity::valid_site;
 
@@ -24,6 +25,7 @@ pub struct IssueBody {
 }
 
 pub async fn issue_enrollment_token(
+    auth: Authorized<needs::SitesEnroll>,
     State(state): State<Arc<ApiState>>,
     Path(site): Path<String>,
     body: Bytes,
@@ -54,6 +56,7 @@ pub async fn issue_enrollment_token(
     let store = state.store.clone();
     let now_ms = chrono::Utc::now().timestamp_millis();
     let issued = blocking(move || issue_token(&store, &pki, &site, ttl, now_ms).map_err(ApiError::from)).await?;
+    tracing::info!(site = %issued.site, by = %auth.principal.name, "enrollment token issued through the API");
     let expires_at = chrono::DateTime::from_timestamp_millis(issued.expires_ms)
         .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
         .unwrap_or_default();

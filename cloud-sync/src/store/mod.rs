@@ -1,6 +1,7 @@
 //! Central's store: every site's events (applied exactly once, in per-site order),
 //! the identifier index behind order timelines, orders with a per-site revision
-//! log for the downlink, and the last status report of each gateway.
+//! log for the downlink, the last status report of each gateway, and the API's
+//! tokens (hashed).
 //!
 //! A commit is durable before it is acknowledged: sled flush, then fdatasync of
 //! its data file (sled 0.34's flush alone only issues sync_file_range).
@@ -8,6 +9,7 @@
 mod enrollment;
 mod keys;
 mod orders;
+mod tokens;
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -19,6 +21,7 @@ use waymark_proto::v1::{Event, GatewayStatus};
 
 pub use enrollment::{EnrollmentError, EnrollmentToken};
 pub use orders::{NewOrder, NewParcel, OrderError, order_identifiers};
+pub use tokens::TokenRecord;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -60,6 +63,7 @@ pub struct CentralStore {
     events: sled::Tree,
     orders: sled::Tree,
     status: sled::Tree,
+    tokens: sled::Tree,
     data_file: File,
     /// Serializes order writes so per-site revisions are assigned without races.
     order_write: Mutex<()>,
@@ -85,6 +89,7 @@ impl CentralStore {
             events: db.open_tree("events")?,
             orders: db.open_tree("orders")?,
             status: db.open_tree("status")?,
+            tokens: db.open_tree("tokens")?,
             data_file: File::open(dir.join("db"))?,
             order_write: Mutex::new(()),
             db,

@@ -96,3 +96,32 @@ fn orders_get_per_site_revisions_and_unique_identifiers() {
     assert_eq!(s.order_revisions("a", 1, 10).expect("revs").len(), 1);
     assert_eq!(s.order_revisions("b", 0, 10).expect("revs")[0].revision, 1);
 }
+
+#[test]
+fn tokens_are_durable_and_revocation_sticks() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let record = TokenRecord {
+        id: "tok_1".into(),
+        name: "oms".into(),
+        sha256: "ab".repeat(32),
+        scopes: vec![crate::auth::Scope::OrdersWrite],
+        created_ms: 5,
+        expires_ms: Some(10),
+        revoked: false,
+    };
+    {
+        let s = CentralStore::open(dir.path(), 8 << 20).expect("open");
+        assert!(!s.has_tokens().expect("has"));
+        s.insert_token(&record).expect("insert");
+        assert!(s.revoke_token("tok_1").expect("revoke").is_some_and(|r| r.revoked));
+        assert!(s.revoke_token("tok_2").expect("revoke").is_none());
+    }
+    let s = CentralStore::open(dir.path(), 8 << 20).expect("reopen");
+    assert_eq!(
+        s.tokens().expect("tokens"),
+        [TokenRecord {
+            revoked: true,
+            ..record
+        }]
+    );
+}

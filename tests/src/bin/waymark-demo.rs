@@ -71,6 +71,12 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     let api = format!("http://{}", central.http_addr);
     let http = reqwest::Client::new();
+    // The admin token central wrote on first start; it is never printed, only its file.
+    let token_file = central.admin_token_file.clone();
+    let token = std::fs::read_to_string(&token_file)
+        .with_context(|| format!("reading {}", token_file.display()))?
+        .trim()
+        .to_string();
 
     let mut sites = Vec::new();
     for id in SITES {
@@ -108,8 +114,8 @@ outside = [3, 4]
         );
         let config = waymark_gateway::config::RawConfig::from_toml(&toml)?.validate()?;
         // As site IT would: a one-time token from the operator, then `enroll`.
-        let token = enrollment_token(&http, &api, id).await?;
-        let enrolled = waymark_gateway::enroll::enroll(&config, &token, false).await?;
+        let enroll_token = enrollment_token(&http, &api, &token, id).await?;
+        let enrolled = waymark_gateway::enroll::enroll(&config, &enroll_token, false).await?;
         println!("  {id}: enrolled, site certificate {}", enrolled.cert.display());
         let running = waymark_gateway::start(config, shutdown.clone()).await?;
         sites.push(Site {
@@ -127,16 +133,23 @@ outside = [3, 4]
         let sscc = sscc(n);
         let body = json!({ "order_number": number, "site_id": site,
                            "parcels": [{ "sscc": sscc, "tracking_number": format!("1ZDEMO{:010}", n) }] });
-        let resp = http.post(format!("{api}/api/v1/orders")).json(&body).send().await?;
+        let resp = http
+            .post(format!("{api}/api/v1/orders"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await?;
         anyhow::ensure!(resp.status().is_success(), "creating {number}: {}", resp.text().await?);
         orders.push((site, number, sscc));
     }
 
     println!("Waymark demo is running: central, 2 site gateways, simulated scanners and portals.");
     println!();
+    let bearer = format!("-H \"Authorization: Bearer $(cat {})\"", token_file.display());
     println!("  central API        {api}");
-    println!("  an order           curl -s {api}/api/v1/orders/SO-1001");
-    println!("  all sites          curl -s {api}/api/v1/sites");
+    println!("  API token file     {}", token_file.display());
+    println!("  an order           curl -s {bearer} {api}/api/v1/orders/SO-1001");
+    println!("  all sites          curl -s {bearer} {api}/api/v1/sites");
     for s in &sites {
         println!(
             "  {:<8} gateway   mqtt {}   status http://{}/status   metrics http://{}/metrics",
@@ -177,9 +190,10 @@ outside = [3, 4]
 }
 
 /// Issues a one-time enrollment token for `site` through central's API.
-async fn enrollment_token(http: &reqwest::Client, api: &str, site: &str) -> anyhow::Result<String> {
+async fn enrollment_token(http: &reqwest::Client, api: &str, admin: &str, site: &str) -> anyhow::Result<String> {
     let resp = http
         .post(format!("{api}/api/v1/sites/{site}/enrollment-tokens"))
+        .bearer_auth(admin)
         .send()
         .await?;
     anyhow::ensure!(
