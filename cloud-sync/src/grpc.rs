@@ -14,7 +14,7 @@ use tonic::{Request, Response, Status, Streaming};
 use tracing::{Instrument, info, info_span, warn};
 use waymark_proto::v1::site_sync_server::SiteSync;
 use waymark_proto::v1::{
-    Ack, CentralMessage, DownlinkRequest, GatewayMessage, GatewayStatus, OrderRevision, Resume, StatusReceipt,
+    Ack, CentralMessage, DownlinkRequest, ExpediteAck, GatewayMessage, GatewayStatus, OrderRevision, Resume, StatusReceipt,
     central_message, gateway_message,
 };
 
@@ -222,10 +222,13 @@ impl ReplicationSession {
                 () = shutdown.cancelled() => return,
                 m = inbound.message() => m,
             };
-            let batch = match msg {
+            let (batch, expedite) = match msg {
                 Ok(Some(GatewayMessage {
                     body: Some(gateway_message::Body::Batch(b)),
-                })) => b,
+                })) => (b, false),
+                Ok(Some(GatewayMessage {
+                    body: Some(gateway_message::Body::Expedite(b)),
+                })) => (b, true),
                 Ok(None) => return,
                 Ok(Some(_)) => {
                     tx.send(Err(Status::invalid_argument("expected an event batch")))
@@ -238,7 +241,7 @@ impl ReplicationSession {
                     return;
                 }
             };
-            let reply = self.apply(batch.events).await;
+            let reply = self.apply(batch.events, expedite).await;
             let failed = reply.is_err();
             if tx.send(reply).await.is_err() || failed {
                 return;
@@ -246,7 +249,9 @@ impl ReplicationSession {
         }
     }
 
-    async fn apply(&self, events: Vec<waymark_proto::Event>) -> Result<CentralMessage, Status> {
+    /// Applies an ordered batch (answered with `Ack`) or a priority-lane batch
+    /// (answered with `ExpediteAck`).
+    async fn apply(&self, events: Vec<waymark_proto::Event>, expedite: bool) -> Result<CentralMessage, Status> {
         if events.len() > MAX_BATCH_EVENTS {
             return Err(self.refuse(
                 "batch_too_large",
@@ -256,7 +261,15 @@ impl ReplicationSession {
         let _guard = self.lock.lock().await;
         let started = Instant::now();
         let (store, site) = (self.store.clone(), self.site.clone());
-        let applied = blocking(move || store.apply(&site, &events)).await?;
+        let last_sequence = events.last().map_or(0, |e| e.sequence);
+        let applied = blocking(move || {
+            if expedite {
+                store.apply_expedited(&site, &events)
+            } else {
+                store.apply(&site, &events)
+            }
+        })
+        .await?;
         let applied = match applied {
             Ok(a) => a,
             Err(ApplyError::Store(e)) => return Err(store_status(e)),
@@ -282,6 +295,15 @@ impl ReplicationSession {
             .events_duplicate
             .get_or_create(&label)
             .inc_by(applied.duplicates);
+        if expedite {
+            self.metrics.events_expedited.get_or_create(&label).inc_by(applied.applied);
+            return Ok(CentralMessage {
+                body: Some(central_message::Body::Expedited(ExpediteAck {
+                    last_sequence,
+                    applied: u32::try_from(applied.applied).unwrap_or(u32::MAX),
+                })),
+            });
+        }
         Ok(CentralMessage {
             body: Some(central_message::Body::Ack(Ack {
                 high_water_mark: applied.high_water_mark,

@@ -21,6 +21,8 @@ pub struct SyncMetrics {
     registry: Registry,
     pub events_applied: Family<SiteLabel, Counter>,
     pub events_duplicate: Family<SiteLabel, Counter>,
+    /// Events applied ahead of the ordered stream (priority lane), by site.
+    pub events_expedited: Family<SiteLabel, Counter>,
     pub batches_refused: Family<ReasonLabel, Counter>,
     pub apply_seconds: Histogram,
     pub replication_streams: Gauge,
@@ -47,6 +49,7 @@ impl Default for SyncMetrics {
             registry: Registry::default(),
             events_applied: Family::default(),
             events_duplicate: Family::default(),
+            events_expedited: Family::default(),
             batches_refused: Family::default(),
             apply_seconds: Histogram::new(exponential_buckets(0.000_1, 2.0, 16)),
             replication_streams: Gauge::default(),
@@ -61,6 +64,11 @@ impl Default for SyncMetrics {
             "events_duplicate",
             "Redelivered events that changed nothing, by site",
             m.events_duplicate.clone(),
+        );
+        registry.register(
+            "events_expedited",
+            "Milestone and exception events applied ahead of a backlog (priority lane), by site",
+            m.events_expedited.clone(),
         );
         registry.register(
             "batches_refused",

@@ -94,7 +94,9 @@ async fn replicate(
                 drop(tx);
                 return Ok(a.high_water_mark);
             }
-            None => return Err(tonic::Status::internal("empty message")),
+            Some(central_message::Body::Expedited(_)) | None => {
+                return Err(tonic::Status::internal("unexpected message"));
+            }
         }
     }
 }

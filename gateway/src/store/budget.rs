@@ -6,7 +6,7 @@ use prost::Message;
 use waymark_proto::v1::Event;
 
 use super::keys::{self, EVENT, META_LOG_BYTES};
-use super::{LogState, Store, StoreError, entry_bytes};
+use super::{LogState, Store, StoreError, entry_bytes, is_priority};
 
 /// Events removed per sled batch while compacting.
 const COMPACT_CHUNK: usize = 2048;
@@ -68,9 +68,12 @@ impl Store {
                     break;
                 }
                 chunk.events += 1;
-                chunk.bytes += entry_bytes(v.len(), &event.event_id);
+                chunk.bytes += entry_bytes(v.len(), &event);
                 batch.remove(k);
                 batch.remove(keys::event_id(&event.event_id));
+                if is_priority(&event) {
+                    batch.remove(keys::priority(event.sequence).to_vec());
+                }
             }
             if chunk.events == 0 {
                 break;

@@ -4,6 +4,8 @@
 
 pub const EVENT: u8 = b'e';
 pub const EVENT_ID: u8 = b'i';
+/// Sequences of milestone and exception events: the replication priority lane.
+pub const PRIORITY: u8 = b'p';
 pub const META_LAST_SEQ: &[u8] = b"m/last_seq";
 pub const META_ACKED: &[u8] = b"m/acked_seq";
 pub const META_LOG_BYTES: &[u8] = b"m/log_bytes";
@@ -17,6 +19,12 @@ pub const META_DOWNLINK_CURSOR: &[u8] = b"m/downlink_cursor";
 
 pub fn event(seq: u64) -> [u8; 9] {
     let mut k = [EVENT; 9];
+    k[1..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+pub fn priority(seq: u64) -> [u8; 9] {
+    let mut k = [PRIORITY; 9];
     k[1..].copy_from_slice(&seq.to_be_bytes());
     k
 }

@@ -17,7 +17,7 @@ use std::sync::Mutex;
 use std::sync::atomic::AtomicU64;
 
 use prost::Message;
-use waymark_proto::v1::Event;
+use waymark_proto::v1::{Event, EventKind};
 
 pub use budget::{BudgetUse, Compacted};
 pub use journal::{CommitExtras, EngineSnapshot, MAX_VALUE_BYTES};
@@ -88,8 +88,17 @@ struct LogState {
 }
 
 /// Bytes one event occupies in the log, keys included (the budget's unit).
-fn entry_bytes(encoded_len: usize, event_id: &str) -> u64 {
-    (9 + encoded_len + 1 + event_id.len() + 8) as u64
+fn entry_bytes(encoded_len: usize, event: &Event) -> u64 {
+    let priority_key = if is_priority(event) { 9 } else { 0 };
+    (9 + encoded_len + 1 + event.event_id.len() + 8 + priority_key) as u64
+}
+
+/// Milestones and exceptions replicate ahead of a backlog of observations.
+pub fn is_priority(event: &Event) -> bool {
+    matches!(
+        EventKind::try_from(event.kind),
+        Ok(EventKind::Milestone | EventKind::Exception)
+    )
 }
 
 impl std::fmt::Debug for Store {
@@ -170,7 +179,10 @@ impl Store {
                     size: bytes.len(),
                 });
             }
-            added_bytes += entry_bytes(bytes.len(), &event.event_id);
+            added_bytes += entry_bytes(bytes.len(), &event);
+            if is_priority(&event) {
+                batch.insert(keys::priority(next).to_vec(), &[]);
+            }
             batch.insert(keys::event(next).to_vec(), bytes);
             batch.insert(id_key, &next.to_be_bytes());
         }
@@ -253,6 +265,26 @@ impl Store {
                 key: format!("{k:?}"),
                 detail: e.to_string(),
             })?);
+        }
+        Ok(out)
+    }
+
+    /// Up to `max` milestone and exception events with sequence >= `from`, in order.
+    pub fn priority_from(&self, from: u64, max: usize) -> Result<Vec<Event>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.log.range(keys::priority(from)..keys::priority(u64::MAX)).take(max) {
+            let (k, _) = item?;
+            let Some(seq) = keys::decode_u64(&k[1..]) else {
+                continue;
+            };
+            // Compaction removes the event and its priority key in one batch, so a
+            // missing event here only means it was compacted meanwhile.
+            if let Some(v) = self.log.get(keys::event(seq))? {
+                out.push(Event::decode(v.as_ref()).map_err(|e| StoreError::Corrupt {
+                    key: format!("{k:?}"),
+                    detail: e.to_string(),
+                })?);
+            }
         }
         Ok(out)
     }
