@@ -17,6 +17,7 @@ pub mod inflight;
 pub mod ingest;
 pub mod link_status;
 pub mod metrics;
+pub mod mqtt_connect;
 pub mod mqtt_external;
 pub mod mqtt_frame;
 pub mod mqtt_front;
