@@ -879,7 +879,7 @@ mod security_tests {
     use super::tests_support::*;
     use super::*;
 
-    fn tls_files(dir: &std::path::Path) -> (String, String) {
+    pub(super) fn tls_files(dir: &std::path::Path) -> (String, String) {
         let key = rcgen::KeyPair::generate().expect("key");
         let cert = rcgen::CertificateParams::new(vec!["gw".into()])
             .and_then(|p| p.self_signed(&key))
@@ -960,9 +960,17 @@ mod example_tests {
 
     #[test]
     fn the_shipped_example_config_is_valid() {
-        let c = RawConfig::from_toml(include_str!("../../deploy/gateway.example.toml"))
+        // The example's certificate paths are the site's; point them at real files.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (cert, key) = super::security_tests::tls_files(dir.path());
+        let text = include_str!("../../deploy/gateway.example.toml")
+            .replace("/etc/waymark/mqtt-tls.pem", &cert)
+            .replace("/etc/waymark/mqtt-tls.key", &key);
+        let c = RawConfig::from_toml(&text)
             .and_then(RawConfig::validate)
             .expect("deploy/gateway.example.toml must stay valid");
         assert_eq!(c.devices.len(), 3);
+        assert!(c.mqtt.tls.is_some() && c.mqtt.listen.is_none() && !c.mqtt.allow_anonymous);
+        assert!(c.devices["door-3"].password_hash.is_some());
     }
 }
