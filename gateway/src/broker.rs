@@ -24,7 +24,10 @@ pub enum BrokerError {
 
 /// A running embedded broker. rumqttd has no shutdown: it lives until the process exits.
 pub struct EmbeddedBroker {
+    /// The MQTT 3.1.1 listener.
     pub internal_addr: SocketAddr,
+    /// The MQTT 5 listener.
+    pub internal_v5_addr: Option<SocketAddr>,
     pub link: (LinkTx, LinkRx),
 }
 
@@ -48,12 +51,14 @@ impl EmbeddedBroker {
     ) -> Result<Self, BrokerError> {
         // rumqttd binds its own listener and cannot report an ephemeral port, so
         // reserve one and hand it over; the window is tiny and a clash is detected below.
-        let internal_addr = {
+        let reserve = || {
             let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(BrokerError::Port)?;
-            l.local_addr().map_err(BrokerError::Port)?
+            l.local_addr().map_err(BrokerError::Port)
         };
+        let (internal_addr, v5_addr) = (reserve()?, reserve()?);
         let mut broker = Broker::new(config(
             internal_addr,
+            v5_addr,
             max_payload_bytes,
             max_connections,
             inflight_budget_bytes,
@@ -71,8 +76,10 @@ impl EmbeddedBroker {
             })
             .map_err(BrokerError::Port)?;
         wait_listening(internal_addr).await?;
+        wait_accepting(v5_addr).await?;
         Ok(Self {
             internal_addr,
+            internal_v5_addr: Some(v5_addr),
             link: (tx, rx),
         })
     }
@@ -82,6 +89,19 @@ async fn wait_listening(addr: SocketAddr) -> Result<(), BrokerError> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while tokio::time::Instant::now() < deadline {
         if probe(addr).await.is_ok() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Err(BrokerError::NotListening(addr))
+}
+
+/// The v5 listener is only checked for accepting connections (the v3.1.1 probe
+/// already proved the router serves clients).
+async fn wait_accepting(addr: SocketAddr) -> Result<(), BrokerError> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while tokio::time::Instant::now() < deadline {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -129,7 +149,13 @@ pub async fn probe(addr: SocketAddr) -> std::io::Result<()> {
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "broker probe timed out"))?
 }
 
-fn config(listen: SocketAddr, max_payload_bytes: usize, max_connections: usize, inflight_budget: usize) -> Config {
+fn config(
+    listen: SocketAddr,
+    listen_v5: SocketAddr,
+    max_payload_bytes: usize,
+    max_connections: usize,
+    inflight_budget: usize,
+) -> Config {
     let connections = ConnectionSettings {
         connection_timeout_ms: 10_000,
         // The front acceptor enforces the real limit and counts refusals; the
@@ -140,12 +166,12 @@ fn config(listen: SocketAddr, max_payload_bytes: usize, max_connections: usize, 
         external_auth: None,
         dynamic_filters: true,
     };
-    let server = ServerSettings {
-        name: "devices".into(),
+    let server = |name: &str, listen| ServerSettings {
+        name: name.into(),
         listen,
         tls: None,
         next_connection_delay_ms: 0,
-        connections,
+        connections: connections.clone(),
     };
     // RouterConfig::default() is all zeros and stalls the router: size it explicitly.
     // The router drops its oldest segments when a link falls further behind than they
@@ -163,7 +189,16 @@ fn config(listen: SocketAddr, max_payload_bytes: usize, max_connections: usize, 
     Config {
         id: 0,
         router,
-        v4: Some([("devices".to_string(), server)].into_iter().collect()),
+        v4: Some(
+            [("devices".to_string(), server("devices", listen))]
+                .into_iter()
+                .collect(),
+        ),
+        v5: Some(
+            [("devices-v5".to_string(), server("devices-v5", listen_v5))]
+                .into_iter()
+                .collect(),
+        ),
         ..Config::default()
     }
 }

@@ -1,4 +1,4 @@
-//! Command line: `run` and `check-config`. Kept in the library so the binary is a
+//! Command line: `run`, `check-config`, `status`, `decode` and `hash-password`. Kept in the library so the binary is a
 //! one-liner and the test harness runs exactly this in its child processes.
 
 use std::collections::BTreeMap;
@@ -65,6 +65,9 @@ enum Command {
         format: crate::decode_cmd::Format,
         file: Option<PathBuf>,
     },
+    /// Read a device's MQTT password from stdin (its first line) and print the
+    /// argon2id PHC string to put in its `[[devices]]` entry as `password_hash`.
+    HashPassword,
 }
 
 /// Flags override the environment, which overrides the file.
@@ -96,16 +99,19 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     };
     match cli.command {
         Command::Decode { format, file } => decode(format, file.as_deref()),
+        Command::HashPassword => hash_password(),
         Command::Status { config, ops, json } => status(&config, ops, json),
         Command::Enroll { config, token, force } => enroll(&config, &token, force),
         Command::CheckConfig { file } => match load(&file, None) {
             Ok(c) => {
+                let off = || crate::config::LISTENER_OFF.to_string();
                 println!(
-                    "{}: ok (site {}, {} devices, mqtt {}, central {})",
+                    "{}: ok (site {}, {} devices, mqtt {}, mqtt tls {}, central {})",
                     file.display(),
                     c.site_id,
                     c.devices.len(),
-                    c.mqtt.listen,
+                    c.mqtt.listen.map_or_else(off, |a| a.to_string()),
+                    c.mqtt.tls.as_ref().map_or_else(off, |t| t.listen.to_string()),
                     c.central.endpoint
                 );
                 ExitCode::SUCCESS
@@ -210,6 +216,30 @@ fn enroll(config_path: &Path, token: &str, force: bool) -> ExitCode {
     }
 }
 
+fn hash_password() -> ExitCode {
+    use std::io::BufRead;
+    if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        eprintln!("password (echoed; end with Enter), or pipe it in:");
+    }
+    let mut line = String::new();
+    if let Err(e) = std::io::stdin().lock().read_line(&mut line) {
+        eprintln!("cannot read the password from stdin: {e}");
+        return ExitCode::from(2);
+    }
+    let password = line.strip_suffix('\n').unwrap_or(&line);
+    let password = password.strip_suffix('\r').unwrap_or(password);
+    match crate::device_auth::hash_password(password.as_bytes()) {
+        Ok(phc) => {
+            println!("{phc}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("waymark-gateway hash-password: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 fn decode(format: crate::decode_cmd::Format, file: Option<&Path>) -> ExitCode {
     use std::io::Read;
     let mut input = Vec::new();
@@ -250,8 +280,13 @@ async fn run(config: GatewayConfig) -> ExitCode {
         }
     };
     // One machine-readable line on stdout: the harness and scripts read the ports from it.
+    let tls = running
+        .mqtt
+        .tls_addr()
+        .map(|a| format!(" mqtt_tls={a}"))
+        .unwrap_or_default();
     println!(
-        "waymark-gateway ready site={site} mqtt={} ops={}",
+        "waymark-gateway ready site={site} mqtt={}{tls} ops={}",
         running.mqtt, running.ops_addr
     );
     wait_for_signal().await;

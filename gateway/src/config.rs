@@ -11,6 +11,9 @@ use serde::Deserialize;
 use crate::reconcile::config::BUSINESS_STEPS;
 
 pub const DEFAULT_MQTT_LISTEN: &str = "0.0.0.0:1883";
+/// `mqtt.listen = "off"` turns the plaintext listener off.
+pub const LISTENER_OFF: &str = "off";
+pub const DEFAULT_TLS_HANDSHAKE_TIMEOUT_SECS: u64 = 5;
 pub const DEFAULT_OPS_LISTEN: &str = "127.0.0.1:9464";
 pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 256 * 1024;
 pub const DEFAULT_MAX_MQTT_CONNECTIONS: usize = 256;
@@ -61,7 +64,18 @@ pub struct RawMqtt {
     pub client_id: Option<String>,
     pub username: Option<String>,
     pub password: Option<String>,
+    /// Plaintext listener; `"off"` disables it. Default: 0.0.0.0:1883 without
+    /// `tls_listen`, off with it.
     pub listen: Option<String>,
+    /// TLS listener (e.g. "0.0.0.0:8883"); needs `tls_cert` and `tls_key`.
+    pub tls_listen: Option<String>,
+    /// PEM certificate chain, leaf first.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub tls_key: Option<PathBuf>,
+    pub tls_handshake_timeout_secs: Option<u64>,
+    /// Let devices without a password connect (development). Default false.
+    pub allow_anonymous: Option<bool>,
     pub max_payload_bytes: Option<usize>,
     pub max_connections: Option<usize>,
     /// Publish bytes the embedded broker may hold before devices are slowed down.
@@ -102,6 +116,8 @@ pub struct RawStore {
 pub struct RawReplication {
     pub batch_max_events: Option<usize>,
     pub max_inflight_batches: Option<usize>,
+    /// Bandwidth cap for a thin site link (kilobytes of events per second); none by default.
+    pub max_kbytes_per_sec: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -127,6 +143,11 @@ pub struct RawDevice {
     pub prefix: Option<String>,
     pub suffix: Option<String>,
     pub max_frame_len: Option<usize>,
+    /// argon2 PHC string of the device's MQTT password (`waymark-gateway hash-password`).
+    pub password_hash: Option<String>,
+    /// The reader's hostname as its payloads state it (Zebra `hostName`, Impinj
+    /// `hostname`); when set, payloads naming another reader are rejected.
+    pub hostname: Option<String>,
 }
 
 fn default_kind() -> String {
@@ -149,12 +170,24 @@ pub struct GatewayConfig {
 
 #[derive(Debug, Clone)]
 pub struct MqttConfig {
-    /// `Some` in external mode; then `listen` and `max_connections` are unused.
+    /// `Some` in external mode; then the listeners, `max_connections` and
+    /// `allow_anonymous` are unused (the site broker authenticates devices).
     pub external: Option<ExternalBroker>,
-    pub listen: SocketAddr,
+    /// The plaintext listener; `None` when off.
+    pub listen: Option<SocketAddr>,
+    pub tls: Option<MqttTls>,
+    pub allow_anonymous: bool,
     pub max_payload_bytes: usize,
     pub max_connections: usize,
     pub inflight_budget_bytes: usize,
+}
+
+/// The TLS device listener, with its certificate already loaded and checked.
+#[derive(Debug, Clone)]
+pub struct MqttTls {
+    pub listen: SocketAddr,
+    pub handshake_timeout: Duration,
+    pub server: std::sync::Arc<rustls::ServerConfig>,
 }
 
 /// A site broker the gateway subscribes to with a persistent session.
@@ -227,6 +260,8 @@ pub struct StoreConfig {
 pub struct ReplicationConfig {
     pub batch_max_events: usize,
     pub max_inflight_batches: usize,
+    /// Encoded event bytes per second the replicator may send; `None`: unlimited.
+    pub max_bytes_per_sec: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -261,6 +296,8 @@ pub struct DeviceConfig {
     pub disposition: String,
     /// Set for serial scanners.
     pub serial: Option<SerialPortConfig>,
+    pub password_hash: Option<crate::device_auth::PasswordHashPhc>,
+    pub hostname: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -283,6 +320,7 @@ pub const ENV_KEYS: &[&str] = &[
     "WAYMARK_DATA_DIR",
     "WAYMARK_CENTRAL_ENDPOINT",
     "WAYMARK_MQTT_LISTEN",
+    "WAYMARK_MQTT_TLS_LISTEN",
     "WAYMARK_OPS_LISTEN",
 ];
 
@@ -303,6 +341,7 @@ impl RawConfig {
                 "WAYMARK_DATA_DIR" => self.data_dir = Some(value.into()),
                 "WAYMARK_CENTRAL_ENDPOINT" => self.central.endpoint = v,
                 "WAYMARK_MQTT_LISTEN" => self.mqtt.listen = v,
+                "WAYMARK_MQTT_TLS_LISTEN" => self.mqtt.tls_listen = v,
                 "WAYMARK_OPS_LISTEN" => self.ops.listen = v,
                 _ => {}
             }
@@ -329,7 +368,7 @@ impl RawConfig {
             PathBuf::new()
         });
         let external = external_broker(&mut problems, &self.mqtt, &site_id);
-        let mqtt_listen = addr(&mut problems, "mqtt.listen", self.mqtt.listen, DEFAULT_MQTT_LISTEN);
+        let (mqtt_listen, mqtt_tls) = listeners(&mut problems, &self.mqtt, external.is_some());
         let ops_listen = addr(&mut problems, "ops.listen", self.ops.listen, DEFAULT_OPS_LISTEN);
         let max_payload_bytes = bounded(
             &mut problems,
@@ -464,6 +503,15 @@ impl RawConfig {
             DEFAULT_BATCH_MAX_EVENTS,
             1..=10_000,
         );
+        let max_bytes_per_sec = self.replication.max_kbytes_per_sec.map(|kb| {
+            bounded(
+                &mut problems,
+                "replication.max_kbytes_per_sec",
+                Some(kb),
+                kb,
+                1..=10_000_000,
+            ) * 1000
+        });
         let max_inflight_batches = bounded(
             &mut problems,
             "replication.max_inflight_batches",
@@ -493,6 +541,19 @@ impl RawConfig {
                 }
             };
             let serial = serial_port(&mut problems, &key, kind, &d);
+            let password_hash = d.password_hash.as_deref().and_then(|h| {
+                if kind == DeviceKind::Serial {
+                    problems.push(format!("{key}.password_hash: serial scanners do not connect over MQTT"));
+                }
+                crate::device_auth::PasswordHashPhc::parse(h)
+                    .map_err(|e| problems.push(format!("{key}.password_hash: {e}")))
+                    .ok()
+            });
+            if d.hostname.is_some() && !matches!(kind, DeviceKind::Zebra | DeviceKind::Impinj) {
+                problems.push(format!(
+                    "{key}.hostname: only zebra and impinj payloads name their reader"
+                ));
+            }
             let read_point = d.read_point.unwrap_or_else(|| d.id.clone());
             let step = d.business_step.unwrap_or_default();
             let default_disposition = BUSINESS_STEPS.iter().find(|(s, _)| *s == step).map(|(_, disp)| *disp);
@@ -518,6 +579,8 @@ impl RawConfig {
                     business_step: step,
                     disposition,
                     serial,
+                    password_hash,
+                    hostname: d.hostname,
                 },
             );
         }
@@ -543,6 +606,8 @@ impl RawConfig {
             mqtt: MqttConfig {
                 external,
                 listen: mqtt_listen,
+                tls: mqtt_tls,
+                allow_anonymous: self.mqtt.allow_anonymous.unwrap_or(false),
                 max_payload_bytes,
                 max_connections,
                 // Never below one largest payload, or that payload could never be admitted.
@@ -565,6 +630,7 @@ impl RawConfig {
             replication: ReplicationConfig {
                 batch_max_events,
                 max_inflight_batches,
+                max_bytes_per_sec,
             },
             ops_listen,
             devices,
@@ -620,6 +686,70 @@ fn external_broker(problems: &mut Vec<String>, m: &RawMqtt, site_id: &str) -> Op
             None
         }
     }
+}
+
+/// The plaintext and TLS device listeners. Plaintext defaults to 0.0.0.0:1883 when
+/// there is no TLS listener and to off when there is one; at least one must be on.
+fn listeners(problems: &mut Vec<String>, m: &RawMqtt, external: bool) -> (Option<SocketAddr>, Option<MqttTls>) {
+    let tls_keys = [
+        ("tls_listen", m.tls_listen.is_some()),
+        ("tls_cert", m.tls_cert.is_some()),
+        ("tls_key", m.tls_key.is_some()),
+        ("tls_handshake_timeout_secs", m.tls_handshake_timeout_secs.is_some()),
+        ("allow_anonymous", m.allow_anonymous.is_some()),
+    ];
+    if external {
+        for (k, set) in tls_keys {
+            if set {
+                problems.push(format!(
+                    "mqtt.{k}: only used with mode = \"embedded\" (the site broker authenticates devices)"
+                ));
+            }
+        }
+        return (None, None);
+    }
+    let timeout = bounded(
+        problems,
+        "mqtt.tls_handshake_timeout_secs",
+        m.tls_handshake_timeout_secs,
+        DEFAULT_TLS_HANDSHAKE_TIMEOUT_SECS,
+        1..=60,
+    );
+    let tls = match (&m.tls_listen, &m.tls_cert, &m.tls_key) {
+        (None, None, None) => None,
+        (Some(listen), Some(cert), Some(key)) => {
+            let listen = addr(problems, "mqtt.tls_listen", Some(listen.clone()), "0.0.0.0:8883");
+            match crate::mqtt_tls::server_config(cert, key) {
+                Ok(server) => Some(MqttTls {
+                    listen,
+                    handshake_timeout: Duration::from_secs(timeout),
+                    server,
+                }),
+                Err(e) => {
+                    problems.push(e.to_string());
+                    None
+                }
+            }
+        }
+        _ => {
+            problems.push("mqtt.tls_listen, mqtt.tls_cert and mqtt.tls_key: set all three (PEM files) or none".into());
+            None
+        }
+    };
+    let plain = match m.listen.as_deref() {
+        Some(LISTENER_OFF) => None,
+        None if m.tls_listen.is_some() => None,
+        other => Some(addr(
+            problems,
+            "mqtt.listen",
+            other.map(str::to_string),
+            DEFAULT_MQTT_LISTEN,
+        )),
+    };
+    if plain.is_none() && m.tls_listen.is_none() {
+        problems.push("mqtt.listen: is off and there is no mqtt.tls_listen: devices could not connect".into());
+    }
+    (plain, tls)
 }
 
 fn serial_port(problems: &mut Vec<String>, key: &str, kind: DeviceKind, d: &RawDevice) -> Option<SerialPortConfig> {
@@ -736,7 +866,9 @@ mod tests {
         let c = RawConfig::from_toml(MINIMAL)
             .and_then(RawConfig::validate)
             .expect("valid");
-        assert_eq!(c.mqtt.listen.port(), 1883);
+        assert_eq!(c.mqtt.listen.map(|a| a.port()), Some(1883));
+        assert!(c.mqtt.tls.is_none());
+        assert!(!c.mqtt.allow_anonymous, "secure by default");
         assert_eq!(c.mqtt.max_payload_bytes, DEFAULT_MAX_PAYLOAD_BYTES);
         let door = &c.devices["door-3"];
         assert_eq!(door.read_point, "door-3");
@@ -834,7 +966,87 @@ mod tests {
         raw.apply_env(&env);
         let c = raw.validate().expect("valid");
         assert_eq!(c.site_id, "dc-south");
-        assert_eq!(c.mqtt.listen.port(), 0);
+        assert_eq!(c.mqtt.listen.map(|a| a.port()), Some(0));
+    }
+}
+
+#[cfg(test)]
+mod security_tests {
+    use super::tests_support::*;
+    use super::*;
+
+    pub(super) fn tls_files(dir: &std::path::Path) -> (String, String) {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = rcgen::CertificateParams::new(vec!["gw".into()])
+            .and_then(|p| p.self_signed(&key))
+            .expect("cert");
+        let (c, k) = (dir.join("cert.pem"), dir.join("key.pem"));
+        std::fs::write(&c, cert.pem()).expect("write");
+        std::fs::write(&k, key.serialize_pem()).expect("write");
+        (c.display().to_string(), k.display().to_string())
+    }
+
+    #[test]
+    fn tls_listener_turns_plaintext_off_unless_asked_for() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (cert, key) = tls_files(dir.path());
+        let tls = format!("tls_listen = \"127.0.0.1:8883\"\ntls_cert = \"{cert}\"\ntls_key = \"{key}\"\n");
+        let c = with_mqtt(&tls).expect("valid");
+        assert_eq!(c.mqtt.listen, None);
+        let t = c.mqtt.tls.expect("tls");
+        assert_eq!((t.listen.port(), t.handshake_timeout.as_secs()), (8883, 5));
+        let c = with_mqtt(&format!("{tls}listen = \"127.0.0.1:1883\"\n")).expect("valid");
+        assert!(c.mqtt.listen.is_some() && c.mqtt.tls.is_some());
+        let e = with_mqtt("listen = \"off\"\n").expect_err("no listener");
+        assert!(e.to_string().contains("devices could not connect"), "{e}");
+    }
+
+    #[test]
+    fn tls_problems_name_the_file() {
+        let e = with_mqtt(
+            "tls_listen = \"0.0.0.0:8883\"\ntls_cert = \"/nonexistent/gw.pem\"\ntls_key = \"/nonexistent/gw.key\"\n",
+        )
+        .expect_err("missing files");
+        assert!(e.to_string().contains("/nonexistent/gw.pem"), "{e}");
+        let e = with_mqtt("tls_listen = \"0.0.0.0:8883\"\n").expect_err("no cert");
+        assert!(e.to_string().contains("set all three"), "{e}");
+    }
+
+    #[test]
+    fn password_hashes_are_checked_and_never_shown() {
+        let phc = crate::device_auth::hash_password(b"pw").expect("hash");
+        let text = MINIMAL_SITE.replace("business_step", &format!("password_hash = \"{phc}\"\nbusiness_step"));
+        let c = RawConfig::from_toml(&text)
+            .and_then(RawConfig::validate)
+            .expect("valid");
+        assert!(c.devices["door-3"].password_hash.is_some());
+        assert!(!format!("{c:?}").contains(&phc));
+        let text = MINIMAL_SITE.replace("business_step", "password_hash = \"hunter2\"\nbusiness_step");
+        let e = RawConfig::from_toml(&text)
+            .and_then(RawConfig::validate)
+            .expect_err("not a PHC string");
+        assert!(e.to_string().contains("devices[0].password_hash"), "{e}");
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod tests_support {
+    use super::*;
+
+    pub const MINIMAL_SITE: &str = r#"
+        site_id = "dc-north"
+        data_dir = "/tmp/x"
+        [central]
+        endpoint = "https://127.0.0.1:7443"
+        [[devices]]
+        id = "door-3"
+        business_step = "loading"
+    "#;
+
+    pub fn with_mqtt(mqtt: &str) -> Result<GatewayConfig, ConfigError> {
+        let text = MINIMAL_SITE.replace("[central]", &format!("[mqtt]\n{mqtt}\n[central]"));
+        RawConfig::from_toml(&text).and_then(RawConfig::validate)
     }
 }
 
@@ -844,9 +1056,17 @@ mod example_tests {
 
     #[test]
     fn the_shipped_example_config_is_valid() {
-        let c = RawConfig::from_toml(include_str!("../../deploy/gateway.example.toml"))
+        // The example's certificate paths are the site's; point them at real files.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (cert, key) = super::security_tests::tls_files(dir.path());
+        let text = include_str!("../../deploy/gateway.example.toml")
+            .replace("/etc/waymark/mqtt-tls.pem", &cert)
+            .replace("/etc/waymark/mqtt-tls.key", &key);
+        let c = RawConfig::from_toml(&text)
             .and_then(RawConfig::validate)
             .expect("deploy/gateway.example.toml must stay valid");
         assert_eq!(c.devices.len(), 3);
+        assert!(c.mqtt.tls.is_some() && c.mqtt.listen.is_none() && !c.mqtt.allow_anonymous);
+        assert!(c.devices["door-3"].password_hash.is_some());
     }
 }

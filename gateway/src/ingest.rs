@@ -68,6 +68,12 @@ pub enum IngestError {
     Decode(#[from] waymark_devices::DecodeError),
     #[error("device `{0}` is a serial scanner; it does not publish over MQTT")]
     WrongTransport(String),
+    #[error("payload names reader `{found}`, the registry says device `{device}` is `{expected}`")]
+    PayloadDevice {
+        device: String,
+        expected: String,
+        found: String,
+    },
 }
 
 impl IngestError {
@@ -79,6 +85,7 @@ impl IngestError {
             Self::Oversized { .. } => "oversized",
             Self::Decode(e) => e.reason(),
             Self::WrongTransport(_) => "wrong_transport",
+            Self::PayloadDevice { .. } => "payload_device_mismatch",
         }
     }
 }
@@ -144,6 +151,35 @@ pub async fn run_embedded(
     debug!("mqtt ingest stopped");
 }
 
+/// With `hostname` in its registry entry, every reader hostname a device's payload
+/// states must be that one: a payload relayed under another device's topic (a
+/// misconfigured reader, or a forged one) is rejected whole. Events without a
+/// hostname pass, as do all payloads of devices without one configured.
+fn check_reader<'a>(
+    device: &DeviceConfig,
+    hostnames: impl Iterator<Item = Option<&'a str>>,
+) -> Result<(), IngestError> {
+    let Some(expected) = &device.hostname else {
+        return Ok(());
+    };
+    match hostnames.flatten().find(|h| h != expected) {
+        Some(found) => Err(IngestError::PayloadDevice {
+            device: device.id.clone(),
+            expected: expected.clone(),
+            found: found.chars().take(64).collect(),
+        }),
+        None => Ok(()),
+    }
+}
+
+fn impinj_hostname(item: &ImpinjItem) -> Option<&str> {
+    match item {
+        ImpinjItem::Tag(t) => t.hostname.as_deref(),
+        ImpinjItem::Alarm(a) => a.hostname.as_deref(),
+        ImpinjItem::Other { .. } => None,
+    }
+}
+
 impl Ingest {
     /// The device and decoded reads of one payload, or `None` after counting and
     /// logging why not.
@@ -178,9 +214,14 @@ impl Ingest {
         }
         let reads = match device.kind {
             DeviceKind::Generic => waymark_devices::generic::decode(payload).map_err(|e| fail(e.into()))?,
-            DeviceKind::Zebra => waymark_devices::zebra::decode(payload).map_err(|e| fail(e.into()))?,
+            DeviceKind::Zebra => {
+                let events = waymark_devices::zebra::decode_events(payload).map_err(|e| fail(e.into()))?;
+                check_reader(device, events.iter().map(|z| z.extras.hostname.as_deref())).map_err(fail)?;
+                events.into_iter().map(|z| z.read).collect()
+            }
             DeviceKind::Impinj => {
                 let items = waymark_devices::impinj::decode(payload).map_err(|e| fail(e.into()))?;
+                check_reader(device, items.iter().map(impinj_hostname)).map_err(fail)?;
                 self.device_alarms(device, &items);
                 items.into_iter().filter_map(ImpinjItem::into_read).collect()
             }
@@ -225,5 +266,54 @@ impl Ingest {
                 _ => info!(device = %device.id, alarm = ?alarm.kind, "reader status"),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const IMPINJ: &str = r#"{"timestamp":"2026-11-21T05:02:11.251Z","hostname":"impinj-14-46-36","eventType":"tagInventory","tagInventoryEvent":{"epcHex":"3074257BF7194E4000001A85","antennaPort":1}}"#;
+
+    fn ingest(hostname: Option<&str>) -> Ingest {
+        let door = DeviceConfig {
+            id: "door-4".into(),
+            kind: DeviceKind::Impinj,
+            read_point: "door-4".into(),
+            business_step: "loading".into(),
+            disposition: "in_transit".into(),
+            serial: None,
+            password_hash: None,
+            hostname: hostname.map(str::to_string),
+        };
+        let devices = BTreeMap::from([(door.id.clone(), door)]);
+        Ingest {
+            site_id: "dc-1".into(),
+            board: Arc::new(DeviceBoard::new(&devices)),
+            devices,
+            max_payload_bytes: 1 << 20,
+            metrics: Arc::new(GatewayMetrics::default()),
+        }
+    }
+
+    #[test]
+    fn a_payload_from_another_reader_is_rejected_and_counted() {
+        let topic = "waymark/dc-1/door-4/reads";
+        assert!(
+            ingest(None).process(topic, IMPINJ.as_bytes()).is_some(),
+            "no hostname configured"
+        );
+        assert!(
+            ingest(Some("impinj-14-46-36"))
+                .process(topic, IMPINJ.as_bytes())
+                .is_some()
+        );
+        let other = ingest(Some("impinj-door-4"));
+        assert!(other.process(topic, IMPINJ.as_bytes()).is_none());
+        let text = other.metrics.render();
+        assert!(
+            text.contains(r#"waymark_rejected_total{reason="payload_device_mismatch",device="door-4"} 1"#),
+            "{text}"
+        );
     }
 }

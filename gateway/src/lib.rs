@@ -12,15 +12,18 @@ pub mod central_link;
 pub mod cli;
 pub mod config;
 pub mod decode_cmd;
+pub mod device_auth;
 pub mod downlink;
 pub mod enroll;
 pub mod inflight;
 pub mod ingest;
 pub mod link_status;
 pub mod metrics;
+pub mod mqtt_connect;
 pub mod mqtt_external;
 pub mod mqtt_frame;
 pub mod mqtt_front;
+pub mod mqtt_tls;
 pub mod ops;
 pub mod reconcile;
 pub mod recorder;
@@ -75,24 +78,38 @@ pub enum GatewayError {
 /// Where devices publish: our own listener, or the site broker we subscribe to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MqttEndpoint {
-    Embedded(SocketAddr),
+    /// The plaintext and TLS listeners; either may be off (`None`).
+    Embedded {
+        plain: Option<SocketAddr>,
+        tls: Option<SocketAddr>,
+    },
     External(String),
 }
 
+/// The plaintext listener's address (`off` when disabled), or `external:host:port`.
 impl std::fmt::Display for MqttEndpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Embedded(a) => write!(f, "{a}"),
+            Self::Embedded { plain: Some(a), .. } => write!(f, "{a}"),
+            Self::Embedded { plain: None, .. } => f.write_str(config::LISTENER_OFF),
             Self::External(a) => write!(f, "external:{a}"),
         }
     }
 }
 
 impl MqttEndpoint {
-    /// The embedded listener's address; `None` in external mode.
+    /// The embedded plaintext listener's address; `None` when off or in external mode.
     pub fn listen_addr(&self) -> Option<SocketAddr> {
         match self {
-            Self::Embedded(a) => Some(*a),
+            Self::Embedded { plain, .. } => *plain,
+            Self::External(_) => None,
+        }
+    }
+
+    /// The embedded TLS listener's address; `None` when off or in external mode.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        match self {
+            Self::Embedded { tls, .. } => *tls,
             Self::External(_) => None,
         }
     }
@@ -214,26 +231,55 @@ pub async fn start(config: GatewayConfig, shutdown: CancellationToken) -> Result
                 config.mqtt.inflight_budget_bytes,
             )
             .await?;
-            let listener = bind("mqtt", config.mqtt.listen).await?;
-            let addr = local_addr("mqtt", &listener, config.mqtt.listen)?;
-            let limits = mqtt_front::FrontLimits {
-                max_connections: config.mqtt.max_connections,
-                // The payload limit plus room for the topic and packet id.
-                max_packet_bytes: config.mqtt.max_payload_bytes + broker::PACKET_OVERHEAD_BYTES,
-                inflight: inflight.clone(),
+            let (plain, plain_addr) = match config.mqtt.listen {
+                Some(a) => {
+                    let l = bind("mqtt", a).await?;
+                    let addr = local_addr("mqtt", &l, a)?;
+                    (Some(l), Some(addr))
+                }
+                None => (None, None),
             };
-            let front = mqtt_front::run(
-                listener,
-                broker.internal_addr,
-                limits,
-                metrics.clone(),
-                shutdown.clone(),
+            let (tls, tls_addr) = match &config.mqtt.tls {
+                Some(t) => {
+                    let l = bind("mqtt tls", t.listen).await?;
+                    let addr = local_addr("mqtt tls", &l, t.listen)?;
+                    let listener = mqtt_front::TlsListener {
+                        listener: l,
+                        acceptor: tokio_rustls::TlsAcceptor::from(t.server.clone()),
+                        handshake_timeout: t.handshake_timeout,
+                    };
+                    (Some(listener), Some(addr))
+                }
+                None => (None, None),
+            };
+            let credentials = Arc::new(device_auth::DeviceCredentials::new(
+                &config.devices,
+                config.mqtt.allow_anonymous,
+            ));
+            security_warnings(&config, &credentials);
+            let front = Arc::new(mqtt_front::Front {
+                broker: broker.internal_addr,
+                broker_v5: broker.internal_v5_addr,
+                limits: mqtt_front::FrontLimits {
+                    max_connections: config.mqtt.max_connections,
+                    // The payload limit plus room for the topic and packet id.
+                    max_packet_bytes: config.mqtt.max_payload_bytes + broker::PACKET_OVERHEAD_BYTES,
+                    inflight: inflight.clone(),
+                },
+                credentials,
+                metrics: metrics.clone(),
+            });
+            spawn(
+                "mqtt_front",
+                Box::pin(mqtt_front::run(front, plain, tls, shutdown.clone())),
             );
-            spawn("mqtt_front", Box::pin(front));
             let run = ingest::run_embedded(ingest, broker.link, inflight, reads_tx, shutdown.clone());
             spawn("ingest", Box::pin(run));
             (
-                MqttEndpoint::Embedded(addr),
+                MqttEndpoint::Embedded {
+                    plain: plain_addr,
+                    tls: tls_addr,
+                },
                 ops::BrokerHealth::Embedded(broker.internal_addr),
             )
         }
@@ -317,6 +363,21 @@ impl RunningGateway {
             warn!(task = "recorder", "recorder still committing at the shutdown deadline");
         }
         info!(last_sequence = self.store.last_sequence(), "gateway stopped");
+    }
+}
+
+/// Settings that work but weaken device security, said once at start.
+fn security_warnings(config: &GatewayConfig, credentials: &device_auth::DeviceCredentials) {
+    if config.mqtt.allow_anonymous {
+        warn!("mqtt.allow_anonymous is on: devices without a password may connect (development only)");
+    }
+    if let Some(a) = config.mqtt.listen
+        && !config.mqtt.allow_anonymous
+    {
+        warn!(listen = %a, "plaintext mqtt listener is on: device passwords cross the network unencrypted");
+    }
+    for device in credentials.locked_out() {
+        warn!(%device, "device has no password_hash and mqtt.allow_anonymous is off: it cannot connect over mqtt");
     }
 }
 

@@ -1,5 +1,9 @@
-//! Tracks MQTT packet boundaries in a client's byte stream so the front acceptor
-//! can refuse an oversized packet before the broker buffers it. Pure.
+//! Tracks MQTT packet boundaries in a client's byte stream (after its CONNECT) so
+//! the front acceptor can refuse an oversized packet before the broker buffers it,
+//! and a PUBLISH whose topic the connection may not use before any of it is
+//! forwarded. Pure; holds at most one packet header and topic.
+
+use crate::mqtt_connect::MAX_TOPIC_LEN;
 
 /// Largest remaining-length MQTT can express (four 7-bit bytes).
 const MAX_REMAINING_LENGTH: usize = 268_435_455;
@@ -10,6 +14,24 @@ pub enum FrameError {
     TooLarge { size: usize, limit: usize },
     #[error("mqtt remaining length is malformed")]
     Malformed,
+    #[error("publish topic of {len} bytes exceeds the limit of {limit}")]
+    TopicTooLong { len: usize, limit: usize },
+    #[error("publish topic is not allowed on this connection")]
+    TopicRefused,
+    #[error("a second CONNECT on one connection")]
+    SecondConnect,
+}
+
+impl FrameError {
+    /// The reason label counted in `waymark_rejected_total`.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::TooLarge { .. } => "oversized",
+            Self::Malformed | Self::SecondConnect => "malformed_packet",
+            Self::TopicTooLong { .. } => "topic_too_long",
+            Self::TopicRefused => "device_mismatch",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -18,6 +40,8 @@ enum State {
     Type,
     /// Reading the remaining-length varint of a packet whose first byte was `kind`.
     Length { kind: u8, value: usize, shift: u32 },
+    /// Holding a PUBLISH's header until its topic is complete and checked.
+    Topic { remaining: usize, header: usize },
     /// Skipping over `remaining` body bytes.
     Body { remaining: usize },
 }
@@ -26,6 +50,8 @@ enum State {
 pub struct FrameScanner {
     state: State,
     limit: usize,
+    /// Bytes not yet released: a fixed header and, for a PUBLISH, its topic so far.
+    held: Vec<u8>,
 }
 
 impl FrameScanner {
@@ -34,19 +60,32 @@ impl FrameScanner {
         Self {
             state: State::Type,
             limit,
+            held: Vec::with_capacity(16),
         }
     }
 
-    /// Consumes the next bytes of the stream and returns the topic-plus-payload bytes
-    /// of the PUBLISH packets whose header it completed (what ingest will later take
-    /// off the broker's link). After an error the stream must be closed.
-    pub fn feed(&mut self, mut bytes: &[u8]) -> Result<u64, FrameError> {
+    /// Consumes the next bytes of the stream, appends to `out` what may be forwarded
+    /// so far, and returns the topic-plus-payload bytes of the PUBLISH packets whose
+    /// header it completed (what ingest will later take off the broker's link). Each
+    /// PUBLISH topic goes to `topic_allowed` before any byte of that packet is
+    /// released. After an error the stream must be closed.
+    pub fn feed(
+        &mut self,
+        mut bytes: &[u8],
+        out: &mut Vec<u8>,
+        topic_allowed: &mut dyn FnMut(&[u8]) -> bool,
+    ) -> Result<u64, FrameError> {
         let mut published = 0u64;
         while !bytes.is_empty() {
             match self.state {
                 State::Type => {
                     let kind = bytes[0];
                     bytes = &bytes[1..];
+                    if kind >> 4 == 1 {
+                        return Err(FrameError::SecondConnect);
+                    }
+                    self.held.clear();
+                    self.held.push(kind);
                     self.state = State::Length {
                         kind,
                         value: 0,
@@ -56,6 +95,7 @@ impl FrameScanner {
                 State::Length { kind, value, shift } => {
                     let b = bytes[0];
                     bytes = &bytes[1..];
+                    self.held.push(b);
                     let value = value | (usize::from(b & 0x7f) << shift);
                     if b & 0x80 == 0 {
                         if value > self.limit {
@@ -65,6 +105,17 @@ impl FrameScanner {
                             });
                         }
                         published += publish_bytes(kind, value);
+                        if kind >> 4 == 3 {
+                            if value < 2 {
+                                return Err(FrameError::Malformed);
+                            }
+                            self.state = State::Topic {
+                                remaining: value,
+                                header: self.held.len(),
+                            };
+                            continue;
+                        }
+                        out.append(&mut self.held);
                         self.state = if value == 0 {
                             State::Type
                         } else {
@@ -80,8 +131,45 @@ impl FrameScanner {
                         };
                     }
                 }
+                State::Topic { remaining, header } => {
+                    let topic_len = |held: &[u8]| {
+                        held.get(header..header + 2)
+                            .map(|l| usize::from(u16::from_be_bytes([l[0], l[1]])))
+                    };
+                    let got = self.held.len() - header;
+                    let want = 2 + topic_len(&self.held).unwrap_or(0);
+                    let n = (want - got).min(bytes.len());
+                    self.held.extend_from_slice(&bytes[..n]);
+                    bytes = &bytes[n..];
+                    let Some(len) = topic_len(&self.held) else { continue };
+                    if len > MAX_TOPIC_LEN {
+                        return Err(FrameError::TopicTooLong {
+                            len,
+                            limit: MAX_TOPIC_LEN,
+                        });
+                    }
+                    if 2 + len > remaining {
+                        return Err(FrameError::Malformed);
+                    }
+                    let got = self.held.len() - header;
+                    if got < 2 + len {
+                        continue;
+                    }
+                    if !topic_allowed(&self.held[header + 2..]) {
+                        return Err(FrameError::TopicRefused);
+                    }
+                    out.append(&mut self.held);
+                    self.state = if remaining == got {
+                        State::Type
+                    } else {
+                        State::Body {
+                            remaining: remaining - got,
+                        }
+                    };
+                }
                 State::Body { remaining } => {
                     let n = remaining.min(bytes.len());
+                    out.extend_from_slice(&bytes[..n]);
                     bytes = &bytes[n..];
                     self.state = if n == remaining {
                         State::Type
@@ -110,7 +198,39 @@ fn publish_bytes(first_byte: u8, remaining: usize) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
+    /// Feeds `bytes` allowing every topic; returns the publish bytes and what was forwarded.
+    fn feed(s: &mut FrameScanner, bytes: &[u8]) -> Result<(u64, Vec<u8>), FrameError> {
+        let mut out = Vec::new();
+        s.feed(bytes, &mut out, &mut |_| true).map(|n| (n, out))
+    }
+
+    fn publish(topic: &str, qos1: bool, payload: &[u8]) -> Vec<u8> {
+        let mut body = (topic.len() as u16).to_be_bytes().to_vec();
+        body.extend_from_slice(topic.as_bytes());
+        if qos1 {
+            body.extend_from_slice(&[0, 7]);
+        }
+        body.extend_from_slice(payload);
+        let mut p = vec![if qos1 { 0x32 } else { 0x30 }];
+        let mut n = body.len();
+        loop {
+            let mut b = (n % 128) as u8;
+            n /= 128;
+            if n > 0 {
+                b |= 0x80;
+            }
+            p.push(b);
+            if n == 0 {
+                break;
+            }
+        }
+        p.extend(body);
+        p
+    }
+
+    /// A PUBLISH-typed packet whose body is `body_len` bytes with a zero-length topic.
     fn packet(body_len: usize) -> Vec<u8> {
         let mut p = vec![0x30];
         let mut n = body_len;
@@ -126,31 +246,38 @@ mod tests {
             }
         }
         p.extend(std::iter::repeat_n(0xab, body_len));
+        if body_len >= 2 {
+            let at = p.len() - body_len;
+            p[at] = 0;
+            p[at + 1] = 0;
+        }
         p
     }
 
     #[test]
     fn passes_packets_within_the_limit_in_any_chunking() {
-        let stream: Vec<u8> = [0, 5, 127, 128, 16_383, 16_384, 100_000]
+        let stream: Vec<u8> = [2, 5, 127, 128, 16_383, 16_384, 100_000]
             .iter()
             .flat_map(|&n| packet(n))
             .collect();
         for chunk in [1, 2, 3, 7, 1000, stream.len()] {
             let mut s = FrameScanner::new(100_000);
+            let mut forwarded = Vec::new();
             for c in stream.chunks(chunk) {
-                s.feed(c).expect("within limit");
+                forwarded.extend(feed(&mut s, c).expect("within limit").1);
             }
             assert!(matches!(s.state, State::Type), "chunk {chunk}");
+            assert_eq!(forwarded, stream, "chunk {chunk}");
         }
     }
 
     #[test]
     fn refuses_an_oversized_packet_at_its_header() {
         let mut s = FrameScanner::new(1000);
-        s.feed(&packet(10)).expect("small");
+        feed(&mut s, &packet(10)).expect("small");
         let big = packet(1001);
         assert_eq!(
-            s.feed(&big[..4]),
+            feed(&mut s, &big[..4]),
             Err(FrameError::TooLarge {
                 size: 1001,
                 limit: 1000
@@ -166,18 +293,80 @@ mod tests {
         // QoS 0 PUBLISH, topic "t", payload "xy": remaining 2+1+2 = 5.
         let qos0 = [0x30, 5, 0, 1, b't', b'x', b'y'];
         let pingreq = [0xc0, 0];
-        assert_eq!(s.feed(&qos1), Ok(8));
-        assert_eq!(s.feed(&pingreq), Ok(0));
-        assert_eq!(s.feed(&qos0[..2]), Ok(3), "counted when the header is complete");
-        assert_eq!(s.feed(&qos0[2..]), Ok(0));
+        assert_eq!(feed(&mut s, &qos1).map(|r| r.0), Ok(8));
+        assert_eq!(feed(&mut s, &pingreq).map(|r| r.0), Ok(0));
+        assert_eq!(
+            feed(&mut s, &qos0[..2]),
+            Ok((3, Vec::new())),
+            "counted when the header is complete, held until the topic is"
+        );
+        assert_eq!(feed(&mut s, &qos0[2..]).map(|r| r.1), Ok(qos0.to_vec()));
     }
 
     #[test]
     fn refuses_a_five_byte_length() {
         let mut s = FrameScanner::new(usize::MAX);
         assert_eq!(
-            s.feed(&[0x30, 0xff, 0xff, 0xff, 0xff, 0x01]),
+            feed(&mut s, &[0x30, 0xff, 0xff, 0xff, 0xff, 0x01]),
             Err(FrameError::Malformed)
         );
+    }
+
+    #[test]
+    fn a_refused_topic_releases_nothing_of_its_packet() {
+        let ok = publish("waymark/dc-1/door-3/reads", true, b"{}");
+        let bad = publish("waymark/dc-1/door-4/reads", true, b"{}");
+        let stream = [ok.clone(), bad.clone(), ok.clone()].concat();
+        let mut s = FrameScanner::new(1 << 20);
+        let mut out = Vec::new();
+        let mut seen = Vec::new();
+        let r = s.feed(&stream, &mut out, &mut |t| {
+            seen.push(t.to_vec());
+            t.ends_with(b"door-3/reads")
+        });
+        assert_eq!(r, Err(FrameError::TopicRefused));
+        assert_eq!(out, ok, "only the allowed packet before it");
+        assert_eq!(seen.len(), 2);
+    }
+
+    #[test]
+    fn refuses_long_topics_a_second_connect_and_truncated_publishes() {
+        let mut s = FrameScanner::new(1 << 20);
+        let long = publish(&"t".repeat(MAX_TOPIC_LEN + 1), false, b"");
+        assert!(matches!(feed(&mut s, &long), Err(FrameError::TopicTooLong { .. })));
+        let mut s = FrameScanner::new(1 << 20);
+        assert_eq!(feed(&mut s, &[0x10, 0]), Err(FrameError::SecondConnect));
+        let mut s = FrameScanner::new(1 << 20);
+        assert_eq!(feed(&mut s, &[0x30, 3, 0, 9, b'a']), Err(FrameError::Malformed));
+        let mut s = FrameScanner::new(1 << 20);
+        assert_eq!(feed(&mut s, &[0x30, 1, 0]), Err(FrameError::Malformed));
+    }
+
+    proptest! {
+        #[test]
+        fn forwards_exactly_the_allowed_stream_in_any_chunking(
+            packets in proptest::collection::vec(("[a-z/]{0,40}", any::<bool>(), proptest::collection::vec(any::<u8>(), 0..300)), 1..8),
+            chunk in 1usize..64,
+        ) {
+            let stream: Vec<u8> = packets.iter().flat_map(|(t, q, p)| publish(t, *q, p)).collect();
+            let mut s = FrameScanner::new(1 << 20);
+            let (mut out, mut topics) = (Vec::new(), Vec::new());
+            for c in stream.chunks(chunk) {
+                s.feed(c, &mut out, &mut |t| { topics.push(String::from_utf8_lossy(t).into_owned()); true }).expect("valid");
+            }
+            prop_assert_eq!(out, stream);
+            prop_assert_eq!(topics, packets.iter().map(|(t, _, _)| t.clone()).collect::<Vec<_>>());
+        }
+
+        #[test]
+        fn never_panics_on_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..600), chunk in 1usize..64) {
+            let mut s = FrameScanner::new(4096);
+            let mut out = Vec::new();
+            for c in bytes.chunks(chunk) {
+                if s.feed(c, &mut out, &mut |t| t.len() % 2 == 0).is_err() {
+                    break;
+                }
+            }
+        }
     }
 }

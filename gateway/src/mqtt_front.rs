@@ -1,19 +1,33 @@
-//! The public MQTT listener. Each device connection is proxied to the embedded
-//! broker's loopback port; on the way the acceptor caps connections and refuses
-//! oversized packets, counting both. (The TLS handshake, with a timeout, goes here too.)
+//! The public MQTT listeners (plaintext and TLS). Each device connection is proxied
+//! to the embedded broker's loopback port; on the way the acceptor caps connections,
+//! terminates TLS (each handshake in the connection's own task, under a timeout, so
+//! an idle socket blocks nobody), authenticates the CONNECT against the device
+//! registry, checks that every PUBLISH is for the authenticated device and refuses
+//! oversized packets. Every refusal is counted by reason. See docs/SECURITY.md.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info_span, warn};
 
+use crate::device_auth::{DeviceCredentials, Identity};
 use crate::inflight::InflightBudget;
 use crate::metrics::GatewayMetrics;
+use crate::mqtt_connect::{self, ConnectError, MAX_CLIENT_ID_LEN, MAX_CONNECT_BYTES, Refusal, Version};
 use crate::mqtt_frame::{FrameError, FrameScanner};
+
+/// A device must send its CONNECT this soon after connecting (and after its TLS
+/// handshake); the broker's own limit is the same.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// TLS handshakes in progress at once; more are refused (and counted) rather than
+/// queued, so a flood of slow handshakes costs bounded CPU and memory.
+const MAX_CONCURRENT_HANDSHAKES: usize = 64;
 
 #[derive(Debug, Clone)]
 pub struct FrontLimits {
@@ -24,51 +38,269 @@ pub struct FrontLimits {
     pub inflight: Arc<InflightBudget>,
 }
 
-pub async fn run(
-    listener: TcpListener,
-    broker: SocketAddr,
-    limits: FrontLimits,
-    metrics: Arc<GatewayMetrics>,
-    shutdown: CancellationToken,
-) {
+/// What every connection needs.
+#[derive(Debug)]
+pub struct Front {
+    /// The embedded broker's MQTT 3.1.1 listener.
+    pub broker: SocketAddr,
+    /// Its MQTT 5 listener, if it runs one; without it v5 devices are refused.
+    pub broker_v5: Option<SocketAddr>,
+    pub limits: FrontLimits,
+    pub credentials: Arc<DeviceCredentials>,
+    pub metrics: Arc<GatewayMetrics>,
+}
+
+/// The TLS listener and how it does handshakes.
+pub struct TlsListener {
+    pub listener: TcpListener,
+    pub acceptor: tokio_rustls::TlsAcceptor,
+    pub handshake_timeout: Duration,
+}
+
+impl std::fmt::Debug for TlsListener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsListener")
+            .field("handshake_timeout", &self.handshake_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A connection's place under `max_connections`, given back when dropped.
+struct Slot(Arc<AtomicUsize>, Arc<GatewayMetrics>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+        self.1.mqtt_connections.dec();
+    }
+}
+
+async fn accept(listener: Option<&TcpListener>) -> std::io::Result<(TcpStream, SocketAddr)> {
+    match listener {
+        Some(l) => l.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Accepts on the plaintext and/or TLS listener until shutdown.
+pub async fn run(front: Arc<Front>, plain: Option<TcpListener>, tls: Option<TlsListener>, shutdown: CancellationToken) {
     let open = Arc::new(AtomicUsize::new(0));
+    let handshakes = Arc::new(Semaphore::new(MAX_CONCURRENT_HANDSHAKES));
+    let tls_listener = tls.as_ref().map(|t| &t.listener);
     loop {
-        let (stream, peer) = tokio::select! {
+        let (accepted, is_tls) = tokio::select! {
             () = shutdown.cancelled() => return,
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    warn!(error = %e, "mqtt accept failed");
-                    continue;
-                }
-            },
+            a = accept(plain.as_ref()) => (a, false),
+            a = accept(tls_listener) => (a, true),
         };
-        if open.load(Ordering::Relaxed) >= limits.max_connections {
-            metrics.reject("too_many_connections", None);
-            warn!(%peer, limit = limits.max_connections, "mqtt connection refused: connection limit reached");
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                warn!(error = %e, "mqtt accept failed");
+                continue;
+            }
+        };
+        if open.load(Ordering::Relaxed) >= front.limits.max_connections {
+            front.metrics.reject("too_many_connections", None);
+            warn!(%peer, limit = front.limits.max_connections, "mqtt connection refused: connection limit reached");
             continue;
         }
         open.fetch_add(1, Ordering::Relaxed);
-        metrics.mqtt_connections.inc();
-        let (open, metrics, limits, shutdown) = (open.clone(), metrics.clone(), limits.clone(), shutdown.clone());
+        front.metrics.mqtt_connections.inc();
+        let slot = Slot(open.clone(), front.metrics.clone());
+        let (front, shutdown) = (front.clone(), shutdown.clone());
+        let tls = match (is_tls, &tls) {
+            (true, Some(t)) => Some((t.acceptor.clone(), t.handshake_timeout, handshakes.clone())),
+            _ => None,
+        };
         tokio::spawn(
             async move {
-                proxy(stream, broker, &limits, &metrics, shutdown).await;
-                open.fetch_sub(1, Ordering::Relaxed);
-                metrics.mqtt_connections.dec();
+                let _slot = slot;
+                match tls {
+                    None => session(stream, &front, shutdown).await,
+                    Some((acceptor, timeout, handshakes)) => {
+                        let Ok(permit) = handshakes.try_acquire_owned() else {
+                            front.metrics.reject("tls_handshake_busy", None);
+                            warn!(
+                                limit = MAX_CONCURRENT_HANDSHAKES,
+                                "tls handshake refused: too many in progress"
+                            );
+                            return;
+                        };
+                        let stream = match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+                            Ok(Ok(s)) => s,
+                            Ok(Err(e)) => {
+                                front.metrics.reject("tls_handshake_failed", None);
+                                warn!(error = %e, "tls handshake failed");
+                                return;
+                            }
+                            Err(_) => {
+                                front.metrics.reject("tls_handshake_timeout", None);
+                                warn!(?timeout, "tls handshake timed out; closing the connection");
+                                return;
+                            }
+                        };
+                        drop(permit);
+                        session(stream, &front, shutdown).await;
+                    }
+                }
             }
-            .instrument(info_span!("mqtt_conn", %peer)),
+            .instrument(info_span!("mqtt_conn", %peer, tls = is_tls)),
         );
     }
 }
 
-async fn proxy(
-    device: TcpStream,
+/// Why a device's connection ended before it reached the broker.
+#[derive(Debug, thiserror::Error)]
+enum SessionError {
+    #[error("no CONNECT within {0:?}")]
+    ConnectTimeout(Duration),
+    #[error("CONNECT of {0} bytes exceeds the limit of {MAX_CONNECT_BYTES}")]
+    ConnectTooLarge(usize),
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    #[error("connection closed before CONNECT: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl SessionError {
+    fn reason(&self) -> Option<&'static str> {
+        match self {
+            Self::ConnectTimeout(_) => Some("connect_timeout"),
+            Self::ConnectTooLarge(_) => Some("oversized"),
+            Self::Connect(ConnectError::UnsupportedProtocol(_)) => Some("unsupported_protocol"),
+            Self::Connect(_) => Some("malformed_connect"),
+            // A device going away (or a port scan) is not a rejection.
+            Self::Io(_) => None,
+        }
+    }
+}
+
+/// Reads until `buf` holds the whole first packet; returns its length. Bytes after
+/// it (a device may send its first PUBLISH right away) stay in `buf`.
+async fn read_first_packet<S: AsyncRead + Unpin>(device: &mut S, buf: &mut Vec<u8>) -> Result<usize, SessionError> {
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some((header, remaining)) = mqtt_connect::fixed_header(buf)? {
+            if remaining > MAX_CONNECT_BYTES {
+                return Err(SessionError::ConnectTooLarge(remaining));
+            }
+            if buf.len() >= header + remaining {
+                return Ok(header + remaining);
+            }
+        }
+        let n = device.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// Sends a refusing CONNACK (best effort) and closes.
+async fn refuse<S: AsyncWrite + Unpin>(device: &mut S, version: Version, refusal: Refusal) {
+    let write = async {
+        device
+            .write_all(&mqtt_connect::connack_refusal(version, refusal))
+            .await?;
+        device.flush().await?;
+        device.shutdown().await
+    };
+    tokio::time::timeout(Duration::from_secs(1), write).await.ok();
+}
+
+/// Broker client ids for connections that sent an empty one.
+static ASSIGNED_IDS: AtomicU64 = AtomicU64::new(0);
+
+/// One device connection: CONNECT, authentication, then the proxy.
+async fn session<S>(mut device: S, front: &Front, shutdown: CancellationToken)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let mut buf = Vec::with_capacity(512);
+    let first = tokio::time::timeout(CONNECT_TIMEOUT, read_first_packet(&mut device, &mut buf))
+        .await
+        .unwrap_or(Err(SessionError::ConnectTimeout(CONNECT_TIMEOUT)));
+    let parsed = first.and_then(|len| Ok((len, mqtt_connect::parse_connect(&buf[..len])?)));
+    let (len, connect) = match parsed {
+        Ok(c) => c,
+        Err(e) => {
+            if let SessionError::Connect(ConnectError::UnsupportedProtocol(_)) = e {
+                refuse(&mut device, Version::V311, Refusal::UnsupportedProtocol).await;
+            }
+            match e.reason() {
+                Some(reason) => {
+                    front.metrics.reject(reason, None);
+                    warn!(reason, error = %e, "mqtt connection refused");
+                }
+                None => debug!(error = %e, "device left before connecting"),
+            }
+            return;
+        }
+    };
+    let version = connect.version;
+    let identity = match front.credentials.authenticate(connect.username, connect.password).await {
+        Ok(i) => i,
+        Err(r) => {
+            refuse(&mut device, version, r.refusal).await;
+            front.metrics.reject(r.reason, r.device.as_deref());
+            // The username is a device id (or a wrong one); the password is never logged.
+            let username: String = connect.username.unwrap_or("").chars().take(64).collect();
+            warn!(reason = r.reason, %username, "mqtt connection refused: authentication failed");
+            return;
+        }
+    };
+    let device_label = identity.device();
+    if connect.client_id.len() > MAX_CLIENT_ID_LEN || (connect.client_id.is_empty() && !connect.clean_start) {
+        refuse(&mut device, version, Refusal::ClientIdRejected).await;
+        front.metrics.reject("client_id_rejected", device_label);
+        warn!(
+            len = connect.client_id.len(),
+            "mqtt connection refused: client id too long, or empty with a persistent session"
+        );
+        return;
+    }
+    if let Some(will) = connect.will_topic
+        && !front.credentials.may_publish(&identity, will.as_bytes())
+    {
+        refuse(&mut device, version, Refusal::NotAuthorized).await;
+        front.metrics.reject("device_mismatch", device_label);
+        warn!(device = device_label.unwrap_or("anonymous"), topic = %will, "mqtt connection refused: will message for another device");
+        return;
+    }
+    // Broker sessions are per device: `<device>:<client id>`, `:<client id>` when
+    // anonymous. Devices cannot take over each other's sessions or the ingest link.
+    let client_id = match connect.client_id {
+        "" => format!("~{}", ASSIGNED_IDS.fetch_add(1, Ordering::Relaxed)),
+        id => id.to_string(),
+    };
+    let broker = match (version, front.broker_v5) {
+        (Version::V311, _) => front.broker,
+        (Version::V5, Some(v5)) => v5,
+        (Version::V5, None) => {
+            refuse(&mut device, version, Refusal::UnsupportedProtocol).await;
+            front.metrics.reject("unsupported_protocol", device_label);
+            warn!("mqtt connection refused: the embedded broker does not serve MQTT 5");
+            return;
+        }
+    };
+    let forwarded = connect.rewrite(&buf[..len], &format!("{}:{client_id}", device_label.unwrap_or("")));
+    let leftover = buf.split_off(len);
+    debug!(device = device_label.unwrap_or("anonymous"), %client_id, ?version, "mqtt device connected");
+    proxy(device, broker, forwarded, leftover, &identity, front, shutdown).await;
+}
+
+async fn proxy<S>(
+    device: S,
     broker: SocketAddr,
-    limits: &FrontLimits,
-    metrics: &GatewayMetrics,
+    connect: Vec<u8>,
+    leftover: Vec<u8>,
+    identity: &Identity,
+    front: &Front,
     shutdown: CancellationToken,
-) {
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
     let upstream = match TcpStream::connect(broker).await {
         Ok(s) => s,
         Err(e) => {
@@ -76,44 +308,71 @@ async fn proxy(
             return;
         }
     };
-    device.set_nodelay(true).ok();
     upstream.set_nodelay(true).ok();
-    let (mut dev_rx, mut dev_tx) = device.into_split();
+    let (mut dev_rx, mut dev_tx) = tokio::io::split(device);
     let (mut up_rx, mut up_tx) = upstream.into_split();
     let inbound = async {
-        let mut scanner = FrameScanner::new(limits.max_packet_bytes);
+        up_tx.write_all(&connect).await?;
+        let mut scanner = FrameScanner::new(front.limits.max_packet_bytes);
+        let mut out = Vec::with_capacity(64 * 1024);
         let mut buf = vec![0u8; 64 * 1024];
+        if let Some(refused) = forward(&leftover, &mut scanner, &mut out, identity, front, &mut up_tx).await? {
+            return Ok(Some(refused));
+        }
         loop {
             let n = dev_rx.read(&mut buf).await?;
             if n == 0 {
                 return Ok::<_, std::io::Error>(None);
             }
-            let publish_bytes = match scanner.feed(&buf[..n]) {
-                Ok(b) => b,
-                Err(e) => return Ok(Some(e)),
-            };
-            if !limits.inflight.try_admit(publish_bytes) {
-                metrics.mqtt_backpressure_waits.inc();
-                limits.inflight.admit(publish_bytes).await;
+            if let Some(refused) = forward(&buf[..n], &mut scanner, &mut out, identity, front, &mut up_tx).await? {
+                return Ok(Some(refused));
             }
-            up_tx.write_all(&buf[..n]).await?;
         }
     };
     let outbound = tokio::io::copy(&mut up_rx, &mut dev_tx);
+    let device = identity.device();
     tokio::select! {
         () = shutdown.cancelled() => {}
         r = inbound => match r {
-            Ok(Some(e)) => {
-                let reason = match e {
-                    FrameError::TooLarge { .. } => "oversized",
-                    FrameError::Malformed => "malformed_packet",
-                };
-                metrics.reject(reason, None);
-                warn!(error = %e, "mqtt packet refused; closing device connection");
+            Ok(Some((e, topic))) => {
+                front.metrics.reject(e.reason(), device);
+                warn!(device = device.unwrap_or("anonymous"), %topic, error = %e, "mqtt packet refused; closing device connection");
             }
             Ok(None) => debug!("device closed the connection"),
             Err(e) => debug!(error = %e, "device connection ended"),
         },
         r = outbound => debug!(result = ?r, "broker closed the connection"),
     }
+}
+
+/// Forwards what the scanner releases of `bytes`, after admitting its publish bytes
+/// to the in-flight budget. `Ok(Some(..))`: a refused packet and its topic, if any.
+async fn forward<W: AsyncWrite + Unpin>(
+    bytes: &[u8],
+    scanner: &mut FrameScanner,
+    out: &mut Vec<u8>,
+    identity: &Identity,
+    front: &Front,
+    upstream: &mut W,
+) -> std::io::Result<Option<(FrameError, String)>> {
+    let mut refused_topic = String::new();
+    out.clear();
+    let fed = scanner.feed(bytes, out, &mut |topic| {
+        let ok = front.credentials.may_publish(identity, topic);
+        if !ok {
+            refused_topic = String::from_utf8_lossy(topic).chars().take(200).collect();
+        }
+        ok
+    });
+    let publish_bytes = match fed {
+        Ok(b) => b,
+        Err(e) => return Ok(Some((e, refused_topic))),
+    };
+    let inflight = &front.limits.inflight;
+    if !inflight.try_admit(publish_bytes) {
+        front.metrics.mqtt_backpressure_waits.inc();
+        inflight.admit(publish_bytes).await;
+    }
+    upstream.write_all(out).await?;
+    Ok(None)
 }

@@ -39,6 +39,9 @@ pub struct PortalSim {
     /// Which way pallets go: antennas 1-2 face inside, 3-4 outside. `Unknown` picks
     /// antennas at random, as a portal without sides would see it.
     pub direction: Direction,
+    /// The devices' MQTT password: each device (and the neighbour) logs in with its
+    /// id as username on its own connection. `None`: anonymous.
+    pub password: Option<String>,
 }
 
 pub use waymark_gateway::reconcile::Direction;
@@ -70,7 +73,13 @@ pub fn sscc_tag(sscc: &str) -> anyhow::Result<Identifier> {
 
 impl PortalSim {
     pub async fn run(&self) -> anyhow::Result<PortalReport> {
-        let mut mqtt = Publisher::connect(self.broker, &format!("devsim-{}-{}", self.site, self.device));
+        let connect = |device: &str| {
+            let login = self.password.as_deref().map(|p| (device, p));
+            Publisher::connect_with(self.broker, &format!("devsim-{}-{device}", self.site), login)
+        };
+        let mut mqtt = connect(&self.device);
+        let mut neighbour_mqtt = self.neighbour.as_deref().map(connect);
+        let mut neighbour_payloads = 0;
         let mut rng = fastrand::Rng::with_seed(self.seed);
         let shape = PassShape::default();
         let gap = Duration::from_secs_f64(1.0 / self.rate_per_sec.max(0.001));
@@ -84,17 +93,21 @@ impl PortalSim {
             report.passes += 1;
             report.reads += reads.len();
             report.payloads += self.publish(&mqtt, &self.device, &reads).await?;
-            if let Some(neighbour) = &self.neighbour
+            if let (Some(neighbour), Some(to_neighbour)) = (&self.neighbour, &neighbour_mqtt)
                 && rng.f64() * 100.0 < self.cross_read_percent
             {
                 let cross = portal::cross_reads(&tag, start, &shape, &mut rng);
                 report.cross_read_passes += 1;
                 report.cross_reads += cross.len();
-                report.payloads += self.publish(&mqtt, neighbour, &cross).await?;
+                neighbour_payloads += self.publish(to_neighbour, neighbour, &cross).await?;
             }
             tokio::time::sleep(gap).await;
         }
         mqtt.wait_acked(report.payloads, Duration::from_secs(30)).await?;
+        if let Some(n) = &mut neighbour_mqtt {
+            n.wait_acked(neighbour_payloads, Duration::from_secs(30)).await?;
+        }
+        report.payloads += neighbour_payloads;
         Ok(report)
     }
 

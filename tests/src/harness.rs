@@ -136,6 +136,15 @@ pub struct GatewaySpec {
     pub store: String,
     /// Extra lines for the `[mqtt]` section.
     pub mqtt: String,
+    /// Embedded mode: `mqtt.allow_anonymous`. On by default here (a development
+    /// harness); security tests turn it off.
+    pub allow_anonymous: bool,
+    /// `(device id, password)`: the harness writes the password's hash into the
+    /// device's `[[devices]]` entry (for `devices`; `extra_devices` use `password_hash`).
+    pub passwords: Vec<(String, String)>,
+    /// Certificate and key (PEM) for a TLS listener on a free port, reported as
+    /// `mqtt_tls` in the ready line; the plaintext listener stays on.
+    pub tls: Option<(PathBuf, PathBuf)>,
     /// More `[[devices]]` tables, as TOML.
     pub extra_devices: String,
     /// The `[reconcile]` section's body, with any `[[reconcile.read_points]]`.
@@ -162,11 +171,20 @@ impl GatewaySpec {
             external_broker: None,
             store: String::new(),
             mqtt: String::new(),
+            allow_anonymous: true,
+            passwords: Vec::new(),
+            tls: None,
             extra_devices: String::new(),
             // Short stays so tests do not wait: a stay closes 300 ms after its last read.
             reconcile: "quiet_ms = 300\nlateness_ms = 100\n".into(),
             credentials: Credentials::Provisioned,
         }
+    }
+
+    /// Gives `device` a password (the harness hashes it into the config).
+    pub fn password(mut self, device: &str, password: &str) -> Self {
+        self.passwords.push((device.into(), password.into()));
+        self
     }
 
     /// Read points that record stays of unknown parcels instead of quarantining them:
@@ -321,10 +339,21 @@ impl Harness {
         let config = self.path(&format!("{}.toml", spec.site_id));
         let mqtt = match &spec.external_broker {
             Some(broker) => format!("mode = \"external\"\nbroker = \"{broker}\""),
-            None => format!(
-                "listen = \"{}\"",
-                mqtt.map_or_else(|| "127.0.0.1:0".to_string(), |a| a.to_string())
-            ),
+            None => {
+                let mut m = format!(
+                    "listen = \"{}\"\nallow_anonymous = {}\n",
+                    mqtt.map_or_else(|| "127.0.0.1:0".to_string(), |a| a.to_string()),
+                    spec.allow_anonymous
+                );
+                if let Some((cert, key)) = &spec.tls {
+                    m.push_str(&format!(
+                        "tls_listen = \"127.0.0.1:0\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
+                        cert.display(),
+                        key.display()
+                    ));
+                }
+                m
+            }
         };
         let tls = match spec.credentials {
             Credentials::Provisioned => {
@@ -339,6 +368,7 @@ impl Harness {
             }
             Credentials::Enroll => String::new(),
         };
+        let mqtt = format!("{mqtt}\n{}", spec.mqtt);
         let mut text = format!(
             "site_id = \"{site}\"\ndata_dir = \"{dir}\"\n\n[mqtt]\n{mqtt}\nmax_payload_bytes = {max}\n\n\
              [central]\nendpoint = \"https://{central_grpc}\"\n{tls}status_interval_secs = 1\nreconnect_max_secs = 1\nkeepalive_secs = 1\n\n\
@@ -352,6 +382,9 @@ impl Harness {
             text.push_str(&format!(
                 "\n[[devices]]\nid = \"{id}\"\nread_point = \"dock-{id}\"\nbusiness_step = \"{step}\"\n"
             ));
+            if let Some((_, password)) = spec.passwords.iter().find(|(d, _)| d == id) {
+                text.push_str(&format!("password_hash = \"{}\"\n", password_hash(password)?));
+            }
         }
         text.push_str(&spec.extra_devices);
         text.push_str(&format!("\n[reconcile]\n{}", spec.reconcile));
@@ -412,6 +445,11 @@ impl Harness {
             all.extend(events);
         }
     }
+}
+
+/// The argon2 PHC string for `password`, as `waymark-gateway hash-password` prints it.
+pub fn password_hash(password: &str) -> anyhow::Result<String> {
+    Ok(waymark_gateway::device_auth::hash_password(password.as_bytes())?)
 }
 
 /// The value of one Prometheus sample whose name and labels all appear in its line.

@@ -5,6 +5,7 @@
 pub mod devsim;
 pub mod harness;
 pub mod mqtt;
+pub mod mqtt_raw;
 pub mod pki;
 pub mod proxy;
 pub mod wait;

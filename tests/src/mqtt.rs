@@ -14,8 +14,17 @@ pub struct Publisher {
 }
 
 impl Publisher {
+    /// An anonymous client (the gateway must allow anonymous devices).
     pub fn connect(addr: SocketAddr, client_id: &str) -> Self {
+        Self::connect_with(addr, client_id, None)
+    }
+
+    /// Logs in as `(device id, password)` when given.
+    pub fn connect_with(addr: SocketAddr, client_id: &str, login: Option<(&str, &str)>) -> Self {
         let mut opts = MqttOptions::new(client_id, addr.ip().to_string(), addr.port());
+        if let Some((user, password)) = login {
+            opts.set_credentials(user, password);
+        }
         opts.set_keep_alive(Duration::from_secs(5));
         opts.set_max_packet_size(1 << 20, 1 << 20);
         let (client, mut eventloop) = AsyncClient::new(opts, 1000);

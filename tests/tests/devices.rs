@@ -90,6 +90,7 @@ async fn a_hundred_pallets_through_a_portal_are_a_hundred_loaded_events() -> any
         cross_read_percent: 2.0,
         seed: 11,
         direction: devsim::Direction::Outbound,
+        password: None,
     }
     .run()
     .await?;
@@ -152,6 +153,7 @@ async fn impinj_reads_and_an_overflow_alarm_with_its_purged_count() -> anyhow::R
         cross_read_percent: 0.0,
         seed: 5,
         direction: devsim::Direction::Unknown,
+        password: None,
     }
     .run()
     .await?;

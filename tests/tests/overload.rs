@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use waymark_gateway::broker::EmbeddedBroker;
+use waymark_gateway::device_auth::DeviceCredentials;
 use waymark_gateway::inflight::InflightBudget;
 use waymark_gateway::metrics::GatewayMetrics;
 use waymark_gateway::mqtt_front::{self, FrontLimits};
@@ -25,18 +26,19 @@ async fn the_broker_never_holds_more_than_the_budget_and_loses_nothing() -> anyh
     let addr = listener.local_addr()?;
     let shutdown = CancellationToken::new();
     let metrics = Arc::new(GatewayMetrics::default());
-    let limits = FrontLimits {
-        max_connections: 8,
-        max_packet_bytes: 65 * 1024,
-        inflight: budget.clone(),
-    };
-    tokio::spawn(mqtt_front::run(
-        listener,
-        broker.internal_addr,
-        limits,
-        metrics.clone(),
-        shutdown.clone(),
-    ));
+    let front = Arc::new(mqtt_front::Front {
+        broker: broker.internal_addr,
+        broker_v5: broker.internal_v5_addr,
+        limits: FrontLimits {
+            max_connections: 8,
+            max_packet_bytes: 65 * 1024,
+            inflight: budget.clone(),
+        },
+        // No registry, anonymous devices: this test is about backpressure.
+        credentials: Arc::new(DeviceCredentials::new(&Default::default(), true)),
+        metrics: metrics.clone(),
+    });
+    tokio::spawn(mqtt_front::run(front, Some(listener), None, shutdown.clone()));
 
     // Nobody consumes yet: a device sends 800 KiB against a 256 KiB budget.
     let mut device = Publisher::connect(addr, "door-3");

@@ -30,6 +30,9 @@ struct Args {
 }
 
 const SITES: [&str; 2] = ["dc-north", "dc-south"];
+/// Every simulated device logs in with its id and this password (the gateways
+/// allow no anonymous devices, as in production).
+const DEVICE_PASSWORD: &str = "demo-device-password";
 
 struct Site {
     id: &'static str,
@@ -78,6 +81,7 @@ async fn main() -> anyhow::Result<()> {
         .trim()
         .to_string();
 
+    let password_hash = waymark_gateway::device_auth::hash_password(DEVICE_PASSWORD.as_bytes())?;
     let mut sites = Vec::new();
     for id in SITES {
         let toml = format!(
@@ -97,11 +101,13 @@ cache_capacity_mb = 16
 id = "pack-1"
 read_point = "pack-station-1"
 business_step = "packing"
+password_hash = "{password_hash}"
 [[devices]]
 id = "door-3"
 kind = "zebra"
 read_point = "dock-door-3"
 business_step = "loading"
+password_hash = "{password_hash}"
 [[reconcile.read_points]]
 id = "dock-door-3"
 device = "door-3"
@@ -158,7 +164,7 @@ outside = [3, 4]
     }
     let north = &sites[0];
     println!(
-        "  scan by hand       mosquitto_pub -h {} -p {} -t waymark/{}/pack-1/reads -m '{{\"id\":\"{}\"}}'",
+        "  scan by hand       mosquitto_pub -h {} -p {} -u pack-1 -P {DEVICE_PASSWORD} -t waymark/{}/pack-1/reads -m '{{\"id\":\"{}\"}}'",
         north.mqtt.ip(),
         north.mqtt.port(),
         north.id,
@@ -224,7 +230,10 @@ fn simulate(
         // Each site's pack-station scanner; the portals connect per pallet.
         let scanners: Vec<_> = addrs
             .iter()
-            .map(|(site, addr)| (*site, Publisher::connect(*addr, &format!("{site}-pack-1"))))
+            .map(|(site, addr)| {
+                let login = Some(("pack-1", DEVICE_PASSWORD));
+                (*site, Publisher::connect_with(*addr, &format!("{site}-pack-1"), login))
+            })
             .collect();
         let steps = orders
             .iter()
@@ -251,6 +260,7 @@ fn simulate(
                     cross_read_percent: 0.0,
                     seed: number.bytes().map(u64::from).sum(),
                     direction: devsim::Direction::Outbound,
+                    password: Some(DEVICE_PASSWORD.into()),
                 };
                 let r = portal.run().await?;
                 println!(

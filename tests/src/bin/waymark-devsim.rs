@@ -46,6 +46,9 @@ enum Device {
         /// outbound (inside antennas 1-2, then outside 3-4), inbound, or unknown (random).
         #[arg(long, value_enum, default_value = "outbound")]
         direction: DirectionArg,
+        /// The devices' MQTT password (username = device id); anonymous without it.
+        #[arg(long, env = "WAYMARK_DEVSIM_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
     },
     /// A scanner writing framed codes (CR LF) to a serial path.
     Scanner {
@@ -90,6 +93,7 @@ async fn main() -> anyhow::Result<()> {
             cross_read_percent,
             seed,
             direction,
+            password,
         } => {
             let sim = PortalSim {
                 broker,
@@ -106,6 +110,7 @@ async fn main() -> anyhow::Result<()> {
                     DirectionArg::Inbound => devsim::Direction::Inbound,
                     DirectionArg::Unknown => devsim::Direction::Unknown,
                 },
+                password,
             };
             let r = sim.run().await?;
             println!(

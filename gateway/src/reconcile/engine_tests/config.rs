@@ -59,6 +59,8 @@ fn device(id: &str, read_point: &str, step: &str, disposition: &str) -> (String,
         business_step: step.into(),
         disposition: disposition.into(),
         serial: None,
+        password_hash: None,
+        hostname: None,
     };
     (id.to_string(), d)
 }
