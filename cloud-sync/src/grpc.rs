@@ -14,8 +14,8 @@ use tonic::{Request, Response, Status, Streaming};
 use tracing::{Instrument, info, info_span, warn};
 use waymark_proto::v1::site_sync_server::SiteSync;
 use waymark_proto::v1::{
-    Ack, CentralMessage, DownlinkRequest, ExpediteAck, GatewayMessage, GatewayStatus, OrderRevision, Resume, StatusReceipt,
-    central_message, gateway_message,
+    Ack, CentralMessage, DownlinkRequest, ExpediteAck, GatewayMessage, GatewayStatus, OrderRevision, Resume,
+    StatusReceipt, central_message, gateway_message,
 };
 
 use crate::identity::{IdentityMode, ensure_same_site};
@@ -296,7 +296,10 @@ impl ReplicationSession {
             .get_or_create(&label)
             .inc_by(applied.duplicates);
         if expedite {
-            self.metrics.events_expedited.get_or_create(&label).inc_by(applied.applied);
+            self.metrics
+                .events_expedited
+                .get_or_create(&label)
+                .inc_by(applied.applied);
             return Ok(CentralMessage {
                 body: Some(central_message::Body::Expedited(ExpediteAck {
                     last_sequence,

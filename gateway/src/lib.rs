@@ -290,6 +290,7 @@ pub async fn start(config: GatewayConfig, shutdown: CancellationToken) -> Result
         client: client.clone(),
         batch_max_events: config.replication.batch_max_events,
         max_inflight_batches: config.replication.max_inflight_batches,
+        max_bytes_per_sec: config.replication.max_bytes_per_sec,
         reconnect_max: config.central.reconnect_max,
         metrics: metrics.clone(),
         link: link.clone(),

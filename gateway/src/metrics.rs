@@ -33,6 +33,8 @@ pub struct GatewayMetrics {
     pub events_recorded: Counter,
     pub events_duplicate: Counter,
     pub events_replicated: Counter,
+    /// Milestones and exceptions sent ahead of a backlog (priority lane).
+    pub events_expedited: Counter,
     pub backlog_events: Gauge,
     pub commit_seconds: Histogram,
     pub link_connected: Gauge,
@@ -80,6 +82,7 @@ impl Default for GatewayMetrics {
             events_recorded: Counter::default(),
             events_duplicate: Counter::default(),
             events_replicated: Counter::default(),
+            events_expedited: Counter::default(),
             backlog_events: Gauge::default(),
             commit_seconds: Histogram::new(exponential_buckets(0.000_1, 2.0, 16)),
             link_connected: Gauge::default(),
@@ -128,6 +131,11 @@ impl Default for GatewayMetrics {
             "events_replicated",
             "Events acknowledged as durable by central",
             m.events_replicated.clone(),
+        );
+        registry.register(
+            "events_expedited",
+            "Milestone and exception events sent ahead of a backlog (priority lane)",
+            m.events_expedited.clone(),
         );
         registry.register(
             "backlog_events",

@@ -42,6 +42,8 @@ pub struct Replicator {
     pub client: SyncClient,
     pub batch_max_events: usize,
     pub max_inflight_batches: usize,
+    /// Bandwidth cap for a thin site link, in encoded event bytes per second.
+    pub max_bytes_per_sec: Option<u64>,
     pub reconnect_max: Duration,
     pub metrics: Arc<GatewayMetrics>,
     pub link: Arc<LinkStatus>,
@@ -136,19 +138,44 @@ impl Replicator {
         }
         let mut acked = hwm;
         let mut next = next_needed;
-        // (last sequence, encoded bytes) of each batch central has not acknowledged.
-        let mut inflight: VecDeque<(u64, u64)> = VecDeque::new();
+        // Milestones and exceptions up to here were sent ahead (priority lane).
+        let mut expedited_upto = hwm;
+        // Every message central has not answered yet, in the order sent.
+        let mut inflight: VecDeque<Sent> = VecDeque::new();
         let mut ack_deadline = tokio::time::Instant::now() + ACK_TIMEOUT;
+        let mut pacer = self.max_bytes_per_sec.map(Pacer::new);
         loop {
             let last = *recorded.borrow_and_update();
             let last = last.max(self.store.last_sequence());
             self.metrics.backlog_events.set(last.saturating_sub(acked) as i64);
-            let can_send = inflight.len() < self.max_inflight_batches && last >= next;
+            let window_open = inflight.len() < self.max_inflight_batches && last >= next;
+            let paced_until = pacer
+                .as_ref()
+                .map(Pacer::ready_at)
+                .filter(|t| *t > tokio::time::Instant::now());
+            let can_send = window_open && paced_until.is_none();
             tokio::select! {
                 biased;
                 () = shutdown.cancelled() => return Ok(()),
                 msg = inbound.message() => {
-                    let Ack { high_water_mark } = match msg?.and_then(|m| m.body) {
+                    let body = msg?.and_then(|m| m.body);
+                    if let Some(central_message::Body::Expedited(e)) = &body {
+                        match inflight.pop_front() {
+                            Some(sent) if sent.expedite && sent.tail == e.last_sequence => {
+                                self.metrics.events_expedited.inc_by(u64::from(e.applied));
+                                self.metrics.replicated_bytes.inc_by(sent.bytes);
+                            }
+                            other => {
+                                return Err(ReplicateError::Protocol(format!(
+                                    "expedite ack for {} does not answer {other:?}",
+                                    e.last_sequence
+                                )));
+                            }
+                        }
+                        ack_deadline = tokio::time::Instant::now() + ACK_TIMEOUT;
+                        continue;
+                    }
+                    let Ack { high_water_mark } = match body {
                         Some(central_message::Body::Ack(a)) => a,
                         None => return Err(ReplicateError::Closed),
                         Some(other) => return Err(ReplicateError::Protocol(format!("unexpected {other:?}"))),
@@ -161,8 +188,8 @@ impl Replicator {
                     self.metrics.events_replicated.inc_by(high_water_mark - acked);
                     acked = high_water_mark;
                     self.link.acked_now();
-                    while let Some(&(_, bytes)) = inflight.front().filter(|(last, _)| *last <= acked) {
-                        self.metrics.replicated_bytes.inc_by(bytes);
+                    while let Some(sent) = inflight.front().filter(|s| !s.expedite && s.tail <= acked) {
+                        self.metrics.replicated_bytes.inc_by(sent.bytes);
                         inflight.pop_front();
                     }
                     ack_deadline = tokio::time::Instant::now() + ACK_TIMEOUT;
@@ -171,15 +198,16 @@ impl Replicator {
                 () = tokio::time::sleep_until(ack_deadline), if !inflight.is_empty() => {
                     return Err(ReplicateError::Timeout(ACK_TIMEOUT));
                 }
-                changed = recorded.changed(), if !can_send => {
+                () = sleep_until_some(paced_until), if window_open => {}
+                changed = recorded.changed(), if !window_open => {
                     if changed.is_err() {
                         // The recorder has drained and stopped: nothing more will come.
                         shutdown.cancelled().await;
                         return Ok(());
                     }
                 }
-                events = self.read_batch(next), if can_send => {
-                    let events = events?;
+                batch = self.next_batch(next, expedited_upto, pacer.as_ref().map(|p| p.bytes_per_sec)), if can_send => {
+                    let (events, expedite) = batch?;
                     // `last >= next` said there were events: finding none means the
                     // log has a hole, which must not become a busy loop.
                     let Some(tail) = events.last().map(|e| e.sequence) else {
@@ -189,19 +217,101 @@ impl Replicator {
                     if inflight.is_empty() {
                         ack_deadline = tokio::time::Instant::now() + ACK_TIMEOUT;
                     }
-                    let batch = GatewayMessage { body: Some(gateway_message::Body::Batch(EventBatch { events })) };
-                    tx.send(batch).await.map_err(|_| ReplicateError::Closed)?;
-                    inflight.push_back((tail, bytes));
-                    next = tail + 1;
+                    if let Some(p) = pacer.as_mut() {
+                        p.spend(bytes);
+                    }
+                    let batch = EventBatch { events };
+                    let body = if expedite {
+                        expedited_upto = tail;
+                        gateway_message::Body::Expedite(batch)
+                    } else {
+                        next = tail + 1;
+                        gateway_message::Body::Batch(batch)
+                    };
+                    tx.send(GatewayMessage { body: Some(body) }).await.map_err(|_| ReplicateError::Closed)?;
+                    inflight.push_back(Sent { expedite, tail, bytes });
                 }
             }
         }
     }
 
-    async fn read_batch(&self, from: u64) -> Result<Vec<Event>, ReplicateError> {
+    /// What to send next: milestones and exceptions stuck behind at least a batch
+    /// of backlog and not yet sent ahead (`true`), else the next ordered batch. Under a bandwidth cap
+    /// a batch carries at most about one second of the link.
+    async fn next_batch(
+        &self,
+        next: u64,
+        expedited_upto: u64,
+        bytes_per_sec: Option<u64>,
+    ) -> Result<(Vec<Event>, bool), ReplicateError> {
         let store = self.store.clone();
         let max = self.batch_max_events;
-        Ok(blocking(move || store.events_from(from, max)).await?)
+        let (mut events, expedite) = blocking(move || {
+            // Only what the next ordered batch would not carry anyway is worth
+            // sending twice.
+            let ahead = store.priority_from((next + max as u64).max(expedited_upto + 1), max)?;
+            if ahead.is_empty() {
+                Ok((store.events_from(next, max)?, false))
+            } else {
+                Ok((ahead, true))
+            }
+        })
+        .await?;
+        if let Some(cap) = bytes_per_sec {
+            let mut total = 0u64;
+            let keep = events
+                .iter()
+                .take_while(|e| {
+                    total += prost::Message::encoded_len(*e) as u64;
+                    total <= cap
+                })
+                .count();
+            events.truncate(keep.max(1));
+        }
+        Ok((events, expedite))
+    }
+}
+
+/// A message on the stream that central has not answered yet.
+#[derive(Debug, Clone, Copy)]
+struct Sent {
+    expedite: bool,
+    /// Its last event's sequence.
+    tail: u64,
+    bytes: u64,
+}
+
+/// The bandwidth cap: each batch moves the earliest time of the next one by its
+/// size over the rate, so over any stretch the link carries at most the rate
+/// (plus one batch).
+#[derive(Debug)]
+struct Pacer {
+    bytes_per_sec: u64,
+    next_free: tokio::time::Instant,
+}
+
+impl Pacer {
+    fn new(bytes_per_sec: u64) -> Self {
+        Self {
+            bytes_per_sec: bytes_per_sec.max(1),
+            next_free: tokio::time::Instant::now(),
+        }
+    }
+
+    fn ready_at(&self) -> tokio::time::Instant {
+        self.next_free
+    }
+
+    fn spend(&mut self, bytes: u64) {
+        let start = self.next_free.max(tokio::time::Instant::now());
+        self.next_free = start + Duration::from_secs_f64(bytes as f64 / self.bytes_per_sec as f64);
+    }
+}
+
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -149,6 +149,8 @@ pub struct GatewaySpec {
     pub extra_devices: String,
     /// The `[reconcile]` section's body, with any `[[reconcile.read_points]]`.
     pub reconcile: String,
+    /// Lines for the `[replication]` section.
+    pub replication: String,
     /// How the gateway gets its site certificate.
     pub credentials: Credentials,
 }
@@ -178,6 +180,7 @@ impl GatewaySpec {
             // Short stays so tests do not wait: a stay closes 300 ms after its last read.
             reconcile: "quiet_ms = 300\nlateness_ms = 100\n".into(),
             credentials: Credentials::Provisioned,
+            replication: String::new(),
         }
     }
 
@@ -388,6 +391,7 @@ impl Harness {
         }
         text.push_str(&spec.extra_devices);
         text.push_str(&format!("\n[reconcile]\n{}", spec.reconcile));
+        text.push_str(&format!("\n[replication]\n{}\n", spec.replication));
         std::fs::write(&config, text)?;
         Ok(config)
     }

@@ -125,3 +125,37 @@ fn tokens_are_durable_and_revocation_sticks() {
         }]
     );
 }
+
+#[test]
+fn expedited_events_apply_once_without_moving_the_high_water_mark() {
+    let (_d, s) = open();
+    let milestone = event("a", 3, "m3", "P9", 30);
+    let ahead = s
+        .apply_expedited("a", std::slice::from_ref(&milestone))
+        .expect("expedite");
+    assert_eq!((ahead.applied, ahead.high_water_mark), (1, 0));
+    assert_eq!(
+        s.high_water_mark("a").expect("hwm"),
+        0,
+        "the ordered stream still starts at 1"
+    );
+    assert_eq!(s.timeline(&["P9"]).expect("timeline").len(), 1, "visible at once");
+    // The ordered stream reaches it: skipped by id, the mark moves past it.
+    let ordered = [
+        event("a", 1, "x1", "P1", 10),
+        event("a", 2, "x2", "P1", 20),
+        milestone.clone(),
+    ];
+    let applied = s.apply("a", &ordered).expect("apply");
+    assert_eq!(
+        (applied.applied, applied.duplicates, applied.high_water_mark),
+        (2, 1, 3)
+    );
+    assert_eq!(s.timeline(&["P9"]).expect("timeline").len(), 1, "once");
+    // Expediting what central already has changes nothing; another site's is refused.
+    assert_eq!(s.apply_expedited("a", &[milestone]).expect("again").applied, 0);
+    assert!(matches!(
+        s.apply_expedited("a", &[event("b", 9, "m9", "P9", 30)]),
+        Err(ApplyError::WrongSite { .. })
+    ));
+}

@@ -266,3 +266,35 @@ fn a_large_snapshot_is_chunked_and_never_becomes_an_unsynced_blob() {
         .unwrap_or(0);
     assert_eq!(blobs, 0, "sled never syncs blob files: nothing may go there");
 }
+
+#[test]
+fn milestones_and_exceptions_are_indexed_for_the_priority_lane_until_compacted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path(), 8 << 20, 1 << 30).expect("open");
+    let kind = |id: &str, kind: EventKind| {
+        let mut d = draft(id);
+        d.0.kind = kind as i32;
+        d
+    };
+    let drafts = [
+        kind("o1", EventKind::Observation),
+        kind("m2", EventKind::Milestone),
+        kind("o3", EventKind::Observation),
+        kind("x4", EventKind::Exception),
+    ];
+    store.record("dc-1", &drafts, 100).expect("record");
+    let ahead: Vec<_> = store
+        .priority_from(1, 10)
+        .expect("priority")
+        .iter()
+        .map(|e| (e.sequence, e.event_id.clone()))
+        .collect();
+    assert_eq!(ahead, [(2, "m2".to_string()), (4, "x4".to_string())]);
+    assert_eq!(store.priority_from(3, 10).expect("priority").len(), 1);
+    // Acknowledged and past retention: event and index entry go together, and
+    // the budget's count returns to zero.
+    store.set_acked_sequence(4).expect("ack");
+    store.compact_expired(1_000).expect("compact");
+    assert!(store.priority_from(0, 10).expect("priority").is_empty());
+    assert_eq!(store.budget_use().log_bytes, 0);
+}
