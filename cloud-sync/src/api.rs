@@ -356,7 +356,16 @@ async fn list_sites(
                     })).collect::<Vec<_>>(),
                 })
             });
-            serde_json::json!({ "site_id": s.site_id, "high_water_mark": s.high_water_mark, "gateway": gateway })
+            let gaps: Vec<_> = s
+                .gaps
+                .iter()
+                .map(|g| {
+                    serde_json::json!({ "first": g.first, "last": g.last, "reason": g.reason,
+                                        "recorded_at": format_utc(g.recorded_ms) })
+                })
+                .collect();
+            serde_json::json!({ "site_id": s.site_id, "high_water_mark": s.high_water_mark,
+                                "gateway": gateway, "lost_sequences": gaps })
         })
         .collect();
     Ok(Json(serde_json::json!({ "sites": sites })))

@@ -222,6 +222,17 @@ impl ReplicationSession {
                 () = shutdown.cancelled() => return,
                 m = inbound.message() => m,
             };
+            if let Ok(Some(GatewayMessage {
+                body: Some(gateway_message::Body::Gap(gap)),
+            })) = &msg
+            {
+                let reply = self.record_gap(gap).await;
+                let failed = reply.is_err();
+                if tx.send(reply).await.is_err() || failed {
+                    return;
+                }
+                continue;
+            }
             let (batch, expedite) = match msg {
                 Ok(Some(GatewayMessage {
                     body: Some(gateway_message::Body::Batch(b)),
@@ -312,6 +323,35 @@ impl ReplicationSession {
                 high_water_mark: applied.high_water_mark,
             })),
         })
+    }
+
+    /// The gateway cannot deliver `gap.first..=gap.last` (central lost them and
+    /// the gateway has compacted them): record it, count it, move the mark.
+    async fn record_gap(&self, gap: &waymark_proto::v1::Gap) -> Result<CentralMessage, Status> {
+        let _guard = self.lock.lock().await;
+        let (store, site) = (self.store.clone(), self.site.clone());
+        let (first, last, reason) = (gap.first, gap.last, gap.reason.clone());
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let recorded = blocking(move || store.record_gap(&site, first, last, &reason, now_ms)).await?;
+        match recorded {
+            Ok(applied) => {
+                let lost = last - first + 1;
+                self.metrics
+                    .events_lost
+                    .get_or_create(&SiteLabel {
+                        site: self.site.clone(),
+                    })
+                    .inc_by(lost);
+                tracing::error!(site = %self.site, first, last, lost, reason = %gap.reason, "events recorded at the site can no longer be delivered: gap recorded (central's store was restored from an older backup?)");
+                Ok(CentralMessage {
+                    body: Some(central_message::Body::Ack(Ack {
+                        high_water_mark: applied.high_water_mark,
+                    })),
+                })
+            }
+            Err(ApplyError::Store(e)) => Err(store_status(e)),
+            Err(e) => Err(self.refuse("bad_gap", Status::failed_precondition(e.to_string()))),
+        }
     }
 
     fn refuse(&self, reason: &'static str, status: Status) -> Status {

@@ -23,6 +23,8 @@ pub struct SyncMetrics {
     pub events_duplicate: Family<SiteLabel, Counter>,
     /// Events applied ahead of the ordered stream (priority lane), by site.
     pub events_expedited: Family<SiteLabel, Counter>,
+    /// Sequences a gateway reported it can no longer deliver (recorded gaps), by site.
+    pub events_lost: Family<SiteLabel, Counter>,
     pub batches_refused: Family<ReasonLabel, Counter>,
     pub apply_seconds: Histogram,
     pub replication_streams: Gauge,
@@ -50,6 +52,7 @@ impl Default for SyncMetrics {
             events_applied: Family::default(),
             events_duplicate: Family::default(),
             events_expedited: Family::default(),
+            events_lost: Family::default(),
             batches_refused: Family::default(),
             apply_seconds: Histogram::new(exponential_buckets(0.000_1, 2.0, 16)),
             replication_streams: Gauge::default(),
@@ -69,6 +72,11 @@ impl Default for SyncMetrics {
             "events_expedited",
             "Milestone and exception events applied ahead of a backlog (priority lane), by site",
             m.events_expedited.clone(),
+        );
+        registry.register(
+            "events_lost",
+            "Events a gateway could no longer deliver after central lost them (recorded gaps), by site",
+            m.events_lost.clone(),
         );
         registry.register(
             "batches_refused",

@@ -35,6 +35,8 @@ pub struct GatewayMetrics {
     pub events_replicated: Counter,
     /// Milestones and exceptions sent ahead of a backlog (priority lane).
     pub events_expedited: Counter,
+    /// Events central lost and this store had already compacted (declared gaps).
+    pub events_lost: Counter,
     pub backlog_events: Gauge,
     pub commit_seconds: Histogram,
     pub link_connected: Gauge,
@@ -83,6 +85,7 @@ impl Default for GatewayMetrics {
             events_duplicate: Counter::default(),
             events_replicated: Counter::default(),
             events_expedited: Counter::default(),
+            events_lost: Counter::default(),
             backlog_events: Gauge::default(),
             commit_seconds: Histogram::new(exponential_buckets(0.000_1, 2.0, 16)),
             link_connected: Gauge::default(),
@@ -136,6 +139,11 @@ impl Default for GatewayMetrics {
             "events_expedited",
             "Milestone and exception events sent ahead of a backlog (priority lane)",
             m.events_expedited.clone(),
+        );
+        registry.register(
+            "events_lost",
+            "Events central lost after acknowledging them, already compacted here (declared to central as a gap)",
+            m.events_lost.clone(),
         );
         registry.register(
             "backlog_events",

@@ -10,7 +10,9 @@ use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
-use waymark_proto::v1::{Ack, Event, EventBatch, GatewayMessage, Hello, LinkState, central_message, gateway_message};
+use waymark_proto::v1::{
+    Ack, Event, EventBatch, Gap, GatewayMessage, Hello, LinkState, central_message, gateway_message,
+};
 
 use crate::backoff::Backoff;
 use crate::central_link::SyncClient;
@@ -126,22 +128,44 @@ impl Replicator {
         let next_needed = hwm
             .checked_add(1)
             .ok_or_else(|| ReplicateError::Protocol(format!("high-water mark {hwm} has no successor")))?;
-        if first_held.is_some_and(|first| first > next_needed) {
-            // Central lost events this store has already compacted (a restored
-            // backup): they cannot be resent. Say so loudly instead of looping.
-            error!(
-                high_water_mark = hwm,
-                first_held = ?first_held,
-                "central is missing events this gateway has already compacted; replication cannot continue until an operator resolves the gap"
-            );
-            return Err(ReplicateError::Protocol("central is behind the compacted log".into()));
-        }
         let mut acked = hwm;
         let mut next = next_needed;
-        // Milestones and exceptions up to here were sent ahead (priority lane).
-        let mut expedited_upto = hwm;
         // Every message central has not answered yet, in the order sent.
         let mut inflight: VecDeque<Sent> = VecDeque::new();
+        if let Some(first) = first_held.filter(|first| *first > next_needed) {
+            // Central lost events this store has already compacted (its store was
+            // restored from an older backup): they cannot be resent. Declare the
+            // gap, which central records and counts, instead of stalling forever
+            // while new reads fill the disk budget.
+            let last = first - 1;
+            error!(
+                high_water_mark = hwm,
+                first_held = first,
+                lost = last - hwm,
+                "central is missing events this gateway has already compacted: declaring the gap to central"
+            );
+            self.metrics.events_lost.inc_by(last - hwm);
+            let gap = Gap {
+                first: next_needed,
+                last,
+                reason: format!(
+                    "the gateway had compacted sequences {next_needed}..={last} after central acknowledged them; central reported {hwm} on reconnect"
+                ),
+            };
+            tx.send(GatewayMessage {
+                body: Some(gateway_message::Body::Gap(gap)),
+            })
+            .await
+            .map_err(|_| ReplicateError::Closed)?;
+            inflight.push_back(Sent {
+                expedite: false,
+                tail: last,
+                bytes: 0,
+            });
+            next = first;
+        }
+        // Milestones and exceptions up to here were sent ahead (priority lane).
+        let mut expedited_upto = hwm;
         let mut ack_deadline = tokio::time::Instant::now() + ACK_TIMEOUT;
         let mut pacer = self.max_bytes_per_sec.map(Pacer::new);
         loop {

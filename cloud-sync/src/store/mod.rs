@@ -7,6 +7,7 @@
 //! its data file (sled 0.34's flush alone only issues sync_file_range).
 
 mod enrollment;
+mod gaps;
 mod keys;
 mod orders;
 mod tokens;
@@ -20,6 +21,7 @@ use prost::Message;
 use waymark_proto::v1::{Event, GatewayStatus};
 
 pub use enrollment::{EnrollmentError, EnrollmentToken};
+pub use gaps::GapRecord;
 pub use orders::{NewOrder, NewParcel, OrderError, order_identifiers};
 pub use tokens::TokenRecord;
 
@@ -255,7 +257,11 @@ impl CentralStore {
                 .or_insert_with(|| SiteSummary::new(site))
                 .last_status = Some(status);
         }
-        Ok(sites.into_values().collect())
+        let mut out: Vec<SiteSummary> = sites.into_values().collect();
+        for s in &mut out {
+            s.gaps = self.gaps(&s.site_id)?;
+        }
+        Ok(out)
     }
 }
 
@@ -264,6 +270,8 @@ pub struct SiteSummary {
     pub site_id: String,
     pub high_water_mark: u64,
     pub last_status: Option<GatewayStatus>,
+    /// Sequences the site's gateway could no longer deliver.
+    pub gaps: Vec<GapRecord>,
 }
 
 impl SiteSummary {
@@ -272,6 +280,7 @@ impl SiteSummary {
             site_id,
             high_water_mark: 0,
             last_status: None,
+            gaps: Vec::new(),
         }
     }
 }
