@@ -22,6 +22,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
+use tonic::service::interceptor::InterceptedService;
 use tracing::{Instrument, info, info_span, warn};
 use waymark_proto::v1::enrollment_server::EnrollmentServer;
 use waymark_proto::v1::site_sync_server::SiteSyncServer;
@@ -132,6 +133,7 @@ pub async fn start(config: SyncConfig, shutdown: CancellationToken) -> Result<Ru
     let svc = SiteSyncServer::new(service)
         .max_decoding_message_size(16 << 20)
         .max_encoding_message_size(16 << 20);
+    let svc = InterceptedService::new(svc, grpc::require_site(identity, metrics.clone()));
     let mut builder = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(10)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
