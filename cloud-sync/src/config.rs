@@ -13,6 +13,10 @@ pub const DEFAULT_GRPC_LISTEN: &str = "0.0.0.0:7443";
 pub const DEFAULT_HTTP_LISTEN: &str = "0.0.0.0:8080";
 pub const DEFAULT_OPS_LISTEN: &str = "127.0.0.1:9465";
 pub const DEFAULT_CACHE_CAPACITY_MB: u64 = 256;
+/// Connections the gRPC port holds at once (one per gateway, plus enrolling ones).
+pub const DEFAULT_GRPC_MAX_CONNECTIONS: usize = 1024;
+/// Connections the HTTP API port holds at once.
+pub const DEFAULT_HTTP_MAX_CONNECTIONS: usize = 1024;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -22,6 +26,10 @@ pub struct RawConfig {
     pub http_listen: Option<String>,
     pub ops_listen: Option<String>,
     pub cache_capacity_mb: Option<u64>,
+    /// Connections the gRPC port holds at once; more wait until one closes.
+    pub grpc_max_connections: Option<usize>,
+    /// Connections the HTTP API port holds at once; more wait until one closes.
+    pub http_max_connections: Option<usize>,
     #[serde(default)]
     pub tls: RawTls,
     #[serde(default)]
@@ -84,6 +92,8 @@ pub struct SyncConfig {
     /// `/metrics`, `/healthz`, `/readyz`, kept off the public API port.
     pub ops_listen: SocketAddr,
     pub cache_capacity_bytes: u64,
+    pub grpc_max_connections: usize,
+    pub http_max_connections: usize,
     pub tls: TlsSettings,
     /// Bearer tokens from `[[api.tokens]]`, besides those issued through the API.
     pub api_tokens: Vec<ProvisionedToken>,
@@ -137,6 +147,23 @@ impl RawConfig {
         if !(8..=65_536).contains(&cache_mb) {
             problems.push(format!("cache_capacity_mb: {cache_mb} is outside 8..=65536"));
         }
+        let mut connections = |key: &str, v: Option<usize>, default: usize| {
+            let n = v.unwrap_or(default);
+            if !(1..=65_536).contains(&n) {
+                problems.push(format!("{key}: {n} is outside 1..=65536"));
+            }
+            n
+        };
+        let grpc_max_connections = connections(
+            "grpc_max_connections",
+            self.grpc_max_connections,
+            DEFAULT_GRPC_MAX_CONNECTIONS,
+        );
+        let http_max_connections = connections(
+            "http_max_connections",
+            self.http_max_connections,
+            DEFAULT_HTTP_MAX_CONNECTIONS,
+        );
         let tls = self.tls.validate(&mut problems);
         let api_tokens = validate_tokens(self.api.tokens, &mut problems);
         let data_dir = self.data_dir.unwrap_or_else(|| {
@@ -152,6 +179,8 @@ impl RawConfig {
             http_listen,
             ops_listen,
             cache_capacity_bytes: cache_mb * 1024 * 1024,
+            grpc_max_connections,
+            http_max_connections,
             tls,
             api_tokens,
         })
@@ -268,6 +297,20 @@ mod tests {
         .and_then(RawConfig::validate)
         .expect_err("invalid");
         assert_eq!(err.problems.len(), 5, "{err}");
+    }
+
+    #[test]
+    fn connection_limits_default_and_are_bounded() {
+        let c = RawConfig::from_toml("data_dir = \"/tmp/c\"")
+            .and_then(RawConfig::validate)
+            .expect("valid");
+        assert_eq!(c.grpc_max_connections, DEFAULT_GRPC_MAX_CONNECTIONS);
+        assert_eq!(c.http_max_connections, DEFAULT_HTTP_MAX_CONNECTIONS);
+        let err =
+            RawConfig::from_toml("data_dir = \"/tmp/c\"\ngrpc_max_connections = 0\nhttp_max_connections = 100000")
+                .and_then(RawConfig::validate)
+                .expect_err("invalid");
+        assert_eq!(err.problems.len(), 2, "{err}");
     }
 
     #[test]

@@ -81,6 +81,29 @@ impl SyncService {
     }
 }
 
+/// Refuses a `SiteSync` call without a site identity (no client certificate, or
+/// no valid header on a development link) before tonic reads its request body:
+/// otherwise an unauthenticated caller could make central buffer and decode
+/// messages of up to the decoding limit before the handler refuses it.
+pub fn require_site(
+    identity: IdentityMode,
+    metrics: Arc<SyncMetrics>,
+) -> impl FnMut(Request<()>) -> Result<Request<()>, Status> + Clone + Send + Sync + 'static {
+    move |req: Request<()>| match identity.site_of(&req) {
+        Ok(_) => Ok(req),
+        Err(status) => {
+            metrics
+                .calls_refused
+                .get_or_create(&ReasonLabel {
+                    reason: "unauthenticated",
+                })
+                .inc();
+            warn!(reason = "unauthenticated", error = %status.message(), "call refused");
+            Err(status)
+        }
+    }
+}
+
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
 fn store_status(e: StoreError) -> Status {

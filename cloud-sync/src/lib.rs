@@ -5,6 +5,7 @@ pub mod api;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod conn_limit;
 pub mod enroll;
 pub mod grpc;
 pub mod identity;
@@ -20,8 +21,8 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
+use tonic::service::interceptor::InterceptedService;
 use tracing::{Instrument, info, info_span, warn};
 use waymark_proto::v1::enrollment_server::EnrollmentServer;
 use waymark_proto::v1::site_sync_server::SiteSyncServer;
@@ -132,6 +133,7 @@ pub async fn start(config: SyncConfig, shutdown: CancellationToken) -> Result<Ru
     let svc = SiteSyncServer::new(service)
         .max_decoding_message_size(16 << 20)
         .max_encoding_message_size(16 << 20);
+    let svc = InterceptedService::new(svc, grpc::require_site(identity, metrics.clone()));
     let mut builder = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(10)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
@@ -151,10 +153,11 @@ pub async fn start(config: SyncConfig, shutdown: CancellationToken) -> Result<Ru
     });
     let router = builder.add_service(svc).add_optional_service(enrollment);
     let grpc_shutdown = shutdown.clone();
+    let grpc_max_connections = config.grpc_max_connections;
     let grpc = tokio::spawn(
         async move {
-            let server =
-                router.serve_with_incoming_shutdown(TcpListenerStream::new(grpc_listener), grpc_shutdown.cancelled());
+            let incoming = conn_limit::LimitedIncoming::new(grpc_listener, grpc_max_connections);
+            let server = router.serve_with_incoming_shutdown(incoming, grpc_shutdown.cancelled());
             if let Err(e) = server.await {
                 warn!(error = %e, "grpc server stopped");
             }
@@ -181,10 +184,13 @@ pub async fn start(config: SyncConfig, shutdown: CancellationToken) -> Result<Ru
         .instrument(info_span!("task", source = "ops")),
     );
     let http_shutdown = shutdown.clone();
+    let http_listener = conn_limit::LimitedListener::new(http_listener, config.http_max_connections);
     let http = tokio::spawn(
         async move {
             // The peer address keys the limit on failed authentication.
             let app = app.into_make_service_with_connect_info::<SocketAddr>();
+            // tap_io: axum knows the peer address of a tapped listener's connections.
+            let http_listener = axum::serve::ListenerExt::tap_io(http_listener, |_| {});
             let server = axum::serve(http_listener, app).with_graceful_shutdown(http_shutdown.cancelled_owned());
             if let Err(e) = server.await {
                 warn!(error = %e, "http server stopped");

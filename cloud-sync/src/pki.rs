@@ -224,6 +224,9 @@ pub fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
         .truncate(true)
         .mode(0o600)
         .open(path)?;
+    // `mode` applies only when the file is created; one left by an interrupted
+    // first start keeps its permissions unless they are set here.
+    f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
     f.write_all(contents.as_bytes())?;
     f.sync_all()
 }
@@ -265,6 +268,19 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o077, 0, "the CA key must not be readable by others");
+    }
+
+    #[test]
+    fn a_leftover_key_file_is_made_private_before_the_key_is_written() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        // A first start interrupted after the key and before the certificate.
+        let key = dir.path().join("ca.key");
+        std::fs::write(&key, "").expect("leftover");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        Pki::load_or_create(dir.path(), &settings()).expect("create");
+        let mode = std::fs::metadata(&key).expect("key").permissions().mode();
+        assert_eq!(mode & 0o077, 0, "the CA key must not be readable by others: {mode:o}");
     }
 
     #[test]

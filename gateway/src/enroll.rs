@@ -182,11 +182,19 @@ fn write_atomic(path: &Path, contents: &str, mode: u32) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let tmp = path.with_extension("tmp");
+    // `site.key.tmp`, not `site.tmp`: the key and the certificate must not share a
+    // temporary file. A leftover one is removed and the file created afresh, so the
+    // key gets `mode` even if an earlier run left a world-readable file behind.
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".tmp");
+    let tmp = path.with_file_name(name);
+    match std::fs::remove_file(&tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
     let mut f = std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(mode)
         .open(&tmp)?;
     f.write_all(contents.as_bytes())?;
@@ -273,6 +281,32 @@ impl ServerCertVerifier for ChainRecorder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_key_is_private_even_over_a_leftover_temporary_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (key, cert, ca) = (
+            dir.path().join("site.key"),
+            dir.path().join("site.crt"),
+            dir.path().join("ca.crt"),
+        );
+        // What an interrupted earlier run (or another user) may leave behind.
+        for leftover in ["site.tmp", "site.key.tmp"] {
+            let path = dir.path().join(leftover);
+            std::fs::write(&path, "old").expect("leftover");
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        }
+        write_files(&key, "KEY", &cert, "CERT", &ca, "CA").expect("written");
+        let mode = std::fs::metadata(&key).expect("key").permissions().mode();
+        assert_eq!(
+            mode & 0o077,
+            0,
+            "the private key must not be readable by others: {mode:o}"
+        );
+        assert_eq!(std::fs::read_to_string(&key).expect("key"), "KEY");
+        assert_eq!(std::fs::read_to_string(&cert).expect("cert"), "CERT");
+    }
 
     #[test]
     fn pem_round_trips_through_the_parser() {

@@ -9,10 +9,20 @@ const PART_HEX: usize = 32;
 /// Longest text accepted as a token before parsing.
 pub const MAX_TOKEN_LEN: usize = 128;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct EnrollmentToken {
     pub secret: [u8; 16],
     pub ca_pin: [u8; 16],
+}
+
+/// Shows the pin only: the secret must not reach a log through `{:?}`.
+impl std::fmt::Debug for EnrollmentToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnrollmentToken")
+            .field("secret", &"<redacted>")
+            .field("ca_pin", &self.ca_pin_hex())
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -70,7 +80,7 @@ mod tests {
             ca_pin: [0x01; 16],
         };
         let text = t.to_string();
-        assert_eq!(EnrollmentToken::parse(&format!("  {text}\n")), Ok(t));
+        assert_eq!(EnrollmentToken::parse(&format!("  {text}\n")), Ok(t.clone()));
         for bad in [
             "",
             "wmk_",
@@ -82,5 +92,9 @@ mod tests {
         ] {
             assert_eq!(EnrollmentToken::parse(bad), Err(TokenFormatError), "{bad}");
         }
+        assert!(
+            !format!("{t:?}").contains(&hex(&t.secret)),
+            "Debug must hide the secret"
+        );
     }
 }

@@ -220,3 +220,24 @@ async fn no_certificate_or_another_ca_gets_nothing() {
     );
     assert_eq!(metric(&metrics, "waymark_sync_events_applied_total", &["site-a"]), 1.0);
 }
+
+/// Identity is checked before central reads a request body: a caller without a
+/// certificate cannot make central buffer a message up to the decoding limit
+/// (16 MiB, 64 calls per connection). An oversized report is refused for its
+/// missing certificate, not for its size after the decoder looked at it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_certificate_is_refused_before_the_body_is_read() {
+    let h = Harness::new(env!("CARGO_BIN_EXE_waymark-node")).expect("harness");
+    let central = h.start_central(None).expect("central");
+    let grpc = central.ready.addr("grpc").expect("grpc");
+    let mut anonymous = client(grpc, &h.ca.cert_pem, None).await;
+    let report = anonymous
+        .report_status(GatewayStatus {
+            site_id: "site-a".into(),
+            gateway_version: "x".repeat(17 << 20),
+            ..Default::default()
+        })
+        .await;
+    let status = report.expect_err("no certificate");
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+}

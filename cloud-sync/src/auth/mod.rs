@@ -123,10 +123,19 @@ pub struct TokenView {
 }
 
 /// A newly issued token: the only time its secret exists outside the client.
-#[derive(Debug)]
 pub struct Issued {
     pub record: TokenRecord,
     pub secret: String,
+}
+
+/// Names the token by id; never the secret.
+impl std::fmt::Debug for Issued {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Issued")
+            .field("id", &self.record.id)
+            .field("name", &self.record.name)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug)]

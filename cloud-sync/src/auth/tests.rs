@@ -44,6 +44,10 @@ fn issued_tokens_carry_scopes_and_can_be_revoked_or_expire() {
     let dir = tempfile::tempdir().expect("tempdir");
     let g = open(dir.path(), &[], FailureLimiter::default());
     let reader = g.issue("reader", vec![Scope::OrdersRead], None).expect("issue");
+    assert!(
+        !format!("{reader:?}").contains(&reader.secret),
+        "Debug must hide the secret"
+    );
     let p = check(&g, &reader.secret).expect("valid");
     assert_eq!(p.name, "reader");
     g.authorize(&p, Scope::OrdersRead).expect("has the scope");
