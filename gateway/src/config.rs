@@ -326,9 +326,19 @@ pub const ENV_KEYS: &[&str] = &[
 
 impl RawConfig {
     /// Parses a config file's text; syntax errors name the line.
+    /// Parses the file. A syntax error names its line and column but does not
+    /// quote the line: it may hold `[mqtt] password`, and errors go to the log.
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError {
-            problems: vec![e.to_string()],
+        toml::from_str(text).map_err(|e| {
+            let at = e.span().map_or_else(String::new, |span| {
+                let before = &text[..span.start.min(text.len())];
+                let line = before.matches('\n').count() + 1;
+                let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+                format!("line {line}, column {column}: ")
+            });
+            ConfigError {
+                problems: vec![format!("{at}{}", e.message())],
+            }
         })
     }
 
@@ -929,6 +939,18 @@ mod tests {
             assert!(all.contains(key), "{key} not reported in:\n{all}");
         }
         assert_eq!(err.problems.len(), 8, "{all}");
+    }
+
+    #[test]
+    fn a_syntax_error_names_the_line_without_quoting_it() {
+        let text = "site_id = \"a\"\n[mqtt]\npassword = \"s3cret\" oops\n";
+        let err = RawConfig::from_toml(text).expect_err("syntax error");
+        let all = err.to_string();
+        assert!(all.contains("line 3"), "{all}");
+        assert!(
+            !all.contains("s3cret"),
+            "a secret on the bad line must not be echoed: {all}"
+        );
     }
 
     #[test]
