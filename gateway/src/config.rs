@@ -861,15 +861,7 @@ where
 mod tests {
     use super::*;
 
-    const MINIMAL: &str = r#"
-        site_id = "dc-north"
-        data_dir = "/tmp/x"
-        [central]
-        endpoint = "https://127.0.0.1:7443"
-        [[devices]]
-        id = "door-3"
-        business_step = "loading"
-    "#;
+    use super::tests_support::MINIMAL_SITE as MINIMAL;
 
     #[test]
     fn minimal_config_gets_defaults() {

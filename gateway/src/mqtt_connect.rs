@@ -264,31 +264,15 @@ impl Connect<'_> {
         );
         let mut out = Vec::with_capacity(body.len() + 5);
         out.push(0x10);
-        encode_remaining_length(body.len(), &mut out);
+        crate::mqtt_frame::encode_remaining_length(body.len(), &mut out);
         out.extend_from_slice(&body);
         out
-    }
-}
-
-fn encode_remaining_length(mut n: usize, out: &mut Vec<u8>) {
-    loop {
-        let mut b = (n % 128) as u8;
-        n /= 128;
-        if n > 0 {
-            b |= 0x80;
-        }
-        out.push(b);
-        if n == 0 {
-            return;
-        }
     }
 }
 
 /// Builds CONNECT packets for tests (here and in the proptests).
 #[cfg(test)]
 pub(crate) mod build {
-    use super::*;
-
     #[derive(Debug, Clone, Default)]
     pub struct Spec {
         pub v5: bool,
@@ -342,7 +326,7 @@ pub(crate) mod build {
             field(&mut body, p);
         }
         let mut out = vec![0x10];
-        encode_remaining_length(body.len(), &mut out);
+        crate::mqtt_frame::encode_remaining_length(body.len(), &mut out);
         out.extend_from_slice(&body);
         out
     }

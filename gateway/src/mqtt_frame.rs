@@ -195,6 +195,21 @@ fn publish_bytes(first_byte: u8, remaining: usize) -> u64 {
     remaining.saturating_sub(2 + packet_id) as u64
 }
 
+/// Appends MQTT's variable-length "remaining length" encoding of `n`.
+pub fn encode_remaining_length(mut n: usize, out: &mut Vec<u8>) {
+    loop {
+        let mut b = (n % 128) as u8;
+        n /= 128;
+        if n > 0 {
+            b |= 0x80;
+        }
+        out.push(b);
+        if n == 0 {
+            return;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,18 +229,7 @@ mod tests {
         }
         body.extend_from_slice(payload);
         let mut p = vec![if qos1 { 0x32 } else { 0x30 }];
-        let mut n = body.len();
-        loop {
-            let mut b = (n % 128) as u8;
-            n /= 128;
-            if n > 0 {
-                b |= 0x80;
-            }
-            p.push(b);
-            if n == 0 {
-                break;
-            }
-        }
+        encode_remaining_length(body.len(), &mut p);
         p.extend(body);
         p
     }
@@ -233,18 +237,7 @@ mod tests {
     /// A PUBLISH-typed packet whose body is `body_len` bytes with a zero-length topic.
     fn packet(body_len: usize) -> Vec<u8> {
         let mut p = vec![0x30];
-        let mut n = body_len;
-        loop {
-            let mut b = (n % 128) as u8;
-            n /= 128;
-            if n > 0 {
-                b |= 0x80;
-            }
-            p.push(b);
-            if n == 0 {
-                break;
-            }
-        }
+        encode_remaining_length(body_len, &mut p);
         p.extend(std::iter::repeat_n(0xab, body_len));
         if body_len >= 2 {
             let at = p.len() - body_len;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use rustls::pki_types::pem::PemObject;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -21,21 +22,15 @@ pub struct TestPki {
 
 impl TestPki {
     pub fn generate(dir: &Path) -> anyhow::Result<Self> {
-        let ca_key = rcgen::KeyPair::generate()?;
-        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new())?;
-        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "waymark test site CA");
-        let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key)?;
-        let key = rcgen::KeyPair::generate()?;
-        let leaf = rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])?
-            .signed_by(&key, &ca)?;
+        let ca = crate::pki::TestCa::new("waymark test site CA")?;
+        let (leaf_pem, key_pem) = ca.issue_server(&["localhost", "127.0.0.1"])?;
         let (cert_path, key_path) = (dir.join("gateway-mqtt.pem"), dir.join("gateway-mqtt.key"));
-        std::fs::write(&cert_path, leaf.pem())?;
-        std::fs::write(&key_path, key.serialize_pem())?;
+        std::fs::write(&cert_path, leaf_pem)?;
+        std::fs::write(&key_path, key_pem)?;
         let mut roots = rustls::RootCertStore::empty();
-        roots.add(ca.der().clone())?;
+        for cert in rustls::pki_types::CertificateDer::pem_slice_iter(ca.cert_pem.as_bytes()) {
+            roots.add(cert?)?;
+        }
         let client = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
             .with_safe_default_protocol_versions()?
             .with_root_certificates(roots)
@@ -64,18 +59,7 @@ fn field(out: &mut Vec<u8>, b: &[u8]) {
 
 fn packet(first: u8, body: Vec<u8>) -> Vec<u8> {
     let mut out = vec![first];
-    let mut n = body.len();
-    loop {
-        let mut b = (n % 128) as u8;
-        n /= 128;
-        if n > 0 {
-            b |= 0x80;
-        }
-        out.push(b);
-        if n == 0 {
-            break;
-        }
-    }
+    waymark_gateway::mqtt_frame::encode_remaining_length(body.len(), &mut out);
     out.extend(body);
     out
 }

@@ -112,6 +112,18 @@ impl CentralStore {
     /// mark are skipped, the next ones must follow it without a gap. One durable
     /// commit; the caller serializes calls per site.
     pub fn apply(&self, site: &str, events: &[Event]) -> Result<Applied, ApplyError> {
+        self.apply_events(site, events, true)
+    }
+
+    /// Applies events sent ahead of the ordered stream (the priority lane): each
+    /// is stored by sequence and id exactly as `apply` would, but the high-water
+    /// mark does not move. When the ordered stream reaches them, `apply` skips
+    /// them as already applied by their id. One durable commit.
+    pub fn apply_expedited(&self, site: &str, events: &[Event]) -> Result<Applied, ApplyError> {
+        self.apply_events(site, events, false)
+    }
+
+    fn apply_events(&self, site: &str, events: &[Event], ordered: bool) -> Result<Applied, ApplyError> {
         let mut hwm = self.high_water_mark(site)?;
         let mut batch = sled::Batch::default();
         let mut ids_in_batch = HashSet::new();
@@ -128,14 +140,16 @@ impl CentralStore {
                 out.duplicates += 1;
                 continue;
             }
-            if e.sequence != hwm + 1 {
+            if ordered && e.sequence != hwm + 1 {
                 return Err(ApplyError::Gap {
                     expected: hwm + 1,
                     got: e.sequence,
                 });
             }
             validate(e)?;
-            hwm = e.sequence;
+            if ordered {
+                hwm = e.sequence;
+            }
             let id_key = keys::join(keys::EVENT_ID, &[site.as_bytes(), e.event_id.as_bytes()]);
             if !ids_in_batch.insert(e.event_id.as_str())
                 || self.events.contains_key(&id_key).map_err(StoreError::from)?
@@ -146,54 +160,14 @@ impl CentralStore {
             stage_event(&mut batch, site, e, id_key);
             out.applied += 1;
         }
-        if out.applied + out.duplicates > 0 {
-            batch.insert(keys::join(keys::HIGH_WATER, &[site.as_bytes()]), &hwm.to_be_bytes());
+        if out.applied > 0 || (ordered && out.duplicates > 0) {
+            if ordered {
+                batch.insert(keys::join(keys::HIGH_WATER, &[site.as_bytes()]), &hwm.to_be_bytes());
+            }
             self.events.apply_batch(batch).map_err(StoreError::from)?;
             self.sync()?;
         }
         out.high_water_mark = hwm;
-        Ok(out)
-    }
-
-    /// Applies events sent ahead of the ordered stream (the priority lane): each
-    /// is stored by sequence and id exactly as `apply` would, but the high-water
-    /// mark does not move. When the ordered stream reaches them, `apply` skips
-    /// them as already applied by their id. One durable commit.
-    pub fn apply_expedited(&self, site: &str, events: &[Event]) -> Result<Applied, ApplyError> {
-        let hwm = self.high_water_mark(site)?;
-        let mut batch = sled::Batch::default();
-        let mut ids_in_batch = HashSet::new();
-        let mut out = Applied {
-            high_water_mark: hwm,
-            ..Applied::default()
-        };
-        for e in events {
-            if e.site_id != site {
-                return Err(ApplyError::WrongSite {
-                    site: site.into(),
-                    claimed: e.site_id.clone(),
-                    sequence: e.sequence,
-                });
-            }
-            if e.sequence <= hwm {
-                out.duplicates += 1;
-                continue;
-            }
-            validate(e)?;
-            let id_key = keys::join(keys::EVENT_ID, &[site.as_bytes(), e.event_id.as_bytes()]);
-            if !ids_in_batch.insert(e.event_id.as_str())
-                || self.events.contains_key(&id_key).map_err(StoreError::from)?
-            {
-                out.duplicates += 1;
-                continue;
-            }
-            stage_event(&mut batch, site, e, id_key);
-            out.applied += 1;
-        }
-        if out.applied > 0 {
-            self.events.apply_batch(batch).map_err(StoreError::from)?;
-            self.sync()?;
-        }
         Ok(out)
     }
 
