@@ -22,12 +22,49 @@ pub enum BrokerError {
     Link(String),
 }
 
+/// The front acceptor's login at the embedded broker, made fresh at every start.
+/// The broker's loopback ports accept no other login, so a local process cannot
+/// connect past the front and publish as a device without its credentials.
+#[derive(Clone)]
+pub struct BrokerLogin {
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for BrokerLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BrokerLogin")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BrokerLogin {
+    fn random() -> Result<Self, BrokerError> {
+        let mut secret = [0u8; 24];
+        rustls::crypto::ring::default_provider()
+            .secure_random
+            .fill(&mut secret)
+            .map_err(|_| BrokerError::Link("the operating system's random source failed".into()))?;
+        Ok(Self {
+            username: "waymark-front".into(),
+            password: secret.iter().map(|b| format!("{b:02x}")).collect(),
+        })
+    }
+
+    pub fn as_pair(&self) -> (&str, &str) {
+        (&self.username, &self.password)
+    }
+}
+
 /// A running embedded broker. rumqttd has no shutdown: it lives until the process exits.
 pub struct EmbeddedBroker {
     /// The MQTT 3.1.1 listener.
     pub internal_addr: SocketAddr,
     /// The MQTT 5 listener.
     pub internal_v5_addr: Option<SocketAddr>,
+    /// The only login its listeners accept.
+    pub login: BrokerLogin,
     pub link: (LinkTx, LinkRx),
 }
 
@@ -56,9 +93,11 @@ impl EmbeddedBroker {
             l.local_addr().map_err(BrokerError::Port)
         };
         let (internal_addr, v5_addr) = (reserve()?, reserve()?);
+        let login = BrokerLogin::random()?;
         let mut broker = Broker::new(config(
             internal_addr,
             v5_addr,
+            &login,
             max_payload_bytes,
             max_connections,
             inflight_budget_bytes,
@@ -75,20 +114,21 @@ impl EmbeddedBroker {
                 }
             })
             .map_err(BrokerError::Port)?;
-        wait_listening(internal_addr).await?;
+        wait_listening(internal_addr, &login).await?;
         wait_accepting(v5_addr).await?;
         Ok(Self {
             internal_addr,
             internal_v5_addr: Some(v5_addr),
+            login,
             link: (tx, rx),
         })
     }
 }
 
-async fn wait_listening(addr: SocketAddr) -> Result<(), BrokerError> {
+async fn wait_listening(addr: SocketAddr, login: &BrokerLogin) -> Result<(), BrokerError> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while tokio::time::Instant::now() < deadline {
-        if probe(addr).await.is_ok() {
+        if probe(addr, Some(login)).await.is_ok() {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -109,27 +149,28 @@ async fn wait_accepting(addr: SocketAddr) -> Result<(), BrokerError> {
     Err(BrokerError::NotListening(addr))
 }
 
-/// A full MQTT 3.1.1 handshake with the broker: CONNECT, expect CONNACK accepted,
-/// DISCONNECT. Proves the broker serves clients, without making it log an error.
-pub async fn probe(addr: SocketAddr) -> std::io::Result<()> {
+/// A full MQTT 3.1.1 handshake with the broker: CONNECT (with `login`, if any),
+/// expect CONNACK accepted, DISCONNECT. Proves the broker serves clients, without
+/// making it log an error.
+pub async fn probe(addr: SocketAddr, login: Option<&BrokerLogin>) -> std::io::Result<()> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    const CLIENT_ID: &[u8] = b"waymark-probe";
-    let mut connect = vec![
-        0x10,
-        (12 + CLIENT_ID.len()) as u8,
-        0,
-        4,
-        b'M',
-        b'Q',
-        b'T',
-        b'T',
-        4,
-        0x02,
-        0,
-        10,
-    ];
-    connect.extend_from_slice(&[0, CLIENT_ID.len() as u8]);
-    connect.extend_from_slice(CLIENT_ID);
+    let field = |out: &mut Vec<u8>, b: &[u8]| {
+        out.extend_from_slice(&(b.len() as u16).to_be_bytes());
+        out.extend_from_slice(b);
+    };
+    let mut body = Vec::new();
+    field(&mut body, b"MQTT");
+    body.push(4);
+    body.push(if login.is_some() { 0xc2 } else { 0x02 });
+    body.extend_from_slice(&10u16.to_be_bytes());
+    field(&mut body, b"waymark-probe");
+    if let Some(l) = login {
+        field(&mut body, l.username.as_bytes());
+        field(&mut body, l.password.as_bytes());
+    }
+    let mut connect = vec![0x10];
+    crate::mqtt_frame::encode_remaining_length(body.len(), &mut connect);
+    connect.extend_from_slice(&body);
     let exchange = async {
         let mut s = tokio::net::TcpStream::connect(addr).await?;
         s.write_all(&connect).await?;
@@ -152,6 +193,7 @@ pub async fn probe(addr: SocketAddr) -> std::io::Result<()> {
 fn config(
     listen: SocketAddr,
     listen_v5: SocketAddr,
+    login: &BrokerLogin,
     max_payload_bytes: usize,
     max_connections: usize,
     inflight_budget: usize,
@@ -162,7 +204,10 @@ fn config(
         // broker's own limit only has to let every accepted packet through.
         max_payload_size: max_payload_bytes + PACKET_OVERHEAD_BYTES,
         max_inflight_count: 256,
-        auth: None,
+        auth: Some(std::collections::HashMap::from([(
+            login.username.clone(),
+            login.password.clone(),
+        )])),
         external_auth: None,
         dynamic_filters: true,
     };
@@ -200,5 +245,26 @@ fn config(
                 .collect(),
         ),
         ..Config::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_internal_ports_accept_only_the_fronts_login() {
+        let broker = EmbeddedBroker::start(64 * 1024, 16, 1 << 20).await.expect("broker");
+        assert!(probe(broker.internal_addr, Some(&broker.login)).await.is_ok());
+        assert!(
+            probe(broker.internal_addr, None).await.is_err(),
+            "a local process without the login must not get past the front"
+        );
+        let guess = BrokerLogin {
+            username: broker.login.username.clone(),
+            password: "guess".into(),
+        };
+        assert!(probe(broker.internal_addr, Some(&guess)).await.is_err());
+        assert!(!format!("{:?}", broker.login).contains(&broker.login.password));
     }
 }

@@ -260,6 +260,7 @@ pub async fn start(config: GatewayConfig, shutdown: CancellationToken) -> Result
             let front = Arc::new(mqtt_front::Front {
                 broker: broker.internal_addr,
                 broker_v5: broker.internal_v5_addr,
+                broker_login: broker.login.clone(),
                 limits: mqtt_front::FrontLimits {
                     max_connections: config.mqtt.max_connections,
                     // The payload limit plus room for the topic and packet id.
@@ -280,7 +281,7 @@ pub async fn start(config: GatewayConfig, shutdown: CancellationToken) -> Result
                     plain: plain_addr,
                     tls: tls_addr,
                 },
-                ops::BrokerHealth::Embedded(broker.internal_addr),
+                ops::BrokerHealth::Embedded(broker.internal_addr, broker.login.clone()),
             )
         }
     };

@@ -246,14 +246,15 @@ pub fn parse_connect(packet: &[u8]) -> Result<Connect<'_>, ConnectError> {
 
 impl Connect<'_> {
     /// The CONNECT to forward to the broker: the same packet with `client_id` in
-    /// place of the device's and without username and password.
-    pub fn rewrite(&self, packet: &[u8], client_id: &str) -> Vec<u8> {
+    /// place of the device's, and the front's own login (`username`, `password`)
+    /// in place of the device's credentials.
+    pub fn rewrite(&self, packet: &[u8], client_id: &str, login: (&str, &str)) -> Vec<u8> {
         let (header, _) = fixed_header(packet).ok().flatten().unwrap_or((packet.len(), 0));
         let id_len = client_id.len().min(usize::from(u16::MAX));
         let mut body = Vec::with_capacity(packet.len() + id_len);
         body.extend_from_slice(packet.get(header..self.client_id_at.start).unwrap_or_default());
         if let Some(flags) = self.flags_at.checked_sub(header).and_then(|i| body.get_mut(i)) {
-            *flags &= !0xc0;
+            *flags |= 0xc0;
         }
         body.extend_from_slice(&(id_len as u16).to_be_bytes());
         body.extend_from_slice(&client_id.as_bytes()[..id_len]);
@@ -262,6 +263,11 @@ impl Connect<'_> {
                 .get(self.client_id_at.end..self.credentials_at)
                 .unwrap_or_default(),
         );
+        for field in [login.0.as_bytes(), login.1.as_bytes()] {
+            let len = field.len().min(usize::from(u16::MAX));
+            body.extend_from_slice(&(len as u16).to_be_bytes());
+            body.extend_from_slice(&field[..len]);
+        }
         let mut out = Vec::with_capacity(body.len() + 5);
         out.push(0x10);
         crate::mqtt_frame::encode_remaining_length(body.len(), &mut out);
@@ -363,14 +369,14 @@ mod tests {
     }
 
     #[test]
-    fn the_broker_gets_a_namespaced_client_id_and_no_credentials() {
+    fn the_broker_gets_a_namespaced_client_id_and_the_fronts_login_not_the_devices() {
         for v5 in [false, true] {
             let original = connect(&device(v5));
             let c = parse_connect(&original).expect("valid");
-            let forwarded = c.rewrite(&original, "door-3:reader-7");
+            let forwarded = c.rewrite(&original, "door-3:reader-7", ("front", "f-secret"));
             let f = parse_connect(&forwarded).expect("still a valid CONNECT");
             assert_eq!(f.client_id, "door-3:reader-7");
-            assert_eq!((f.username, f.password), (None, None));
+            assert_eq!((f.username, f.password), (Some("front"), Some(&b"f-secret"[..])));
             assert_eq!(f.will_topic, c.will_topic);
             assert_eq!(f.version, c.version);
             assert!(!forwarded.windows(6).any(|w| w == b"s3cret"));
@@ -458,10 +464,10 @@ mod tests {
             prop_assert_eq!(c.username, s.username.as_deref());
             prop_assert_eq!(c.password, s.password.as_deref());
             prop_assert_eq!(c.will_topic, s.will.as_ref().map(|(t, _)| t.as_str()));
-            let f = c.rewrite(&p, &new_id);
+            let f = c.rewrite(&p, &new_id, ("front", "pw"));
             let f = parse_connect(&f).expect("rewrite valid");
             prop_assert_eq!(f.client_id, new_id.as_str());
-            prop_assert_eq!((f.username, f.password), (None, None));
+            prop_assert_eq!((f.username, f.password), (Some("front"), Some(&b"pw"[..])));
             prop_assert_eq!(f.will_topic, c.will_topic);
         }
 
@@ -478,7 +484,7 @@ mod tests {
             p[i] = byte;
             let n = cut.index(p.len() + 1);
             if let Ok(c) = parse_connect(&p[..n]) {
-                let f = c.rewrite(&p[..n], "x:y");
+                let f = c.rewrite(&p[..n], "x:y", ("front", "pw"));
                 prop_assert!(parse_connect(&f).is_ok());
             }
         }

@@ -45,6 +45,8 @@ pub struct Front {
     pub broker: SocketAddr,
     /// Its MQTT 5 listener, if it runs one; without it v5 devices are refused.
     pub broker_v5: Option<SocketAddr>,
+    /// The front's login at the broker, put in every forwarded CONNECT.
+    pub broker_login: crate::broker::BrokerLogin,
     pub limits: FrontLimits,
     pub credentials: Arc<DeviceCredentials>,
     pub metrics: Arc<GatewayMetrics>,
@@ -284,7 +286,11 @@ where
             return;
         }
     };
-    let forwarded = connect.rewrite(&buf[..len], &format!("{}:{client_id}", device_label.unwrap_or("")));
+    let forwarded = connect.rewrite(
+        &buf[..len],
+        &format!("{}:{client_id}", device_label.unwrap_or("")),
+        front.broker_login.as_pair(),
+    );
     let leftover = buf.split_off(len);
     debug!(device = device_label.unwrap_or("anonymous"), %client_id, ?version, "mqtt device connected");
     proxy(device, broker, forwarded, leftover, &identity, front, shutdown).await;

@@ -21,8 +21,9 @@ pub struct OpsState {
 
 /// How readiness learns whether devices can publish.
 pub enum BrokerHealth {
-    /// Our embedded broker's loopback address: probed with a real MQTT handshake.
-    Embedded(std::net::SocketAddr),
+    /// Our embedded broker's loopback address and the front's login there: probed
+    /// with a real MQTT handshake.
+    Embedded(std::net::SocketAddr, crate::broker::BrokerLogin),
     /// Whether the subscription to the site broker is connected.
     External(Arc<std::sync::atomic::AtomicBool>),
 }
@@ -55,7 +56,7 @@ async fn status(State(s): State<Arc<OpsState>>) -> impl IntoResponse {
 /// connections. The link is reported but does not fail readiness: offline is normal.
 async fn readyz(State(s): State<Arc<OpsState>>) -> impl IntoResponse {
     let broker_up = match &s.broker {
-        BrokerHealth::Embedded(addr) => crate::broker::probe(*addr).await.is_ok(),
+        BrokerHealth::Embedded(addr, login) => crate::broker::probe(*addr, Some(login)).await.is_ok(),
         BrokerHealth::External(connected) => connected.load(std::sync::atomic::Ordering::Relaxed),
     };
     let body = serde_json::json!({

@@ -29,6 +29,7 @@ async fn the_broker_never_holds_more_than_the_budget_and_loses_nothing() -> anyh
     let front = Arc::new(mqtt_front::Front {
         broker: broker.internal_addr,
         broker_v5: broker.internal_v5_addr,
+        broker_login: broker.login.clone(),
         limits: FrontLimits {
             max_connections: 8,
             max_packet_bytes: 65 * 1024,

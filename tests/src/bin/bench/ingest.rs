@@ -138,6 +138,7 @@ async fn broker_alone(payloads: &[Vec<u8>], per_publisher: u64) -> anyhow::Resul
     let front = Arc::new(mqtt_front::Front {
         broker: b.internal_addr,
         broker_v5: b.internal_v5_addr,
+        broker_login: b.login.clone(),
         limits: mqtt_front::FrontLimits {
             max_connections: 64,
             max_packet_bytes: 257 * 1024,
