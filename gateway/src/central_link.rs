@@ -65,12 +65,15 @@ pub fn endpoint(config: &CentralConfig) -> Result<Endpoint, LinkError> {
         })
 }
 
-pub fn connect_lazy(config: &CentralConfig, site_id: &str) -> Result<SyncClient, LinkError> {
+/// The client for central, and when the site certificate expires (ms since the
+/// epoch; `None` on a development plaintext link).
+pub fn connect_lazy(config: &CentralConfig, site_id: &str) -> Result<(SyncClient, Option<i64>), LinkError> {
     let err = |detail: String| LinkError::Endpoint {
         endpoint: config.endpoint.clone(),
         detail,
     };
     let mut endpoint = endpoint(config)?;
+    let mut not_after_ms = None;
     match &config.tls {
         Some(tls) => {
             let material = SiteTls::load(tls, site_id)?;
@@ -80,6 +83,11 @@ pub fn connect_lazy(config: &CentralConfig, site_id: &str) -> Result<SyncClient,
                 expires = %material.not_after,
                 "central link: mutual TLS"
             );
+            let days_left = (material.not_after_ms - chrono::Utc::now().timestamp_millis()) / 86_400_000;
+            if days_left < 30 {
+                tracing::warn!(days_left, cert = %tls.cert.display(), "the site certificate expires soon: enroll again with a new token (waymark-gateway enroll --force)");
+            }
+            not_after_ms = Some(material.not_after_ms);
             endpoint = endpoint
                 .tls_config(material.client_config(tls))
                 .map_err(|e| err(e.to_string()))?;
@@ -90,9 +98,10 @@ pub fn connect_lazy(config: &CentralConfig, site_id: &str) -> Result<SyncClient,
     }
     let site: AsciiMetadataValue = MetadataValue::try_from(site_id).map_err(|e| err(e.to_string()))?;
     let channel = endpoint.connect_lazy();
-    Ok(SiteSyncClient::with_interceptor(channel, SiteMetadata(site))
+    let client = SiteSyncClient::with_interceptor(channel, SiteMetadata(site))
         .max_decoding_message_size(16 << 20)
-        .max_encoding_message_size(16 << 20))
+        .max_encoding_message_size(16 << 20);
+    Ok((client, not_after_ms))
 }
 
 /// The site's certificate, key and central's CA, checked before first use.
@@ -101,6 +110,7 @@ struct SiteTls {
     cert: String,
     key: String,
     not_after: String,
+    not_after_ms: i64,
 }
 
 impl SiteTls {
@@ -126,14 +136,18 @@ impl SiteTls {
                 site: site_id.to_string(),
             });
         }
-        let not_after = x509_parser::parse_x509_certificate(&der)
-            .map(|(_, c)| c.validity().not_after.to_string())
+        let (not_after, not_after_ms) = x509_parser::parse_x509_certificate(&der)
+            .map(|(_, c)| {
+                let t = c.validity().not_after;
+                (t.to_string(), t.timestamp().saturating_mul(1000))
+            })
             .unwrap_or_default();
         Ok(Self {
             ca: read(&tls.ca_cert)?,
             key: read(&tls.key)?,
             cert,
             not_after,
+            not_after_ms,
         })
     }
 

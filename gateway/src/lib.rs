@@ -149,7 +149,7 @@ pub async fn start(config: GatewayConfig, shutdown: CancellationToken) -> Result
     metrics.orders_held.set(store.orders_held() as i64);
     let link = Arc::new(link_status::LinkStatus::default());
     let board = Arc::new(DeviceBoard::new(&config.devices));
-    let client = central_link::connect_lazy(&config.central, &config.site_id)?;
+    let (client, cert_not_after_ms) = central_link::connect_lazy(&config.central, &config.site_id)?;
 
     let ops_listener = bind("ops", config.ops_listen).await?;
     let ops_addr = local_addr("ops", &ops_listener, config.ops_listen)?;
@@ -312,6 +312,7 @@ pub async fn start(config: GatewayConfig, shutdown: CancellationToken) -> Result
         link: link.clone(),
         board: board.clone(),
         quarantine: quarantine.clone(),
+        cert_not_after_ms,
     };
     spawn(
         "status_report",

@@ -57,6 +57,8 @@ pub struct GatewayMetrics {
     pub backlog_bytes: Gauge,
     pub replication_lag_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
     pub last_ack_timestamp_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
+    /// When the site certificate for the link to central expires (unix seconds).
+    pub certificate_expiry_timestamp_seconds: Gauge,
     pub store_size_bytes: Gauge,
     pub read_to_recorded_seconds: Histogram,
     pub reconcile_cross_reads: Counter,
@@ -106,6 +108,7 @@ impl Default for GatewayMetrics {
             backlog_bytes: Gauge::default(),
             replication_lag_seconds: Gauge::default(),
             last_ack_timestamp_seconds: Gauge::default(),
+            certificate_expiry_timestamp_seconds: Gauge::default(),
             store_size_bytes: Gauge::default(),
             read_to_recorded_seconds: Histogram::new(exponential_buckets(0.000_25, 2.0, 16)),
             reconcile_cross_reads: Counter::default(),
@@ -239,6 +242,11 @@ impl Default for GatewayMetrics {
             "replication_lag_seconds",
             "Age of the oldest event central has not acknowledged (0 when caught up)",
             m.replication_lag_seconds.clone(),
+        );
+        registry.register(
+            "certificate_expiry_timestamp_seconds",
+            "When the site certificate for the link to central expires (alert well before)",
+            m.certificate_expiry_timestamp_seconds.clone(),
         );
         registry.register(
             "last_ack_timestamp_seconds",

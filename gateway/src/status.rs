@@ -108,6 +108,14 @@ pub struct StatusView {
     pub disk_budget: BudgetView,
     pub quarantine: crate::stage::QuarantineView,
     pub devices: Vec<DeviceLine>,
+    /// The site certificate for the link to central; `None` on a plaintext link.
+    pub certificate: Option<CertificateView>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CertificateView {
+    pub expires_at: String,
+    pub days_left: i64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -123,6 +131,8 @@ pub struct StatusSource {
     pub link: Arc<LinkStatus>,
     pub board: Arc<DeviceBoard>,
     pub quarantine: Arc<Mutex<crate::stage::QuarantineView>>,
+    /// When the site certificate expires; `None` on a development plaintext link.
+    pub cert_not_after_ms: Option<i64>,
 }
 
 impl StatusSource {
@@ -161,6 +171,12 @@ impl StatusSource {
             },
             quarantine: self.quarantine.lock().unwrap_or_else(|p| p.into_inner()).clone(),
             devices: self.board.lines(),
+            certificate: self.cert_not_after_ms.map(|ms| CertificateView {
+                expires_at: chrono::DateTime::from_timestamp_millis(ms)
+                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                    .unwrap_or_default(),
+                days_left: (ms - now_ms).div_euclid(86_400_000),
+            }),
         }
     }
 
@@ -173,6 +189,9 @@ impl StatusSource {
             .last_ack_timestamp_seconds
             .set(self.link.last_ack_ms() as f64 / 1000.0);
         metrics.store_size_bytes.set(v.store_bytes as i64);
+        if let Some(ms) = self.cert_not_after_ms {
+            metrics.certificate_expiry_timestamp_seconds.set(ms / 1000);
+        }
         // Estimated from the average size of the events the log holds.
         let retained = self
             .store

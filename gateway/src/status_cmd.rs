@@ -80,6 +80,16 @@ pub fn render(v: &Value, now_ms: i64) -> String {
     )
     .ok();
     writeln!(out, "  orders held  {}", u("orders_held")).ok();
+    let cert = &v["certificate"];
+    let cert_line = match cert["days_left"].as_i64() {
+        None => "none: plaintext link to central (development)".to_string(),
+        Some(d) if d < 30 => format!(
+            "expires {} (in {d} days): RENEW NOW with waymark-gateway enroll --force",
+            cert["expires_at"].as_str().unwrap_or("?")
+        ),
+        Some(d) => format!("expires {} (in {d} days)", cert["expires_at"].as_str().unwrap_or("?")),
+    };
+    writeln!(out, "  certificate  {cert_line}").ok();
     let b = &v["disk_budget"];
     writeln!(
         out,
@@ -155,5 +165,21 @@ mod tests {
         assert!(text.contains("60 min ago"), "{text}");
         assert!(text.contains("never (DISCONNECTED)"), "{text}");
         assert!(text.contains("4096 MiB"), "{text}");
+        assert!(text.contains("certificate  none: plaintext"), "{text}");
+    }
+
+    #[test]
+    fn a_certificate_near_its_end_says_renew() {
+        let with = |days: i64| {
+            serde_json::json!({ "site_id": "dc-north",
+                "certificate": { "expires_at": "2027-01-01T00:00:00Z", "days_left": days } })
+        };
+        let ok = render(&with(200), 0);
+        assert!(
+            ok.contains("expires 2027-01-01T00:00:00Z (in 200 days)") && !ok.contains("RENEW"),
+            "{ok}"
+        );
+        let soon = render(&with(12), 0);
+        assert!(soon.contains("RENEW NOW"), "{soon}");
     }
 }

@@ -58,6 +58,13 @@ async fn a_gateway_enrolls_once_with_a_token_and_replicates() {
     .await
     .expect("replicated");
 
+    // The gateway shows when its certificate runs out (central's default: 397 days).
+    let status = h.status(&gw).await.expect("status");
+    let days = status["certificate"]["days_left"]
+        .as_i64()
+        .expect("certificate in status");
+    assert!((395..=397).contains(&days), "{status}");
+
     // The same token again: refused, and the certificate on disk is untouched.
     let cert_before = std::fs::read(h.path("dock-a").join("tls/site.crt")).expect("cert");
     let (ok, out) = h.enroll(&spec, grpc, &token, &["--force"]).expect("run enroll");
