@@ -187,6 +187,24 @@ impl DeviceCredentials {
     /// read topic (`waymark/<site>/<device>/reads`) must name the connection's own
     /// device, or for anonymous connections a device without a password. Other
     /// topics pass: ingest records nothing from them and counts them.
+    /// A device may subscribe only inside its own namespace,
+    /// `waymark/<site>/<its id>/...` (e.g. a command topic), never to other
+    /// devices' reads. Anonymous connections (development) may subscribe to anything.
+    pub fn may_subscribe(&self, identity: &Identity, filter: &[u8]) -> bool {
+        let Identity::Device(d) = identity else {
+            return true;
+        };
+        let Ok(filter) = std::str::from_utf8(filter) else {
+            return false;
+        };
+        let mut levels = filter.split('/');
+        matches!(
+            (levels.next(), levels.next(), levels.next()),
+            (Some("waymark"), Some(site), Some(device))
+                if !site.is_empty() && !site.contains(['+', '#']) && device == d
+        )
+    }
+
     pub fn may_publish(&self, identity: &Identity, topic: &[u8]) -> bool {
         let Some(t) = std::str::from_utf8(topic).ok().and_then(|t| topic::parse(t).ok()) else {
             return true;
@@ -285,5 +303,25 @@ mod tests {
         assert!(PasswordHashPhc::parse("plain-text-password").is_err());
         assert!(PasswordHashPhc::parse("$pbkdf2-sha256$i=1000$c2FsdA$aGFzaA").is_err());
         assert!(hash_password(b"").is_err());
+    }
+
+    #[test]
+    fn a_device_subscribes_inside_its_own_namespace_only() {
+        let (creds, _) = registry(false);
+        let door = Identity::Device("door-3".into());
+        for ok in ["waymark/dc-north/door-3/cmd", "waymark/dc-north/door-3/#"] {
+            assert!(creds.may_subscribe(&door, ok.as_bytes()), "{ok}");
+        }
+        for refused in [
+            "#",
+            "waymark/#",
+            "waymark/+/door-3/cmd",
+            "waymark/dc-north/+/reads",
+            "waymark/dc-north/pack-1/reads",
+            "other/dc-north/door-3",
+        ] {
+            assert!(!creds.may_subscribe(&door, refused.as_bytes()), "{refused}");
+        }
+        assert!(creds.may_subscribe(&Identity::Anonymous, b"#"), "development mode");
     }
 }

@@ -20,6 +20,8 @@ pub enum FrameError {
     TopicRefused,
     #[error("a second CONNECT on one connection")]
     SecondConnect,
+    #[error("subscription to a topic filter this connection may not read")]
+    SubscribeRefused,
 }
 
 impl FrameError {
@@ -30,6 +32,7 @@ impl FrameError {
             Self::Malformed | Self::SecondConnect => "malformed_packet",
             Self::TopicTooLong { .. } => "topic_too_long",
             Self::TopicRefused => "device_mismatch",
+            Self::SubscribeRefused => "subscribe_refused",
         }
     }
 }
@@ -44,12 +47,19 @@ enum State {
     Topic { remaining: usize, header: usize },
     /// Skipping over `remaining` body bytes.
     Body { remaining: usize },
+    /// Holding a whole SUBSCRIBE until its topic filters can be checked.
+    Subscribe { remaining: usize, header: usize },
 }
+
+/// Largest SUBSCRIBE held for checking; a device subscribes to a few topics.
+pub const MAX_SUBSCRIBE_BYTES: usize = 4096;
 
 #[derive(Debug, Clone)]
 pub struct FrameScanner {
     state: State,
     limit: usize,
+    /// MQTT 5 SUBSCRIBE packets carry properties before their filters.
+    v5: bool,
     /// Bytes not yet released: a fixed header and, for a PUBLISH, its topic so far.
     held: Vec<u8>,
 }
@@ -60,20 +70,39 @@ impl FrameScanner {
         Self {
             state: State::Type,
             limit,
+            v5: false,
             held: Vec::with_capacity(16),
         }
+    }
+
+    /// For an MQTT 5 connection.
+    pub fn mqtt5(mut self, v5: bool) -> Self {
+        self.v5 = v5;
+        self
+    }
+
+    /// `feed_checked` allowing every SUBSCRIBE.
+    pub fn feed(
+        &mut self,
+        bytes: &[u8],
+        out: &mut Vec<u8>,
+        topic_allowed: &mut dyn FnMut(&[u8]) -> bool,
+    ) -> Result<u64, FrameError> {
+        self.feed_checked(bytes, out, topic_allowed, &mut |_| true)
     }
 
     /// Consumes the next bytes of the stream, appends to `out` what may be forwarded
     /// so far, and returns the topic-plus-payload bytes of the PUBLISH packets whose
     /// header it completed (what ingest will later take off the broker's link). Each
     /// PUBLISH topic goes to `topic_allowed` before any byte of that packet is
-    /// released. After an error the stream must be closed.
-    pub fn feed(
+    /// released; each SUBSCRIBE topic filter goes to `filter_allowed` before any
+    /// byte of that SUBSCRIBE is. After an error the stream must be closed.
+    pub fn feed_checked(
         &mut self,
         mut bytes: &[u8],
         out: &mut Vec<u8>,
         topic_allowed: &mut dyn FnMut(&[u8]) -> bool,
+        filter_allowed: &mut dyn FnMut(&[u8]) -> bool,
     ) -> Result<u64, FrameError> {
         let mut published = 0u64;
         while !bytes.is_empty() {
@@ -110,6 +139,22 @@ impl FrameScanner {
                                 return Err(FrameError::Malformed);
                             }
                             self.state = State::Topic {
+                                remaining: value,
+                                header: self.held.len(),
+                            };
+                            continue;
+                        }
+                        if kind >> 4 == 8 {
+                            if value < 3 {
+                                return Err(FrameError::Malformed);
+                            }
+                            if value > MAX_SUBSCRIBE_BYTES {
+                                return Err(FrameError::TooLarge {
+                                    size: value,
+                                    limit: MAX_SUBSCRIBE_BYTES,
+                                });
+                            }
+                            self.state = State::Subscribe {
                                 remaining: value,
                                 header: self.held.len(),
                             };
@@ -167,6 +212,21 @@ impl FrameScanner {
                         }
                     };
                 }
+                State::Subscribe { remaining, header } => {
+                    let got = self.held.len() - header;
+                    let n = (remaining - got).min(bytes.len());
+                    self.held.extend_from_slice(&bytes[..n]);
+                    bytes = &bytes[n..];
+                    if self.held.len() - header < remaining {
+                        continue;
+                    }
+                    let filters = subscribe_filters(&self.held[header..], self.v5).ok_or(FrameError::Malformed)?;
+                    if !filters.iter().all(|f| filter_allowed(f)) {
+                        return Err(FrameError::SubscribeRefused);
+                    }
+                    out.append(&mut self.held);
+                    self.state = State::Type;
+                }
                 State::Body { remaining } => {
                     let n = remaining.min(bytes.len());
                     out.extend_from_slice(&bytes[..n]);
@@ -193,6 +253,37 @@ fn publish_bytes(first_byte: u8, remaining: usize) -> u64 {
     }
     let packet_id = if (first_byte >> 1) & 0b11 > 0 { 2 } else { 0 };
     remaining.saturating_sub(2 + packet_id) as u64
+}
+
+/// The topic filters of a SUBSCRIBE body (packet id, MQTT 5 properties, then
+/// filter and options pairs); `None` if it is malformed or names none.
+fn subscribe_filters(body: &[u8], v5: bool) -> Option<Vec<&[u8]>> {
+    let mut at = 2;
+    if v5 {
+        let (mut len, mut shift) = (0usize, 0u32);
+        loop {
+            let b = *body.get(at)?;
+            at += 1;
+            len |= usize::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                break;
+            }
+            shift += 7;
+            if shift > 21 {
+                return None;
+            }
+        }
+        at = at.checked_add(len)?;
+    }
+    let mut filters = Vec::new();
+    while at < body.len() {
+        let len = usize::from(u16::from_be_bytes([*body.get(at)?, *body.get(at + 1)?]));
+        let filter = body.get(at + 2..at + 2 + len)?;
+        body.get(at + 2 + len)?;
+        filters.push(filter);
+        at += 3 + len;
+    }
+    (!filters.is_empty() && at == body.len()).then_some(filters)
 }
 
 /// Appends MQTT's variable-length "remaining length" encoding of `n`.
@@ -335,6 +426,65 @@ mod tests {
         assert_eq!(feed(&mut s, &[0x30, 1, 0]), Err(FrameError::Malformed));
     }
 
+    fn subscribe(v5: bool, filters: &[&str]) -> Vec<u8> {
+        let mut body = vec![0, 9];
+        if v5 {
+            body.extend_from_slice(&[2, 0x0b, 7]); // properties: subscription identifier 7
+        }
+        for f in filters {
+            body.extend_from_slice(&(f.len() as u16).to_be_bytes());
+            body.extend_from_slice(f.as_bytes());
+            body.push(1);
+        }
+        let mut p = vec![0x82];
+        encode_remaining_length(body.len(), &mut p);
+        p.extend(body);
+        p
+    }
+
+    #[test]
+    fn subscribe_filters_are_checked_before_the_packet_is_released() {
+        for v5 in [false, true] {
+            let packet = subscribe(v5, &["waymark/s/door-3/cmd", "waymark/s/door-3/#"]);
+            for chunk in [1, 3, packet.len()] {
+                let mut s = FrameScanner::new(1 << 20).mqtt5(v5);
+                let (mut out, mut seen) = (Vec::new(), Vec::new());
+                for c in packet.chunks(chunk) {
+                    s.feed_checked(c, &mut out, &mut |_| true, &mut |f| {
+                        seen.push(String::from_utf8_lossy(f).into_owned());
+                        true
+                    })
+                    .expect("allowed");
+                }
+                assert_eq!(out, packet, "v5 {v5}, chunk {chunk}");
+                assert_eq!(seen, ["waymark/s/door-3/cmd", "waymark/s/door-3/#"]);
+            }
+            let mut s = FrameScanner::new(1 << 20).mqtt5(v5);
+            let mut out = Vec::new();
+            let refused = s.feed_checked(
+                &subscribe(v5, &["waymark/s/door-3/cmd", "#"]),
+                &mut out,
+                &mut |_| true,
+                &mut |f| f != b"#",
+            );
+            assert_eq!(refused, Err(FrameError::SubscribeRefused));
+            assert!(out.is_empty(), "nothing of a refused SUBSCRIBE is forwarded");
+        }
+        let mut s = FrameScanner::new(1 << 20);
+        let mut out = Vec::new();
+        let empty = [0x82, 2, 0, 9];
+        assert_eq!(
+            s.feed_checked(&empty, &mut out, &mut |_| true, &mut |_| true),
+            Err(FrameError::Malformed)
+        );
+        let huge = subscribe(false, &[&"a".repeat(MAX_SUBSCRIBE_BYTES)]);
+        let mut s = FrameScanner::new(1 << 20);
+        assert!(matches!(
+            s.feed_checked(&huge, &mut out, &mut |_| true, &mut |_| true),
+            Err(FrameError::TooLarge { .. })
+        ));
+    }
+
     proptest! {
         #[test]
         fn forwards_exactly_the_allowed_stream_in_any_chunking(
@@ -356,7 +506,13 @@ mod tests {
             let mut s = FrameScanner::new(4096);
             let mut out = Vec::new();
             for c in bytes.chunks(chunk) {
-                if s.feed(c, &mut out, &mut |t| t.len() % 2 == 0).is_err() {
+                if s.feed_checked(c, &mut out, &mut |t| t.len() % 2 == 0, &mut |f| f.len() % 3 == 0).is_err() {
+                    break;
+                }
+            }
+            let mut s = FrameScanner::new(4096).mqtt5(true);
+            for c in bytes.chunks(chunk) {
+                if s.feed_checked(c, &mut out, &mut |_| true, &mut |_| true).is_err() {
                     break;
                 }
             }

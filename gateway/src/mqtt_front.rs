@@ -293,20 +293,35 @@ where
     );
     let leftover = buf.split_off(len);
     debug!(device = device_label.unwrap_or("anonymous"), %client_id, ?version, "mqtt device connected");
-    proxy(device, broker, forwarded, leftover, &identity, front, shutdown).await;
+    let handoff = Handoff {
+        broker,
+        connect: forwarded,
+        leftover,
+        v5: !matches!(version, Version::V311),
+    };
+    proxy(device, handoff, &identity, front, shutdown).await;
 }
 
-async fn proxy<S>(
-    device: S,
+/// What an accepted device connection hands to the broker side.
+struct Handoff {
     broker: SocketAddr,
+    /// The CONNECT to send the broker.
     connect: Vec<u8>,
+    /// Bytes the device sent after its CONNECT, already read.
     leftover: Vec<u8>,
-    identity: &Identity,
-    front: &Front,
-    shutdown: CancellationToken,
-) where
+    v5: bool,
+}
+
+async fn proxy<S>(device: S, handoff: Handoff, identity: &Identity, front: &Front, shutdown: CancellationToken)
+where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
+    let Handoff {
+        broker,
+        connect,
+        leftover,
+        v5,
+    } = handoff;
     let upstream = match TcpStream::connect(broker).await {
         Ok(s) => s,
         Err(e) => {
@@ -319,7 +334,7 @@ async fn proxy<S>(
     let (mut up_rx, mut up_tx) = upstream.into_split();
     let inbound = async {
         up_tx.write_all(&connect).await?;
-        let mut scanner = FrameScanner::new(front.limits.max_packet_bytes);
+        let mut scanner = FrameScanner::new(front.limits.max_packet_bytes).mqtt5(v5);
         let mut out = Vec::with_capacity(64 * 1024);
         let mut buf = vec![0u8; 64 * 1024];
         if let Some(refused) = forward(&leftover, &mut scanner, &mut out, identity, front, &mut up_tx).await? {
@@ -363,13 +378,28 @@ async fn forward<W: AsyncWrite + Unpin>(
 ) -> std::io::Result<Option<(FrameError, String)>> {
     let mut refused_topic = String::new();
     out.clear();
-    let fed = scanner.feed(bytes, out, &mut |topic| {
-        let ok = front.credentials.may_publish(identity, topic);
-        if !ok {
-            refused_topic = String::from_utf8_lossy(topic).chars().take(200).collect();
-        }
-        ok
-    });
+    let mut refused_filter = String::new();
+    let fed = scanner.feed_checked(
+        bytes,
+        out,
+        &mut |topic| {
+            let ok = front.credentials.may_publish(identity, topic);
+            if !ok {
+                refused_topic = String::from_utf8_lossy(topic).chars().take(200).collect();
+            }
+            ok
+        },
+        &mut |filter| {
+            let ok = front.credentials.may_subscribe(identity, filter);
+            if !ok {
+                refused_filter = String::from_utf8_lossy(filter).chars().take(200).collect();
+            }
+            ok
+        },
+    );
+    if refused_topic.is_empty() {
+        refused_topic = refused_filter;
+    }
     let publish_bytes = match fed {
         Ok(b) => b,
         Err(e) => return Ok(Some((e, refused_topic))),

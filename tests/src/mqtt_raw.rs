@@ -175,6 +175,31 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RawDevice<S> {
         Ok(())
     }
 
+    /// Subscribes to `filter` (QoS 1) and returns the SUBACK's reason code, or an
+    /// error if the connection closes instead.
+    pub async fn subscribe(&mut self, filter: &str) -> anyhow::Result<u8> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let mut body = id.to_be_bytes().to_vec();
+        if self.v5 {
+            body.push(0);
+        }
+        field(&mut body, filter.as_bytes());
+        body.push(1);
+        self.stream.write_all(&packet(0x82, body)).await?;
+        let mut header = [0u8; 2];
+        tokio::time::timeout(Duration::from_secs(10), self.stream.read_exact(&mut header))
+            .await
+            .context("no SUBACK within 10 s")?
+            .context("connection closed instead of SUBACK")?;
+        let mut rest = vec![0u8; usize::from(header[1])];
+        self.stream.read_exact(&mut rest).await?;
+        if header[0] != 0x90 {
+            bail!("expected SUBACK, got {header:02x?}");
+        }
+        rest.last().copied().context("empty SUBACK")
+    }
+
     /// Whether the gateway closes the connection within `timeout` (data before the
     /// close is skipped).
     pub async fn closed_within(&mut self, timeout: Duration) -> bool {

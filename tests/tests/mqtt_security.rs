@@ -254,3 +254,27 @@ async fn a_device_cannot_publish_reads_for_another_device() -> anyhow::Result<()
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_device_may_subscribe_to_its_own_topics_only() -> anyhow::Result<()> {
+    let h = Harness::new(NODE)?;
+    let pki = TestPki::generate(h.dir.path())?;
+    let central = h.start_central(None)?;
+    let gw = h.start_gateway(&secured(&pki), central.ready.addr("grpc")?, None)?;
+    let tls_addr = gw.ready.addr("mqtt_tls")?;
+
+    // Its own command topic: granted (QoS 1).
+    let (mut door, code) =
+        RawDevice::connect(pki.connect(tls_addr).await?, &login("door-3", "door-3 password")).await?;
+    assert_eq!(code, 0);
+    assert_eq!(door.subscribe("waymark/dc-north/door-3/cmd").await?, 1);
+
+    // Every other device's reads, or another device's topics: refused and counted.
+    for filter in ["#", "waymark/+/+/reads", "waymark/dc-north/pack-1/reads"] {
+        let (mut door, _) =
+            RawDevice::connect(pki.connect(tls_addr).await?, &login("door-3", "door-3 password")).await?;
+        assert!(door.subscribe(filter).await.is_err(), "{filter} must not be granted");
+    }
+    wait_rejected(&h, &gw, "subscribe_refused", 3.0).await?;
+    Ok(())
+}

@@ -116,7 +116,14 @@ fn tokens_are_durable_and_revocation_sticks() {
         assert!(s.revoke_token("tok_1").expect("revoke").is_some_and(|r| r.revoked));
         assert!(s.revoke_token("tok_2").expect("revoke").is_none());
     }
-    let s = CentralStore::open(dir.path(), 8 << 20).expect("reopen");
+    // sled's flusher may hold the file lock a moment after the drop.
+    let s = (0..250)
+        .find_map(|_| {
+            CentralStore::open(dir.path(), 8 << 20)
+                .map_err(|_| std::thread::sleep(std::time::Duration::from_millis(20)))
+                .ok()
+        })
+        .expect("reopen");
     assert_eq!(
         s.tokens().expect("tokens"),
         [TokenRecord {

@@ -1,6 +1,21 @@
 use super::*;
 use waymark_proto::v1::{Order, OrderRevision, Parcel};
 
+/// Opens the store again after dropping it. sled's background flusher may hold
+/// the file lock a moment after the drop (a new process never sees that).
+fn reopen(dir: &std::path::Path) -> Store {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match Store::open(dir, 8 << 20, 1 << 30) {
+            Ok(s) => return s,
+            Err(e) if std::time::Instant::now() < deadline && e.to_string().contains("lock") => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => panic!("reopen: {e}"),
+        }
+    }
+}
+
 fn draft(id: &str) -> EventDraft {
     EventDraft(Event {
         event_id: id.to_string(),
@@ -20,7 +35,7 @@ fn record_assigns_contiguous_sequences_and_survives_reopen() {
         let r = store.record("dc-1", &[draft("c")], 2).expect("record");
         assert_eq!((r.appended, r.last_sequence), (1, 3));
     }
-    let store = Store::open(dir.path(), 8 << 20, 1 << 30).expect("reopen");
+    let store = reopen(dir.path());
     assert_eq!(store.last_sequence(), 3);
     let events = store.events_from(2, 10).expect("read");
     let got: Vec<_> = events
@@ -148,7 +163,7 @@ fn retention_removes_only_acknowledged_events_past_their_age() {
         assert_eq!(store.first_sequence().expect("first"), Some(8));
         store.budget_use().log_bytes
     };
-    let store = Store::open(dir.path(), 8 << 20, 1 << 30).expect("reopen");
+    let store = reopen(dir.path());
     assert_eq!(store.budget_use().log_bytes, used, "accounting survives a restart");
     assert_eq!(store.last_sequence(), 10);
 }
@@ -175,7 +190,7 @@ fn journal_and_snapshot_commit_atomically_and_the_snapshot_drops_what_it_covers(
             .record_with("dc-1", &[draft("a")], &extras, 2)
             .expect("with snapshot");
     }
-    let store = Store::open(dir.path(), 8 << 20, 1 << 30).expect("reopen");
+    let store = reopen(dir.path());
     let snap = store.engine_snapshot().expect("read").expect("some");
     assert_eq!((snap.state.as_slice(), snap.fed_through), (b"S".as_slice(), 2));
     assert_eq!(
