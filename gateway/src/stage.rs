@@ -213,10 +213,16 @@ impl Stage {
         out: mpsc::Sender<IngestBatch>,
         orders_arrived: Arc<Notify>,
     ) {
-        let mut last_snapshot = Instant::now();
-        if !replayed.is_empty() && out.send(IngestBatch::new(replayed)).await.is_err() {
+        // What the journal replay derived goes out with a snapshot of the engine
+        // that derived it, in one commit: the next start replays only what comes
+        // after. Without it a gateway that crashes before its first periodic
+        // snapshot replays ever more on every start (a crash loop snowballs).
+        let mut first = IngestBatch::new(replayed);
+        first.extras.snapshot = self.snapshot();
+        if out.send(first).await.is_err() {
             return;
         }
+        let mut last_snapshot = Instant::now();
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
