@@ -23,6 +23,38 @@ fn read(n: u32) -> Vec<u8> {
 }
 
 /// A secured site: TLS on, anonymous off, both devices with passwords.
+/// Central and a gateway with the TLS device listener and device passwords.
+struct SecuredSite {
+    h: Harness,
+    pki: TestPki,
+    _central: Node,
+    gw: Node,
+    tls_addr: std::net::SocketAddr,
+}
+
+fn secured_site() -> anyhow::Result<SecuredSite> {
+    let h = Harness::new(NODE)?;
+    let pki = TestPki::generate(h.dir.path())?;
+    let central = h.start_central(None)?;
+    let gw = h.start_gateway(&secured(&pki), central.ready.addr("grpc")?, None)?;
+    let tls_addr = gw.ready.addr("mqtt_tls")?;
+    Ok(SecuredSite {
+        h,
+        pki,
+        _central: central,
+        gw,
+        tls_addr,
+    })
+}
+
+/// door-3, logged in with its password over TLS, and the CONNACK code.
+async fn door_login(
+    pki: &TestPki,
+    tls_addr: std::net::SocketAddr,
+) -> anyhow::Result<(RawDevice<tokio_rustls::client::TlsStream<TcpStream>>, u8)> {
+    RawDevice::connect(pki.connect(tls_addr).await?, &login("door-3", "door-3 password")).await
+}
+
 fn secured(pki: &TestPki) -> GatewaySpec {
     GatewaySpec {
         allow_anonymous: false,
@@ -73,17 +105,18 @@ async fn device_reads(h: &Harness, gw: &Node, id: &str) -> Option<u64> {
 
 #[tokio::test]
 async fn an_idle_connection_on_the_tls_port_does_not_stop_another_device() -> anyhow::Result<()> {
-    let h = Harness::new(NODE)?;
-    let pki = TestPki::generate(h.dir.path())?;
-    let central = h.start_central(None)?;
-    let gw = h.start_gateway(&secured(&pki), central.ready.addr("grpc")?, None)?;
-    let tls_addr = gw.ready.addr("mqtt_tls")?;
+    let SecuredSite {
+        h,
+        pki,
+        _central,
+        gw,
+        tls_addr,
+    } = secured_site()?;
 
     // Connected, never says a word: no ClientHello.
     let mut idle = TcpStream::connect(tls_addr).await?;
     let started = Instant::now();
-    let (mut door, code) =
-        RawDevice::connect(pki.connect(tls_addr).await?, &login("door-3", "door-3 password")).await?;
+    let (mut door, code) = door_login(&pki, tls_addr).await?;
     assert_eq!(code, 0, "CONNACK accepted");
     door.publish(DOOR, &read(1)).await?;
     assert!(
@@ -110,14 +143,15 @@ async fn an_idle_connection_on_the_tls_port_does_not_stop_another_device() -> an
 
 #[tokio::test]
 async fn correct_credentials_over_tls_are_recorded_in_both_mqtt_versions() -> anyhow::Result<()> {
-    let h = Harness::new(NODE)?;
-    let pki = TestPki::generate(h.dir.path())?;
-    let central = h.start_central(None)?;
-    let gw = h.start_gateway(&secured(&pki), central.ready.addr("grpc")?, None)?;
-    let tls_addr = gw.ready.addr("mqtt_tls")?;
+    let SecuredSite {
+        h,
+        pki,
+        _central,
+        gw,
+        tls_addr,
+    } = secured_site()?;
 
-    let (mut v311, code) =
-        RawDevice::connect(pki.connect(tls_addr).await?, &login("door-3", "door-3 password")).await?;
+    let (mut v311, code) = door_login(&pki, tls_addr).await?;
     assert_eq!(code, 0x00);
     v311.publish(DOOR, &read(1)).await?;
     let v5_login = Login {
@@ -145,11 +179,14 @@ async fn correct_credentials_over_tls_are_recorded_in_both_mqtt_versions() -> an
 
 #[tokio::test]
 async fn wrong_credentials_record_nothing_and_are_counted() -> anyhow::Result<()> {
-    let h = Harness::new(NODE)?;
-    let pki = TestPki::generate(h.dir.path())?;
-    let central = h.start_central(None)?;
-    let gw = h.start_gateway(&secured(&pki), central.ready.addr("grpc")?, None)?;
-    let (plain, tls_addr) = (gw.ready.addr("mqtt")?, gw.ready.addr("mqtt_tls")?);
+    let SecuredSite {
+        h,
+        pki,
+        _central,
+        gw,
+        tls_addr,
+    } = secured_site()?;
+    let plain = gw.ready.addr("mqtt")?;
 
     // Wrong password, both versions: refused with the version's code, connection closed.
     let (mut d, code) = RawDevice::connect(pki.connect(tls_addr).await?, &login("door-3", "guess")).await?;
@@ -192,8 +229,7 @@ async fn wrong_credentials_record_nothing_and_are_counted() -> anyhow::Result<()
     );
 
     // Nothing of theirs was recorded: the next event is the legitimate one.
-    let (mut door, code) =
-        RawDevice::connect(pki.connect(tls_addr).await?, &login("door-3", "door-3 password")).await?;
+    let (mut door, code) = door_login(&pki, tls_addr).await?;
     assert_eq!(code, 0);
     door.publish(DOOR, &read(1)).await?;
     assert_eq!(wait_recorded(&h, &gw, 1).await?, 1);
@@ -203,15 +239,16 @@ async fn wrong_credentials_record_nothing_and_are_counted() -> anyhow::Result<()
 
 #[tokio::test]
 async fn a_device_cannot_publish_reads_for_another_device() -> anyhow::Result<()> {
-    let h = Harness::new(NODE)?;
-    let pki = TestPki::generate(h.dir.path())?;
-    let central = h.start_central(None)?;
-    let gw = h.start_gateway(&secured(&pki), central.ready.addr("grpc")?, None)?;
-    let tls_addr = gw.ready.addr("mqtt_tls")?;
+    let SecuredSite {
+        h,
+        pki,
+        _central,
+        gw,
+        tls_addr,
+    } = secured_site()?;
 
     // door-3, authenticated, publishes its own read, then one under pack-1's topic.
-    let (mut door, code) =
-        RawDevice::connect(pki.connect(tls_addr).await?, &login("door-3", "door-3 password")).await?;
+    let (mut door, code) = door_login(&pki, tls_addr).await?;
     assert_eq!(code, 0);
     door.publish(DOOR, &read(1)).await?;
     door.send_publish(PACK, &read(2)).await?;
@@ -257,22 +294,22 @@ async fn a_device_cannot_publish_reads_for_another_device() -> anyhow::Result<()
 
 #[tokio::test]
 async fn a_device_may_subscribe_to_its_own_topics_only() -> anyhow::Result<()> {
-    let h = Harness::new(NODE)?;
-    let pki = TestPki::generate(h.dir.path())?;
-    let central = h.start_central(None)?;
-    let gw = h.start_gateway(&secured(&pki), central.ready.addr("grpc")?, None)?;
-    let tls_addr = gw.ready.addr("mqtt_tls")?;
+    let SecuredSite {
+        h,
+        pki,
+        _central,
+        gw,
+        tls_addr,
+    } = secured_site()?;
 
     // Its own command topic: granted (QoS 1).
-    let (mut door, code) =
-        RawDevice::connect(pki.connect(tls_addr).await?, &login("door-3", "door-3 password")).await?;
+    let (mut door, code) = door_login(&pki, tls_addr).await?;
     assert_eq!(code, 0);
     assert_eq!(door.subscribe("waymark/dc-north/door-3/cmd").await?, 1);
 
     // Every other device's reads, or another device's topics: refused and counted.
     for filter in ["#", "waymark/+/+/reads", "waymark/dc-north/pack-1/reads"] {
-        let (mut door, _) =
-            RawDevice::connect(pki.connect(tls_addr).await?, &login("door-3", "door-3 password")).await?;
+        let (mut door, _) = door_login(&pki, tls_addr).await?;
         assert!(door.subscribe(filter).await.is_err(), "{filter} must not be granted");
     }
     wait_rejected(&h, &gw, "subscribe_refused", 3.0).await?;
