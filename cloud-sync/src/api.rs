@@ -339,12 +339,19 @@ async fn list_sites(
         .into_iter()
         .map(|s| {
             let gateway = s.last_status.map(|g| {
+                let now_ms = Utc::now().timestamp_millis();
                 serde_json::json!({
                     "version": g.gateway_version,
                     "reported_at": format_utc(g.reported_ms),
+                    // A gateway that stopped reporting shows here before anywhere else.
+                    "report_age_secs": (now_ms - g.reported_ms).max(0) / 1000,
                     "last_sequence": g.last_sequence,
                     "acked_sequence": g.acked_sequence,
                     "backlog_events": g.backlog_events,
+                    "lag_secs": g.lag_secs,
+                    "certificate_expires_at": (g.certificate_not_after_ms > 0).then(|| format_utc(g.certificate_not_after_ms)),
+                    "certificate_days_left": (g.certificate_not_after_ms > 0)
+                        .then(|| (g.certificate_not_after_ms - now_ms).div_euclid(86_400_000)),
                     "link": g.link().as_str_name(),
                     "orders_held": g.orders_held,
                     "devices": g.devices.iter().map(|d| serde_json::json!({

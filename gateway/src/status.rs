@@ -234,6 +234,8 @@ impl StatusSource {
                 })
                 .collect(),
             orders_held: v.orders_held,
+            lag_secs: v.lag_secs,
+            certificate_not_after_ms: self.cert_not_after_ms.unwrap_or(0),
         }
     }
 

@@ -123,6 +123,17 @@ async fn status_command_metrics_and_readiness_tell_the_truth() -> anyhow::Result
     assert_eq!(site["high_water_mark"], 40, "{site}");
     assert_eq!(site["gateway"]["link"], "LINK_STATE_CONNECTED", "{site}");
     assert_eq!(site["gateway"]["devices"][0]["reads_total"], 40, "{site}");
+    // The ops lead's view of a site: is it reporting, how far behind, and when does
+    // its certificate run out.
+    assert!(
+        site["gateway"]["report_age_secs"].as_i64().is_some_and(|a| a <= 5),
+        "{site}"
+    );
+    assert_eq!(site["gateway"]["lag_secs"], 0.0, "caught up: {site}");
+    assert!(
+        site["gateway"]["certificate_days_left"].as_i64().is_some_and(|d| d > 0),
+        "{site}"
+    );
 
     // Pointed at nothing, the command says so and fails.
     drop(gw);
