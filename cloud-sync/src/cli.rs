@@ -158,7 +158,7 @@ fn hash_token(generate: bool) -> ExitCode {
         match secret::generate() {
             Ok(token) => {
                 println!("token:  {token}");
-                println!("sha256: {}", secret::hex(&secret::hash(&token)));
+                println!("sha256: {}", waymark_proto::hex(&secret::hash(&token)));
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -175,7 +175,7 @@ fn hash_token(generate: bool) -> ExitCode {
         }
         match check_secret(text.trim()) {
             Ok(token) => {
-                println!("{}", secret::hex(&secret::hash(token)));
+                println!("{}", waymark_proto::hex(&secret::hash(token)));
                 ExitCode::SUCCESS
             }
             Err(problem) => {

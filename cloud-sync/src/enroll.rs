@@ -11,8 +11,9 @@ use waymark_proto::enrollment::{EnrollmentToken, MAX_TOKEN_LEN};
 use waymark_proto::v1::enrollment_server::Enrollment;
 use waymark_proto::v1::{EnrollRequest, EnrollResponse};
 
+use crate::auth::secret::{RandomUnavailable, random_bytes};
 use crate::metrics::{ReasonLabel, SyncMetrics};
-use crate::pki::{Pki, random_bytes};
+use crate::pki::Pki;
 use crate::store::{self, CentralStore, EnrollmentError, StoreError};
 
 /// Longest CSR accepted (a P-256 or RSA-4096 request is far smaller).
@@ -37,6 +38,14 @@ impl std::fmt::Debug for IssuedToken {
     }
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum IssueError {
+    #[error(transparent)]
+    Random(#[from] RandomUnavailable),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// Issues a single-use token for `site`, valid for `ttl`.
 pub fn issue_token(
     store: &CentralStore,
@@ -44,9 +53,9 @@ pub fn issue_token(
     site: &str,
     ttl: Duration,
     now_ms: i64,
-) -> Result<IssuedToken, StoreError> {
+) -> Result<IssuedToken, IssueError> {
     let token = EnrollmentToken {
-        secret: random_bytes::<16>(),
+        secret: random_bytes::<16>()?,
         ca_pin: pki.ca_pin(),
     };
     let expires_ms = now_ms + i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 2);

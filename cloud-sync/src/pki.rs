@@ -14,8 +14,9 @@ use rcgen::{
 use sha2::{Digest, Sha256};
 use time::{Duration as TimeDuration, OffsetDateTime};
 use tracing::info;
-use waymark_proto::enrollment::hex;
+use waymark_proto::hex;
 
+use crate::auth::secret::{RandomUnavailable, random_bytes};
 use crate::config::TlsSettings;
 
 /// How long a CA that central creates itself is valid.
@@ -33,6 +34,8 @@ pub enum PkiError {
     Generate(#[from] rcgen::Error),
     #[error("the certificate request is not usable: {0}")]
     BadRequest(String),
+    #[error(transparent)]
+    Random(#[from] RandomUnavailable),
 }
 
 pub struct Pki {
@@ -80,7 +83,7 @@ impl Pki {
             detail: format!("not a usable {what}: {e}"),
         };
         let ca_key = KeyPair::from_pem(&ca_key_pem).map_err(|e| bad(&settings.ca_key, "ca.key", e))?;
-        let ca_der = pem_der(&ca_cert_pem).ok_or_else(|| PkiError::File {
+        let ca_der = waymark_proto::identity::first_certificate_der(&ca_cert_pem).ok_or_else(|| PkiError::File {
             path: settings.ca_cert.clone().unwrap_or_else(|| dir.join("ca.crt")),
             detail: "no PEM certificate in the file".into(),
         })?;
@@ -148,7 +151,7 @@ impl Pki {
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.use_authority_key_identifier_extension = true;
-        params.serial_number = Some(random_serial());
+        params.serial_number = Some(random_serial()?);
         let not_after = validity(&mut params, self.client_validity);
         let cert = params.signed_by(&csr.public_key, &self.issuer)?;
         Ok(SignedCert {
@@ -171,11 +174,11 @@ fn create_ca(dir: &Path, cert_path: &Path, key_path: &Path) -> Result<(String, S
     params.distinguished_name.push(DnType::OrganizationName, "Waymark");
     params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    params.serial_number = Some(random_serial());
+    params.serial_number = Some(random_serial()?);
     validity(&mut params, TimeDuration::days(CA_VALIDITY_DAYS));
     let cert = params.self_signed(&key)?;
     let (cert_pem, key_pem) = (cert.pem(), key.serialize_pem());
-    write_private(key_path, &key_pem).map_err(|e| file_err(key_path, e))?;
+    crate::auth::write_private(key_path, &key_pem).map_err(|e| file_err(key_path, e))?;
     std::fs::write(cert_path, &cert_pem).map_err(|e| file_err(cert_path, e))?;
     info!(ca = %cert_path.display(), "created a new certificate authority for site certificates");
     Ok((cert_pem, key_pem))
@@ -189,22 +192,10 @@ fn validity(params: &mut CertificateParams, length: TimeDuration) -> OffsetDateT
     params.not_after
 }
 
-fn random_serial() -> SerialNumber {
-    let mut bytes = random_bytes::<16>();
+fn random_serial() -> Result<SerialNumber, PkiError> {
+    let mut bytes = random_bytes::<16>()?;
     bytes[0] &= 0x7f;
-    SerialNumber::from_slice(&bytes)
-}
-
-/// Bytes from the operating system's secure random source (through ring).
-pub fn random_bytes<const N: usize>() -> [u8; N] {
-    let mut bytes = [0u8; N];
-    // ring's SystemRandom reads getrandom(2); it fails only if the kernel cannot
-    // provide randomness at all, and then nothing secret may be made.
-    rustls::crypto::ring::default_provider()
-        .secure_random
-        .fill(&mut bytes)
-        .expect("the operating system's random source failed");
-    bytes
+    Ok(SerialNumber::from_slice(&bytes))
 }
 
 fn read(path: &Path) -> Result<String, PkiError> {
@@ -212,32 +203,6 @@ fn read(path: &Path) -> Result<String, PkiError> {
         path: path.to_path_buf(),
         detail: e.to_string(),
     })
-}
-
-/// Writes a file only its owner can read (a private key or a secret).
-pub fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
-    // `mode` applies only when the file is created; one left by an interrupted
-    // first start keeps its permissions unless they are set here.
-    f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
-    f.write_all(contents.as_bytes())?;
-    f.sync_all()
-}
-
-fn pem_der(pem: &str) -> Option<Vec<u8>> {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject;
-    CertificateDer::pem_slice_iter(pem.as_bytes())
-        .next()?
-        .ok()
-        .map(|c| c.to_vec())
 }
 
 #[cfg(test)]
@@ -293,7 +258,7 @@ mod tests {
         req.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         let csr = req.serialize_request(&key).expect("csr").pem().expect("pem");
         let signed = pki.sign_site_csr(&csr, "site-a").expect("sign");
-        let der = pem_der(&signed.pem).expect("der");
+        let der = waymark_proto::identity::first_certificate_der(&signed.pem).expect("der");
         assert_eq!(
             waymark_proto::identity::site_of_certificate(&der).as_deref(),
             Ok("site-a")

@@ -130,7 +130,7 @@ async fn scopes_decide_and_tokens_can_be_revoked_or_expire() {
     let text = listed.to_string();
     for secret in [&oms, &reader, &c.admin] {
         assert!(!text.contains(secret.as_str()));
-        assert!(!text.contains(&secret::hex(&secret::hash(secret))));
+        assert!(!text.contains(&waymark_proto::hex(&secret::hash(secret))));
     }
     let tokens = listed["tokens"].as_array().expect("tokens");
     assert_eq!(tokens.len(), 3, "{listed}");
@@ -258,7 +258,7 @@ async fn config_provisioned_tokens_work() {
     let secret = secret::generate().expect("random");
     let extra = format!(
         "[[api.tokens]]\nname = \"dashboard\"\nsha256 = \"{}\"\nscopes = [\"ops\"]\n",
-        secret::hex(&secret::hash(&secret))
+        waymark_proto::hex(&secret::hash(&secret))
     );
     let c = Central::start(dir.path(), &extra).await;
     assert_eq!(c.call("GET", "/sites", Some(&secret), None).await.0, StatusCode::OK);

@@ -48,7 +48,7 @@ impl BrokerLogin {
             .map_err(|_| BrokerError::Link("the operating system's random source failed".into()))?;
         Ok(Self {
             username: "waymark-front".into(),
-            password: secret.iter().map(|b| format!("{b:02x}")).collect(),
+            password: waymark_proto::hex(&secret),
         })
     }
 

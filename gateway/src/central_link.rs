@@ -121,7 +121,7 @@ impl SiteTls {
             });
         }
         let cert = read(&tls.cert)?;
-        let der = first_der(&cert).ok_or_else(|| LinkError::TlsFile {
+        let der = waymark_proto::identity::first_certificate_der(&cert).ok_or_else(|| LinkError::TlsFile {
             path: tls.cert.display().to_string(),
             detail: "no PEM certificate in the file".into(),
         })?;
@@ -167,14 +167,4 @@ fn read(path: &Path) -> Result<String, LinkError> {
         path: path.display().to_string(),
         detail: e.to_string(),
     })
-}
-
-/// The first certificate of a PEM file, as DER.
-pub fn first_der(pem: &str) -> Option<Vec<u8>> {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject;
-    CertificateDer::pem_slice_iter(pem.as_bytes())
-        .next()?
-        .ok()
-        .map(|c| c.to_vec())
 }

@@ -18,11 +18,11 @@ use rustls::{DigitallySignedStruct, SignatureScheme};
 use sha2::{Digest, Sha256};
 use tokio::net::TcpStream;
 use tonic::transport::{Certificate, ClientTlsConfig};
-use waymark_proto::enrollment::{EnrollmentToken, hex};
+use waymark_proto::enrollment::EnrollmentToken;
+use waymark_proto::hex;
 use waymark_proto::v1::EnrollRequest;
 use waymark_proto::v1::enrollment_client::EnrollmentClient;
 
-use crate::central_link::first_der;
 use crate::config::GatewayConfig;
 
 #[derive(Debug, thiserror::Error)]
@@ -125,7 +125,7 @@ pub async fn enroll(config: &GatewayConfig, token: &str, force: bool) -> Result<
             site: config.site_id.clone(),
         });
     }
-    let received_ca = first_der(&reply.ca_certificate_pem).unwrap_or_default();
+    let received_ca = waymark_proto::identity::first_certificate_der(&reply.ca_certificate_pem).unwrap_or_default();
     if Sha256::digest(&received_ca)[..16] != token.ca_pin {
         return Err(EnrollError::PinMismatch {
             endpoint,
@@ -314,7 +314,11 @@ mod tests {
             let der: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
             let pem = der_to_pem(&der);
             if len > 0 {
-                assert_eq!(first_der(&pem), Some(der), "length {len}");
+                assert_eq!(
+                    waymark_proto::identity::first_certificate_der(&pem),
+                    Some(der),
+                    "length {len}"
+                );
             }
         }
     }

@@ -4,6 +4,8 @@
 //! bytes of the SHA-256 of central's CA certificate, which the gateway checks
 //! before it trusts the server it enrolls with.
 
+use crate::hex;
+
 pub const PREFIX: &str = "wmk_";
 const PART_HEX: usize = 32;
 /// Longest text accepted as a token before parsing.
@@ -63,10 +65,6 @@ fn unhex16(s: &str) -> Result<[u8; 16], TokenFormatError> {
         *byte = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).map_err(|_| TokenFormatError)?;
     }
     Ok(out)
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -34,3 +34,11 @@ pub fn site_of_certificate(der: &[u8]) -> Result<String, IdentityError> {
         Err(IdentityError::NotASiteId(cn.chars().take(80).collect()))
     }
 }
+
+/// The first certificate in a PEM text, as DER (other PEM blocks are skipped).
+pub fn first_certificate_der(pem: &str) -> Option<Vec<u8>> {
+    x509_parser::pem::Pem::iter_from_buffer(pem.as_bytes())
+        .map_while(Result::ok)
+        .find(|p| p.label == "CERTIFICATE")
+        .map(|p| p.contents)
+}

@@ -19,3 +19,8 @@ pub use v1::{
     CentralMessage, DownlinkRequest, Event, EventBatch, EventKind, GatewayMessage, GatewayStatus, Identifier,
     IdentifierKind, Order, OrderRevision, Parcel,
 };
+
+/// Lower-case hex of `bytes`: certificate pins, token secrets and ids, event ids.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use super::{ApiError, ApiState, blocking};
 use crate::auth::{Authorized, needs};
-use crate::enroll::{DEFAULT_TOKEN_TTL, MAX_TOKEN_TTL, issue_token};
+use crate::enroll::{DEFAULT_TOKEN_TTL, IssueError, MAX_TOKEN_TTL, issue_token};
 use crate::identity::valid_site;
 
 #[derive(Debug, Default, Deserialize)]
@@ -55,7 +55,20 @@ pub async fn issue_enrollment_token(
     };
     let store = state.store.clone();
     let now_ms = chrono::Utc::now().timestamp_millis();
-    let issued = blocking(move || issue_token(&store, &pki, &site, ttl, now_ms).map_err(ApiError::from)).await?;
+    let issued = blocking(move || {
+        issue_token(&store, &pki, &site, ttl, now_ms).map_err(|e| match e {
+            IssueError::Store(e) => ApiError::from(e),
+            IssueError::Random(e) => {
+                tracing::error!(error = %e, "cannot issue an enrollment token");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "cannot make a token now; retry",
+                )
+            }
+        })
+    })
+    .await?;
     tracing::info!(site = %issued.site, by = %auth.principal.name, "enrollment token issued through the API");
     let expires_at = chrono::DateTime::from_timestamp_millis(issued.expires_ms)
         .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))

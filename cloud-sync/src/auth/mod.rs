@@ -280,7 +280,7 @@ impl Gatekeeper {
         let record = TokenRecord {
             id: secret::new_id()?,
             name: name.to_string(),
-            sha256: secret::hex(&hash),
+            sha256: waymark_proto::hex(&hash),
             scopes,
             created_ms: Utc::now().timestamp_millis(),
             expires_ms,
@@ -356,7 +356,7 @@ impl Gatekeeper {
             return Ok(path);
         }
         let secret = secret::generate()?;
-        write_private(&path, &secret).map_err(|source| TokenError::Write {
+        write_private(&path, &format!("{secret}\n")).map_err(|source| TokenError::Write {
             path: path.clone(),
             source,
         })?;
@@ -382,10 +382,14 @@ fn bearer(value: Option<&HeaderValue>) -> Result<&str, AuthRejection> {
     Ok(token)
 }
 
-/// Writes a secret readable by its owner only, atomically and durably.
-fn write_private(path: &Path, secret: &str) -> std::io::Result<()> {
+/// Writes a file readable by its owner only (a secret or a private key),
+/// atomically and durably: a fresh temporary file, then a rename, so a file left
+/// by an interrupted run never lends its permissions.
+pub(crate) fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("token.tmp");
+    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
+    tmp_name.push(".tmp");
+    let tmp = path.with_file_name(tmp_name);
     match std::fs::remove_file(&tmp) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
         _ => {}
@@ -395,7 +399,7 @@ fn write_private(path: &Path, secret: &str) -> std::io::Result<()> {
         .create_new(true)
         .mode(0o600)
         .open(&tmp)?;
-    file.write_all(format!("{secret}\n").as_bytes())?;
+    file.write_all(contents.as_bytes())?;
     file.sync_all()?;
     std::fs::rename(&tmp, path)?;
     if let Some(dir) = path.parent() {

@@ -3,6 +3,7 @@
 
 use ring::rand::{SecureRandom, SystemRandom};
 use sha2::{Digest, Sha256};
+use waymark_proto::hex;
 
 /// Every token starts with this, so secret scanners can recognise a leaked one.
 pub const PREFIX: &str = "wm_";
@@ -25,7 +26,8 @@ pub fn new_id() -> Result<String, RandomUnavailable> {
     Ok(format!("tok_{}", hex(&random_bytes::<8>()?)))
 }
 
-fn random_bytes<const N: usize>() -> Result<[u8; N], RandomUnavailable> {
+/// Bytes from the operating system's secure random source (through ring).
+pub fn random_bytes<const N: usize>() -> Result<[u8; N], RandomUnavailable> {
     let mut buf = [0u8; N];
     SystemRandom::new().fill(&mut buf).map_err(|_| RandomUnavailable)?;
     Ok(buf)
@@ -33,10 +35,6 @@ fn random_bytes<const N: usize>() -> Result<[u8; N], RandomUnavailable> {
 
 pub fn hash(secret: &str) -> TokenHash {
     Sha256::digest(secret.as_bytes()).into()
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// 64 hex digits (either case) to a digest.

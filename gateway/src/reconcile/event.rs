@@ -218,7 +218,7 @@ pub(crate) fn derived_id(base: &str, parts: &[&str]) -> String {
 }
 
 fn hex16(h: Sha256) -> String {
-    h.finalize()[..16].iter().map(|b| format!("{b:02x}")).collect()
+    waymark_proto::hex(&h.finalize()[..16])
 }
 
 #[cfg(test)]
