@@ -257,19 +257,17 @@ pub async fn start(config: GatewayConfig, shutdown: CancellationToken) -> Result
                 config.mqtt.allow_anonymous,
             ));
             security_warnings(&config, &credentials);
-            let front = Arc::new(mqtt_front::Front {
-                broker: broker.internal_addr,
-                broker_v5: broker.internal_v5_addr,
-                broker_login: broker.login.clone(),
-                limits: mqtt_front::FrontLimits {
+            let front = Arc::new(mqtt_front::Front::new(
+                &broker,
+                mqtt_front::FrontLimits {
                     max_connections: config.mqtt.max_connections,
                     // The payload limit plus room for the topic and packet id.
                     max_packet_bytes: config.mqtt.max_payload_bytes + broker::PACKET_OVERHEAD_BYTES,
                     inflight: inflight.clone(),
                 },
                 credentials,
-                metrics: metrics.clone(),
-            });
+                metrics.clone(),
+            ));
             spawn(
                 "mqtt_front",
                 Box::pin(mqtt_front::run(front, plain, tls, shutdown.clone())),

@@ -52,6 +52,25 @@ pub struct Front {
     pub metrics: Arc<GatewayMetrics>,
 }
 
+impl Front {
+    /// The front of `broker`: its listeners and the login they accept.
+    pub fn new(
+        broker: &crate::broker::EmbeddedBroker,
+        limits: FrontLimits,
+        credentials: Arc<DeviceCredentials>,
+        metrics: Arc<GatewayMetrics>,
+    ) -> Self {
+        Self {
+            broker: broker.internal_addr,
+            broker_v5: broker.internal_v5_addr,
+            broker_login: broker.login.clone(),
+            limits,
+            credentials,
+            metrics,
+        }
+    }
+}
+
 /// The TLS listener and how it does handshakes.
 pub struct TlsListener {
     pub listener: TcpListener,

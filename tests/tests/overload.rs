@@ -26,19 +26,17 @@ async fn the_broker_never_holds_more_than_the_budget_and_loses_nothing() -> anyh
     let addr = listener.local_addr()?;
     let shutdown = CancellationToken::new();
     let metrics = Arc::new(GatewayMetrics::default());
-    let front = Arc::new(mqtt_front::Front {
-        broker: broker.internal_addr,
-        broker_v5: broker.internal_v5_addr,
-        broker_login: broker.login.clone(),
-        limits: FrontLimits {
+    let front = Arc::new(mqtt_front::Front::new(
+        &broker,
+        FrontLimits {
             max_connections: 8,
             max_packet_bytes: 65 * 1024,
             inflight: budget.clone(),
         },
         // No registry, anonymous devices: this test is about backpressure.
-        credentials: Arc::new(DeviceCredentials::new(&Default::default(), true)),
-        metrics: metrics.clone(),
-    });
+        Arc::new(DeviceCredentials::new(&Default::default(), true)),
+        metrics.clone(),
+    ));
     tokio::spawn(mqtt_front::run(front, Some(listener), None, shutdown.clone()));
 
     // Nobody consumes yet: a device sends 800 KiB against a 256 KiB budget.

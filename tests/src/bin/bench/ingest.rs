@@ -135,22 +135,20 @@ async fn broker_alone(payloads: &[Vec<u8>], per_publisher: u64) -> anyhow::Resul
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let front = Arc::new(mqtt_front::Front {
-        broker: b.internal_addr,
-        broker_v5: b.internal_v5_addr,
-        broker_login: b.login.clone(),
-        limits: mqtt_front::FrontLimits {
+    let front = Arc::new(mqtt_front::Front::new(
+        &b,
+        mqtt_front::FrontLimits {
             max_connections: 64,
             max_packet_bytes: 257 * 1024,
             inflight: inflight.clone(),
         },
         // The gateway run's publishers are anonymous too (the harness allows them).
-        credentials: Arc::new(waymark_gateway::device_auth::DeviceCredentials::new(
+        Arc::new(waymark_gateway::device_auth::DeviceCredentials::new(
             &Default::default(),
             true,
         )),
-        metrics: Arc::new(GatewayMetrics::default()),
-    });
+        Arc::new(GatewayMetrics::default()),
+    ));
     tokio::spawn(mqtt_front::run(front, Some(listener), None, shutdown.clone()));
     let received = Arc::new(AtomicU64::new(0));
     let counter = received.clone();
