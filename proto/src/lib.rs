@@ -12,6 +12,7 @@ pub mod v1 {
 /// Under mTLS central ignores it and takes the identity from the certificate.
 pub const SITE_HEADER: &str = "x-waymark-site";
 
+pub mod chunk;
 pub mod enrollment;
 pub mod identity;
 
