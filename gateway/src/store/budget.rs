@@ -3,13 +3,14 @@
 //! the room. An unreplicated event is never removed to make space.
 
 use prost::Message;
-use waymark_proto::v1::Event;
+use waymark_proto::chunk;
 
-use super::keys::{self, EVENT, META_LOG_BYTES};
+use super::chunks::SplitBatch;
+use super::keys::{self, META_LOG_BYTES};
 use super::{LogState, Store, StoreError, entry_bytes, is_priority};
 
-/// Events removed per sled batch while compacting.
-const COMPACT_CHUNK: usize = 2048;
+/// Chunks read per pass while compacting.
+const COMPACT_CHUNKS: usize = 64;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Compacted {
@@ -45,6 +46,7 @@ impl Store {
 
     /// Removes acknowledged events, oldest first, until `want_bytes` are freed or
     /// none is left that qualifies (`recorded_before_ms`, when set, limits by age).
+    /// A chunk partly compacted is written again with the events it keeps.
     pub(super) fn compact_locked(
         &self,
         state: &mut LogState,
@@ -53,49 +55,66 @@ impl Store {
     ) -> Result<Compacted, StoreError> {
         let acked = self.acked_sequence()?.min(state.last_seq);
         let mut done = Compacted::default();
-        while done.bytes < want_bytes {
-            let mut batch = sled::Batch::default();
-            let mut chunk = Compacted::default();
-            for item in self.log.range(keys::event(0)..=keys::event(acked)).take(COMPACT_CHUNK) {
+        let mut exhausted = false;
+        while !exhausted && done.bytes < want_bytes {
+            let mut batch = SplitBatch::default();
+            let mut step = Compacted::default();
+            let chunks = self.log.range(keys::chunk(0)..=keys::chunk(acked)).take(COMPACT_CHUNKS);
+            let mut seen = 0;
+            for item in chunks {
+                seen += 1;
                 let (k, v) = item?;
-                let event = Event::decode(v.as_ref()).map_err(|e| StoreError::Corrupt {
+                let events = chunk::decode(&v).map_err(|e| StoreError::Corrupt {
                     key: format!("{k:?}"),
                     detail: e.to_string(),
                 })?;
-                if recorded_before_ms.is_some_and(|t| event.record_time_ms >= t)
-                    || done.bytes + chunk.bytes >= want_bytes
-                {
+                let keep = events
+                    .iter()
+                    .position(|e| {
+                        let qualifies = e.sequence <= acked
+                            && recorded_before_ms.is_none_or(|t| e.record_time_ms < t)
+                            && done.bytes + step.bytes < want_bytes;
+                        if qualifies {
+                            step.events += 1;
+                            step.bytes += entry_bytes(e.encoded_len(), e);
+                        }
+                        !qualifies
+                    })
+                    .unwrap_or(events.len());
+                if keep == 0 {
+                    exhausted = true;
                     break;
                 }
-                chunk.events += 1;
-                chunk.bytes += entry_bytes(v.len(), &event);
-                batch.remove(k);
-                batch.remove(keys::event_id(&event.event_id));
-                if is_priority(&event) {
-                    batch.remove(keys::priority(event.sequence).to_vec());
+                for e in &events[..keep] {
+                    batch.remove(keys::event_id(e.event_time_ms, &e.event_id));
+                    if is_priority(e) {
+                        batch.remove(keys::priority(e.sequence).to_vec());
+                    }
+                }
+                batch.remove(k.to_vec());
+                for c in chunk::chunks(&events[keep..], chunk::CHUNK_TARGET_BYTES) {
+                    batch.insert(keys::chunk(c.first_sequence).to_vec(), c.bytes);
+                }
+                batch.boundary();
+                if keep < events.len() {
+                    exhausted = true;
+                    break;
                 }
             }
-            if chunk.events == 0 {
+            if seen < COMPACT_CHUNKS {
+                exhausted = true;
+            }
+            if batch.is_empty() {
                 break;
             }
-            state.log_bytes = state.log_bytes.saturating_sub(chunk.bytes);
-            batch.insert(META_LOG_BYTES, &state.log_bytes.to_be_bytes());
+            state.log_bytes = state.log_bytes.saturating_sub(step.bytes);
+            batch.insert(META_LOG_BYTES.to_vec(), state.log_bytes.to_be_bytes().to_vec());
             // Not synced on its own: losing a compaction in a power cut only keeps
             // events a little longer; the next commit's sync makes it durable.
-            self.log.apply_batch(batch)?;
-            done.events += chunk.events;
-            done.bytes += chunk.bytes;
+            batch.apply(&self.log)?;
+            done.events += step.events;
+            done.bytes += step.bytes;
         }
         Ok(done)
-    }
-
-    /// The oldest sequence still in the log, if any.
-    pub fn first_sequence(&self) -> Result<Option<u64>, StoreError> {
-        Ok(self
-            .log
-            .scan_prefix([EVENT])
-            .next()
-            .transpose()?
-            .and_then(|(k, _)| keys::decode_u64(&k[1..])))
     }
 }

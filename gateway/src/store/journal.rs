@@ -5,6 +5,7 @@
 //! entries it covers are dropped in that same commit. After a restart the engine is
 //! restored from the snapshot and the journal after it is replayed.
 
+use super::chunks::SplitBatch;
 use super::keys::{self, JOURNAL, META_ENGINE};
 use super::{Store, StoreError};
 
@@ -61,9 +62,14 @@ impl SnapshotHeader {
 }
 
 impl Store {
-    pub(super) fn add_extras(&self, batch: &mut sled::Batch, extras: &CommitExtras) -> Result<(), StoreError> {
+    /// Journal entries may land in batches of their own ahead of the rest: their
+    /// reads are acknowledged only after the commit, so if a crash cuts it the
+    /// reads come again, and replaying a read twice is harmless. The snapshot, its
+    /// chunks and the entries it drops go in one batch.
+    pub(super) fn add_extras(&self, batch: &mut SplitBatch, extras: &CommitExtras) -> Result<(), StoreError> {
         for (seq, entry) in &extras.journal {
-            batch.insert(keys::journal(*seq).to_vec(), entry.as_slice());
+            batch.insert(keys::journal(*seq).to_vec(), entry.clone());
+            batch.boundary();
         }
         if let Some(snap) = &extras.snapshot {
             // A new generation of chunks replaces the old one in the same batch.
@@ -71,7 +77,7 @@ impl Store {
             let generation = old.map_or(1, |h| h.generation + 1);
             let chunks: Vec<&[u8]> = snap.state.chunks(MAX_VALUE_BYTES).collect();
             for (i, chunk) in chunks.iter().enumerate() {
-                batch.insert(keys::snapshot_chunk(generation, i as u32).to_vec(), *chunk);
+                batch.insert(keys::snapshot_chunk(generation, i as u32).to_vec(), chunk.to_vec());
             }
             if let Some(old) = old {
                 for i in 0..old.chunks {
@@ -83,9 +89,9 @@ impl Store {
                 generation,
                 chunks: chunks.len() as u32,
             };
-            batch.insert(META_ENGINE, header.encode().to_vec());
+            batch.insert(META_ENGINE.to_vec(), header.encode().to_vec());
             for item in self.log.range(keys::journal(0)..=keys::journal(snap.fed_through)) {
-                batch.remove(item?.0);
+                batch.remove(item?.0.to_vec());
             }
             for (seq, _) in extras.journal.iter().filter(|(seq, _)| *seq <= snap.fed_through) {
                 batch.remove(keys::journal(*seq).to_vec());

@@ -1,9 +1,17 @@
-//! Key layout. The `log` tree holds events, their id index and counters under
-//! distinct one-byte prefixes, so one sled batch updates all of them atomically.
-//! Numbers are big-endian so that keys sort by value.
+//! Key layout. The `log` tree holds event chunks, their id index and counters
+//! under distinct one-byte prefixes, so one sled batch updates all of them
+//! atomically. Numbers are big-endian so that keys sort by value.
 
-pub const EVENT: u8 = b'e';
-pub const EVENT_ID: u8 = b'i';
+/// A run of events (`waymark_proto::chunk`) under its first sequence.
+pub const CHUNK: u8 = b'c';
+/// (event time, event id) -> sequence: the dedupe index.
+pub const EVENT_ID: u8 = b'd';
+/// Layout version; absent in stores written before chunks (format 1).
+pub const META_FORMAT: &[u8] = b"m/format";
+pub const FORMAT_CHUNKS: u64 = 2;
+/// Format 1: one key per event and an id index keyed by the id alone.
+pub const LEGACY_EVENT: u8 = b'e';
+pub const LEGACY_EVENT_ID: u8 = b'i';
 /// Sequences of milestone and exception events: the replication priority lane.
 pub const PRIORITY: u8 = b'p';
 pub const META_LAST_SEQ: &[u8] = b"m/last_seq";
@@ -17,8 +25,8 @@ pub const ORDER: u8 = b'o';
 pub const IDENTIFIER: u8 = b'x';
 pub const META_DOWNLINK_CURSOR: &[u8] = b"m/downlink_cursor";
 
-pub fn event(seq: u64) -> [u8; 9] {
-    let mut k = [EVENT; 9];
+pub fn chunk(seq: u64) -> [u8; 9] {
+    let mut k = [CHUNK; 9];
     k[1..].copy_from_slice(&seq.to_be_bytes());
     k
 }
@@ -42,8 +50,21 @@ pub fn snapshot_chunk(generation: u64, index: u32) -> [u8; 13] {
     k
 }
 
-pub fn event_id(id: &str) -> Vec<u8> {
-    prefixed(EVENT_ID, id)
+/// The id index key. Event ids are hashes of what the event was derived from,
+/// stay start included, and the event time is that stay start: the same id always
+/// comes with the same time. Leading with the time makes inserts land near each
+/// other instead of at random places in the tree, which sled does 3-6x faster
+/// and with far less memory.
+pub fn event_id(event_time_ms: i64, id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(9 + id.len());
+    k.push(EVENT_ID);
+    k.extend_from_slice(&((event_time_ms as u64) ^ (1 << 63)).to_be_bytes());
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+pub fn legacy_event_id(id: &str) -> Vec<u8> {
+    prefixed(LEGACY_EVENT_ID, id)
 }
 
 pub fn order(order_number: &str) -> Vec<u8> {
@@ -63,4 +84,22 @@ fn prefixed(prefix: u8, s: &str) -> Vec<u8> {
 
 pub fn decode_u64(v: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(v.try_into().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_keys_sort_by_event_time_then_id_across_the_epoch() {
+        let keys = [
+            event_id(-5, "b"),
+            event_id(-1, "a"),
+            event_id(0, "a"),
+            event_id(1_795_237_331_250, "a"),
+            event_id(1_795_237_331_250, "b"),
+            event_id(1_795_237_331_251, "a"),
+        ];
+        assert!(keys.windows(2).all(|w| w[0] < w[1]));
+    }
 }

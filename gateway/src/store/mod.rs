@@ -7,6 +7,7 @@
 //! blob threshold (128 KiB), because blob files are written without a sync.
 
 mod budget;
+mod chunks;
 mod journal;
 mod keys;
 mod orders;
@@ -17,9 +18,11 @@ use std::sync::Mutex;
 use std::sync::atomic::AtomicU64;
 
 use prost::Message;
+use waymark_proto::chunk;
 use waymark_proto::v1::{Event, EventKind};
 
 pub use budget::{BudgetUse, Compacted};
+use chunks::SplitBatch;
 pub use journal::{CommitExtras, EngineSnapshot, MAX_VALUE_BYTES};
 use keys::{META_ACKED, META_LAST_SEQ, META_LOG_BYTES};
 
@@ -87,10 +90,23 @@ struct LogState {
     log_bytes: u64,
 }
 
-/// Bytes one event occupies in the log, keys included (the budget's unit).
+/// Bytes one event occupies in the log, its index entries included (the
+/// budget's unit): the event framed in its chunk, the id index entry, and the
+/// priority index entry of a milestone or exception.
 fn entry_bytes(encoded_len: usize, event: &Event) -> u64 {
     let priority_key = if is_priority(event) { 9 } else { 0 };
-    (9 + encoded_len + 1 + event.event_id.len() + 8 + priority_key) as u64
+    (encoded_len + 2 + 9 + event.event_id.len() + 8 + priority_key) as u64
+}
+
+/// The index entries of one event, written in the batch of its chunk.
+fn stage_index(batch: &mut SplitBatch, e: &Event) {
+    batch.insert(
+        keys::event_id(e.event_time_ms, &e.event_id),
+        e.sequence.to_be_bytes().to_vec(),
+    );
+    if is_priority(e) {
+        batch.insert(keys::priority(e.sequence).to_vec(), Vec::new());
+    }
 }
 
 /// Milestones and exceptions replicate ahead of a backlog of observations.
@@ -123,7 +139,7 @@ impl Store {
             log_bytes: read_u64(&log, META_LOG_BYTES)?,
         };
         let orders_held = AtomicU64::new(orders.scan_prefix([keys::ORDER]).count() as u64);
-        Ok(Self {
+        let store = Self {
             db,
             log,
             orders,
@@ -131,7 +147,10 @@ impl Store {
             commit_lock: Mutex::new(state),
             orders_held,
             budget_bytes,
-        })
+        };
+        store.upgrade_layout()?;
+        store.count_in_partial_commit()?;
+        Ok(store)
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, LogState> {
@@ -146,7 +165,13 @@ impl Store {
         self.record_with(site_id, drafts, &CommitExtras::default(), record_time_ms)
     }
 
-    /// `record`, plus journal entries and an engine snapshot in the same atomic commit.
+    /// `record`, plus journal entries and an engine snapshot in the same commit.
+    ///
+    /// The commit is written as several sled batches (see [`SplitBatch`]), each
+    /// chunk with its events' index entries, the counters last, then one sync. A
+    /// crash between batches leaves events stored that were never reported as
+    /// recorded; their reads were not acknowledged either, so they come again and
+    /// are absorbed by the id index, and `open` counts the stored events in.
     pub fn record_with(
         &self,
         site_id: &str,
@@ -155,38 +180,35 @@ impl Store {
         record_time_ms: i64,
     ) -> Result<Recorded, StoreError> {
         let mut state = self.state();
-        let mut batch = sled::Batch::default();
-        self.add_extras(&mut batch, extras)?;
         let mut seen_in_batch = std::collections::HashSet::new();
-        let mut next = state.last_seq;
+        let mut events = Vec::new();
         let mut duplicates = 0;
         let mut added_bytes = 0;
         for EventDraft(draft) in drafts {
-            let id_key = keys::event_id(&draft.event_id);
-            if !seen_in_batch.insert(draft.event_id.as_str()) || self.log.contains_key(&id_key)? {
+            if !seen_in_batch.insert(draft.event_id.as_str())
+                || self
+                    .log
+                    .contains_key(keys::event_id(draft.event_time_ms, &draft.event_id))?
+            {
                 duplicates += 1;
                 continue;
             }
             let mut event = draft.clone();
-            next += 1;
             event.site_id = site_id.to_string();
-            event.sequence = next;
+            event.sequence = state.last_seq + 1 + events.len() as u64;
             event.record_time_ms = record_time_ms;
-            let bytes = event.encode_to_vec();
-            if bytes.len() > MAX_EVENT_BYTES {
+            let len = event.encoded_len();
+            if len > MAX_EVENT_BYTES {
                 return Err(StoreError::EventTooLarge {
                     event_id: event.event_id,
-                    size: bytes.len(),
+                    size: len,
                 });
             }
-            added_bytes += entry_bytes(bytes.len(), &event);
-            if is_priority(&event) {
-                batch.insert(keys::priority(next).to_vec(), &[]);
-            }
-            batch.insert(keys::event(next).to_vec(), bytes);
-            batch.insert(id_key, &next.to_be_bytes());
+            added_bytes += entry_bytes(len, &event);
+            events.push(event);
         }
-        let appended = next - state.last_seq;
+        let appended = events.len() as u64;
+        let next = state.last_seq + appended;
         let mut compacted = 0;
         if appended > 0 || !extras.is_empty() {
             if state.log_bytes + added_bytes > self.budget_bytes {
@@ -201,10 +223,19 @@ impl Store {
                     });
                 }
             }
+            let mut batch = SplitBatch::default();
+            for c in chunk::chunks(&events, chunk::CHUNK_TARGET_BYTES) {
+                for e in &events[c.events.clone()] {
+                    stage_index(&mut batch, e);
+                }
+                batch.insert(keys::chunk(c.first_sequence).to_vec(), c.bytes);
+                batch.boundary();
+            }
+            self.add_extras(&mut batch, extras)?;
             let log_bytes = state.log_bytes + added_bytes;
-            batch.insert(META_LAST_SEQ, &next.to_be_bytes());
-            batch.insert(META_LOG_BYTES, &log_bytes.to_be_bytes());
-            self.log.apply_batch(batch)?;
+            batch.insert(META_LAST_SEQ.to_vec(), next.to_be_bytes().to_vec());
+            batch.insert(META_LOG_BYTES.to_vec(), log_bytes.to_be_bytes().to_vec());
+            batch.apply(&self.log)?;
             self.sync()?;
             *state = LogState {
                 last_seq: next,
@@ -254,39 +285,6 @@ impl Store {
     pub fn set_acked_sequence(&self, seq: u64) -> Result<(), StoreError> {
         self.log.insert(META_ACKED, &seq.to_be_bytes())?;
         Ok(())
-    }
-
-    /// Up to `max` events with sequence >= `from`, in order.
-    pub fn events_from(&self, from: u64, max: usize) -> Result<Vec<Event>, StoreError> {
-        let mut out = Vec::new();
-        for item in self.log.range(keys::event(from)..keys::event(u64::MAX)).take(max) {
-            let (k, v) = item?;
-            out.push(Event::decode(v.as_ref()).map_err(|e| StoreError::Corrupt {
-                key: format!("{k:?}"),
-                detail: e.to_string(),
-            })?);
-        }
-        Ok(out)
-    }
-
-    /// Up to `max` milestone and exception events with sequence >= `from`, in order.
-    pub fn priority_from(&self, from: u64, max: usize) -> Result<Vec<Event>, StoreError> {
-        let mut out = Vec::new();
-        for item in self.log.range(keys::priority(from)..keys::priority(u64::MAX)).take(max) {
-            let (k, _) = item?;
-            let Some(seq) = keys::decode_u64(&k[1..]) else {
-                continue;
-            };
-            // Compaction removes the event and its priority key in one batch, so a
-            // missing event here only means it was compacted meanwhile.
-            if let Some(v) = self.log.get(keys::event(seq))? {
-                out.push(Event::decode(v.as_ref()).map_err(|e| StoreError::Corrupt {
-                    key: format!("{k:?}"),
-                    detail: e.to_string(),
-                })?);
-            }
-        }
-        Ok(out)
     }
 
     pub fn size_on_disk(&self) -> u64 {

@@ -313,3 +313,155 @@ fn milestones_and_exceptions_are_indexed_for_the_priority_lane_until_compacted()
     assert!(store.priority_from(0, 10).expect("priority").is_empty());
     assert_eq!(store.budget_use().log_bytes, 0);
 }
+
+fn sized_draft(id: &str, time: i64, kind: EventKind) -> EventDraft {
+    EventDraft(Event {
+        event_id: id.to_string(),
+        event_time_ms: time,
+        kind: kind as i32,
+        read_point: "dock-door-3".repeat(10),
+        ..Event::default()
+    })
+}
+
+#[test]
+fn events_spread_over_many_chunks_read_back_in_order_from_any_sequence() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path(), 8 << 20, 1 << 30).expect("open");
+    let mut all = Vec::new();
+    for commit in 0..5 {
+        let drafts: Vec<_> = (0..700)
+            .map(|i| {
+                let n = commit * 700 + i;
+                let kind = if n % 97 == 0 {
+                    EventKind::Milestone
+                } else {
+                    EventKind::Observation
+                };
+                sized_draft(&format!("e{n}"), 1_000 + n as i64, kind)
+            })
+            .collect();
+        all.extend(drafts.iter().map(|d| d.0.event_id.clone()));
+        store.record("dc-1", &drafts, commit as i64).expect("record");
+    }
+    let chunks = store.log.scan_prefix([keys::CHUNK]).count();
+    assert!(chunks > 50 && chunks < 3500 / 5, "{chunks} chunks for 3,500 events");
+    for from in [1u64, 2, 57, 1399, 1400, 1401, 3500] {
+        let got = store.events_from(from, 300).expect("read");
+        let want: Vec<u64> = (from..=3500).take(300).collect();
+        assert_eq!(got.iter().map(|e| e.sequence).collect::<Vec<_>>(), want, "from {from}");
+        assert_eq!(got[0].event_id, all[from as usize - 1]);
+    }
+    assert!(store.events_from(3501, 10).expect("read").is_empty());
+    let ahead: Vec<u64> = store
+        .priority_from(100, 1000)
+        .expect("priority")
+        .iter()
+        .map(|e| e.sequence)
+        .collect();
+    let want: Vec<u64> = (0..3500u64)
+        .filter(|n| n % 97 == 0)
+        .map(|n| n + 1)
+        .filter(|s| *s >= 100)
+        .collect();
+    assert_eq!(ahead, want);
+    // Every id is still found by the dedupe index.
+    let again: Vec<_> = (0..3500)
+        .map(|n| sized_draft(&format!("e{n}"), 1_000 + n as i64, EventKind::Observation))
+        .collect();
+    let r = store.record("dc-1", &again, 9).expect("record");
+    assert_eq!((r.appended, r.duplicates), (0, 3500));
+}
+
+#[test]
+fn a_commit_cut_by_a_crash_keeps_its_stored_events_and_absorbs_them_when_they_come_again() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let store = Store::open(dir.path(), 8 << 20, 1 << 30).expect("open");
+        store.record("dc-1", &drafts("a", 3), 1).expect("record");
+        // What a crash after the first batch of a commit leaves: a chunk and its
+        // index entries, but not the counters.
+        let cut: Vec<Event> = (4..=6)
+            .map(|seq| Event {
+                event_id: format!("cut{seq}"),
+                sequence: seq,
+                site_id: "dc-1".into(),
+                ..Event::default()
+            })
+            .collect();
+        let mut batch = SplitBatch::default();
+        for c in chunk::chunks(&cut, chunk::CHUNK_TARGET_BYTES) {
+            for e in &cut[c.events.clone()] {
+                stage_index(&mut batch, e);
+            }
+            batch.insert(keys::chunk(c.first_sequence).to_vec(), c.bytes);
+        }
+        batch.apply(&store.log).expect("apply");
+        store.sync().expect("sync");
+        assert_eq!(store.last_sequence(), 3);
+    }
+    let store = reopen(dir.path());
+    assert_eq!(store.last_sequence(), 6, "the stored events are counted in");
+    let r = store
+        .record("dc-1", &[draft("cut4"), draft("cut5"), draft("new")], 2)
+        .expect("record");
+    assert_eq!((r.appended, r.duplicates, r.last_sequence), (1, 2, 7));
+    let ids: Vec<_> = store
+        .events_from(1, 100)
+        .expect("read")
+        .into_iter()
+        .map(|e| (e.sequence, e.event_id))
+        .collect();
+    assert_eq!(ids.len(), 7);
+    assert_eq!(ids[3], (4, "cut4".to_string()));
+    assert_eq!(ids[6], (7, "new".to_string()));
+}
+
+#[test]
+fn a_store_of_the_one_key_per_event_layout_is_rewritten_into_chunks_on_open() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let db = sled::Config::new().path(dir.path()).open().expect("open sled");
+        let log = db.open_tree("log").expect("tree");
+        for seq in 1..=300u64 {
+            let kind = if seq == 150 {
+                EventKind::Milestone
+            } else {
+                EventKind::Observation
+            };
+            let e = Event {
+                event_id: format!("old{seq}"),
+                sequence: seq,
+                kind: kind as i32,
+                site_id: "dc-1".into(),
+                ..Event::default()
+            };
+            let mut key = vec![keys::LEGACY_EVENT];
+            key.extend_from_slice(&seq.to_be_bytes());
+            log.insert(key, e.encode_to_vec()).expect("insert");
+            log.insert(keys::legacy_event_id(&e.event_id), &seq.to_be_bytes())
+                .expect("insert");
+            if seq == 150 {
+                log.insert(keys::priority(seq), &[]).expect("insert");
+            }
+        }
+        log.insert(META_LAST_SEQ, &300u64.to_be_bytes()).expect("insert");
+        db.flush().expect("flush");
+    }
+    let store = reopen(dir.path());
+    assert_eq!(store.last_sequence(), 300);
+    assert_eq!(store.log.scan_prefix([keys::LEGACY_EVENT]).count(), 0);
+    assert_eq!(store.log.scan_prefix([keys::LEGACY_EVENT_ID]).count(), 0);
+    let seqs: Vec<u64> = store
+        .events_from(1, 1000)
+        .expect("read")
+        .iter()
+        .map(|e| e.sequence)
+        .collect();
+    assert_eq!(seqs, (1..=300).collect::<Vec<_>>());
+    assert_eq!(store.priority_from(1, 10).expect("priority")[0].event_id, "old150");
+    let r = store
+        .record("dc-1", &[draft("old7"), draft("old299"), draft("fresh")], 5)
+        .expect("record");
+    assert_eq!((r.appended, r.duplicates, r.last_sequence), (1, 2, 301));
+}

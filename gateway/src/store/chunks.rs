@@ -1,0 +1,209 @@
+//! How the event log sits in sled: events in chunks of consecutive sequences
+//! (`waymark_proto::chunk`), reads through them, commits split into small
+//! batches, recovery of a commit cut by a crash, and the upgrade from the
+//! one-key-per-event layout.
+
+use prost::Message;
+use waymark_proto::chunk;
+use waymark_proto::v1::Event;
+
+use super::keys::{self, CHUNK, FORMAT_CHUNKS, LEGACY_EVENT, META_FORMAT, META_LAST_SEQ, META_LOG_BYTES};
+use super::{Store, StoreError, entry_bytes, read_u64, stage_index};
+
+/// Writes per sled batch before a commit starts another. sled keeps a copy of a
+/// leaf for every write into it until its batch completes: 1M events written
+/// 4,096 to a batch peaked at 8 GB of memory, 128 to a batch at 53 MB.
+const WRITES_PER_BATCH: usize = 256;
+
+/// A commit as a sequence of sled batches. Each batch is atomic on its own and a
+/// crash keeps a prefix of them; callers mark with `boundary` where a cut leaves
+/// the store consistent (after a chunk and its index entries, say).
+#[derive(Default)]
+pub(super) struct SplitBatch {
+    done: Vec<sled::Batch>,
+    current: sled::Batch,
+    writes: usize,
+}
+
+impl SplitBatch {
+    pub(super) fn insert(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.current.insert(key, value);
+        self.writes += 1;
+    }
+
+    pub(super) fn remove(&mut self, key: Vec<u8>) {
+        self.current.remove(key);
+        self.writes += 1;
+    }
+
+    /// Starts a new batch here if the current one is full.
+    pub(super) fn boundary(&mut self) {
+        if self.writes >= WRITES_PER_BATCH {
+            self.done.push(std::mem::take(&mut self.current));
+            self.writes = 0;
+        }
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.done.is_empty() && self.writes == 0
+    }
+
+    pub(super) fn apply(self, tree: &sled::Tree) -> Result<(), sled::Error> {
+        for batch in self.done {
+            tree.apply_batch(batch)?;
+        }
+        tree.apply_batch(self.current)
+    }
+}
+
+fn corrupt(key: &[u8], e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt {
+        key: format!("{key:?}"),
+        detail: e.to_string(),
+    }
+}
+
+fn chunk_first(key: &[u8]) -> u64 {
+    keys::decode_u64(&key[1..]).unwrap_or(0)
+}
+
+impl Store {
+    /// Up to `max` events with sequence >= `from`, in order.
+    pub fn events_from(&self, from: u64, max: usize) -> Result<Vec<Event>, StoreError> {
+        let mut out = Vec::new();
+        if max == 0 {
+            return Ok(out);
+        }
+        let start = self.chunk_holding(from)?.unwrap_or(from);
+        for item in self.log.range(keys::chunk(start)..=keys::chunk(u64::MAX)) {
+            let (k, v) = item?;
+            for e in chunk::decode(&v).map_err(|e| corrupt(&k, e))? {
+                if e.sequence >= from {
+                    out.push(e);
+                    if out.len() == max {
+                        return Ok(out);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Up to `max` milestone and exception events with sequence >= `from`, in order.
+    pub fn priority_from(&self, from: u64, max: usize) -> Result<Vec<Event>, StoreError> {
+        let mut out = Vec::new();
+        let mut cached: Vec<Event> = Vec::new();
+        for item in self.log.range(keys::priority(from)..keys::priority(u64::MAX)).take(max) {
+            let (k, _) = item?;
+            let Some(seq) = keys::decode_u64(&k[1..]) else {
+                continue;
+            };
+            if !cached.iter().any(|e| e.sequence == seq) {
+                cached = match self.chunk_holding(seq)? {
+                    Some(first) => match self.log.get(keys::chunk(first))? {
+                        Some(v) => chunk::decode(&v).map_err(|e| corrupt(&k, e))?,
+                        None => Vec::new(),
+                    },
+                    None => Vec::new(),
+                };
+            }
+            // Compaction removes an event and its priority key in one batch, so a
+            // missing event here only means it was compacted meanwhile.
+            if let Some(e) = cached.iter().find(|e| e.sequence == seq) {
+                out.push(e.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    /// The first sequence of the chunk that would hold `seq`: chunks never span a
+    /// hole, so it is the last chunk starting at or below `seq`.
+    fn chunk_holding(&self, seq: u64) -> Result<Option<u64>, StoreError> {
+        Ok(self
+            .log
+            .range(keys::chunk(0)..=keys::chunk(seq))
+            .next_back()
+            .transpose()?
+            .map(|(k, _)| chunk_first(&k)))
+    }
+
+    /// The oldest sequence still in the log, if any.
+    pub fn first_sequence(&self) -> Result<Option<u64>, StoreError> {
+        Ok(self
+            .log
+            .scan_prefix([CHUNK])
+            .next()
+            .transpose()?
+            .map(|(k, _)| chunk_first(&k)))
+    }
+
+    /// A crash between the batches of a commit can leave chunks after the last
+    /// sequence the counters know (see `record_with`). Their events are kept: they
+    /// are in the log with their index entries, and their reads will be absorbed
+    /// as duplicates when they come again.
+    pub(super) fn count_in_partial_commit(&self) -> Result<(), StoreError> {
+        let mut state = self.state();
+        let mut last = state.last_seq;
+        let mut bytes = 0;
+        for item in self.log.range(keys::chunk(state.last_seq + 1)..=keys::chunk(u64::MAX)) {
+            let (k, v) = item?;
+            for e in chunk::decode(&v).map_err(|e| corrupt(&k, e))? {
+                last = last.max(e.sequence);
+                bytes += entry_bytes(e.encoded_len(), &e);
+            }
+        }
+        if last > state.last_seq {
+            tracing::warn!(
+                from = state.last_seq + 1,
+                to = last,
+                "events of a commit cut short by a crash kept; their reads will be absorbed as duplicates"
+            );
+            let mut batch = sled::Batch::default();
+            batch.insert(META_LAST_SEQ, &last.to_be_bytes());
+            batch.insert(META_LOG_BYTES, &(state.log_bytes + bytes).to_be_bytes());
+            self.log.apply_batch(batch)?;
+            self.sync()?;
+            state.last_seq = last;
+            state.log_bytes += bytes;
+        }
+        Ok(())
+    }
+
+    /// Rewrites a store of the first layout (one key per event, id index by id
+    /// alone) into chunks. Each batch moves a run of events and their index
+    /// entries; a crash in between resumes where it stopped.
+    pub(super) fn upgrade_layout(&self) -> Result<(), StoreError> {
+        if read_u64(&self.log, META_FORMAT)? == FORMAT_CHUNKS {
+            return Ok(());
+        }
+        let mut moved = 0u64;
+        loop {
+            let mut events = Vec::new();
+            let mut batch = SplitBatch::default();
+            for item in self.log.scan_prefix([LEGACY_EVENT]).take(WRITES_PER_BATCH / 4) {
+                let (k, v) = item?;
+                events.push(Event::decode(v.as_ref()).map_err(|e| corrupt(&k, e))?);
+                batch.remove(k.to_vec());
+            }
+            if events.is_empty() {
+                break;
+            }
+            for e in &events {
+                batch.remove(keys::legacy_event_id(&e.event_id));
+                stage_index(&mut batch, e);
+            }
+            for c in chunk::chunks(&events, chunk::CHUNK_TARGET_BYTES) {
+                batch.insert(keys::chunk(c.first_sequence).to_vec(), c.bytes);
+            }
+            moved += events.len() as u64;
+            // No boundary was marked: this is one atomic batch.
+            batch.apply(&self.log)?;
+        }
+        self.log.insert(META_FORMAT, &FORMAT_CHUNKS.to_be_bytes())?;
+        self.sync()?;
+        if moved > 0 {
+            tracing::info!(events = moved, "event log rewritten into chunks");
+        }
+        Ok(())
+    }
+}
