@@ -3,7 +3,6 @@
 //! the room. An unreplicated event is never removed to make space.
 
 use prost::Message;
-use waymark_proto::chunk;
 
 use super::chunks::SplitBatch;
 use super::keys::{self, META_LOG_BYTES};
@@ -64,10 +63,7 @@ impl Store {
             for item in chunks {
                 seen += 1;
                 let (k, v) = item?;
-                let events = chunk::decode(&v).map_err(|e| StoreError::Corrupt {
-                    key: format!("{k:?}"),
-                    detail: e.to_string(),
-                })?;
+                let (chunk_ref, events) = self.read_chunk(&k, &v)?;
                 let keep = events
                     .iter()
                     .position(|e| {
@@ -92,9 +88,10 @@ impl Store {
                     }
                 }
                 batch.remove(k.to_vec());
-                for c in chunk::chunks(&events[keep..], chunk::CHUNK_TARGET_BYTES) {
-                    batch.insert(keys::chunk(c.first_sequence).to_vec(), c.bytes);
-                }
+                self.segments.release(&chunk_ref);
+                // The events kept go into a new chunk (their index entries are
+                // written again, unchanged).
+                self.stage_chunks(&mut batch, &events[keep..])?;
                 batch.boundary();
                 if keep < events.len() {
                     exhausted = true;
@@ -114,6 +111,12 @@ impl Store {
             batch.apply(&self.log)?;
             done.events += step.events;
             done.bytes += step.bytes;
+        }
+        let unused = self.segments.unused();
+        if !unused.is_empty() {
+            // The removals must be durable before the bytes they pointed at go.
+            self.sync()?;
+            self.segments.delete(&unused)?;
         }
         Ok(done)
     }

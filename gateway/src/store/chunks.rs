@@ -8,6 +8,7 @@ use waymark_proto::chunk;
 use waymark_proto::v1::Event;
 
 use super::keys::{self, CHUNK, FORMAT_CHUNKS, LEGACY_EVENT, META_FORMAT, META_LAST_SEQ, META_LOG_BYTES};
+use super::segments::ChunkRef;
 use super::{Store, StoreError, entry_bytes, read_u64, stage_index};
 
 /// Writes per sled batch before a commit starts another. sled keeps a copy of a
@@ -68,6 +69,47 @@ fn chunk_first(key: &[u8]) -> u64 {
 }
 
 impl Store {
+    /// Appends `events` (consecutive sequences) to the segments as chunks and
+    /// syncs them, then stages each chunk's index entry with its events' entries
+    /// in `batch`, one batch boundary per chunk.
+    pub(super) fn stage_chunks(&self, batch: &mut SplitBatch, events: &[Event]) -> Result<(), StoreError> {
+        let chunks = chunk::chunks(events, chunk::CHUNK_TARGET_BYTES);
+        if chunks.is_empty() {
+            return Ok(());
+        }
+        let bytes: Vec<&[u8]> = chunks.iter().map(|c| c.bytes.as_slice()).collect();
+        let refs = self.segments.append(&bytes)?;
+        self.segments.sync()?;
+        for (c, r) in chunks.iter().zip(&refs) {
+            // Held before the index entry exists: counting one too many only
+            // keeps a segment a little longer.
+            self.segments.hold(r);
+            for e in &events[c.events.clone()] {
+                stage_index(batch, e);
+            }
+            batch.insert(keys::chunk(c.first_sequence).to_vec(), r.encode());
+            batch.boundary();
+        }
+        Ok(())
+    }
+
+    /// The events of the chunk whose index entry is `(key, value)`.
+    pub(super) fn read_chunk(&self, key: &[u8], value: &[u8]) -> Result<(ChunkRef, Vec<Event>), StoreError> {
+        let r = ChunkRef::decode(value).ok_or_else(|| corrupt(key, format!("chunk entry of {} bytes", value.len())))?;
+        let bytes = self.segments.read(&r)?;
+        Ok((r, chunk::decode(&bytes).map_err(|e| corrupt(key, e))?))
+    }
+
+    /// Counts, per segment, the chunks the index points at.
+    pub(super) fn hold_indexed_chunks(&self) -> Result<(), StoreError> {
+        for item in self.log.scan_prefix([CHUNK]) {
+            let (k, v) = item?;
+            let r = ChunkRef::decode(&v).ok_or_else(|| corrupt(&k, "chunk entry"))?;
+            self.segments.hold(&r);
+        }
+        Ok(())
+    }
+
     /// Up to `max` events with sequence >= `from`, in order.
     pub fn events_from(&self, from: u64, max: usize) -> Result<Vec<Event>, StoreError> {
         let mut out = Vec::new();
@@ -77,7 +119,7 @@ impl Store {
         let start = self.chunk_holding(from)?.unwrap_or(from);
         for item in self.log.range(keys::chunk(start)..=keys::chunk(u64::MAX)) {
             let (k, v) = item?;
-            for e in chunk::decode(&v).map_err(|e| corrupt(&k, e))? {
+            for e in self.read_chunk(&k, &v)?.1 {
                 if e.sequence >= from {
                     out.push(e);
                     if out.len() == max {
@@ -101,7 +143,7 @@ impl Store {
             if !cached.iter().any(|e| e.sequence == seq) {
                 cached = match self.chunk_holding(seq)? {
                     Some(first) => match self.log.get(keys::chunk(first))? {
-                        Some(v) => chunk::decode(&v).map_err(|e| corrupt(&k, e))?,
+                        Some(v) => self.read_chunk(&k, &v)?.1,
                         None => Vec::new(),
                     },
                     None => Vec::new(),
@@ -147,7 +189,7 @@ impl Store {
         let mut bytes = 0;
         for item in self.log.range(keys::chunk(state.last_seq + 1)..=keys::chunk(u64::MAX)) {
             let (k, v) = item?;
-            for e in chunk::decode(&v).map_err(|e| corrupt(&k, e))? {
+            for e in self.read_chunk(&k, &v)?.1 {
                 last = last.max(e.sequence);
                 bytes += entry_bytes(e.encoded_len(), &e);
             }
@@ -180,7 +222,10 @@ impl Store {
         loop {
             let mut events = Vec::new();
             let mut batch = SplitBatch::default();
-            for item in self.log.scan_prefix([LEGACY_EVENT]).take(WRITES_PER_BATCH / 4) {
+            // At most 4 writes per event: few enough that the chunks' index
+            // entries stay in one batch with the removals (no boundary is
+            // reached), so each pass moves its events atomically.
+            for item in self.log.scan_prefix([LEGACY_EVENT]).take(WRITES_PER_BATCH / 8) {
                 let (k, v) = item?;
                 events.push(Event::decode(v.as_ref()).map_err(|e| corrupt(&k, e))?);
                 batch.remove(k.to_vec());
@@ -190,13 +235,9 @@ impl Store {
             }
             for e in &events {
                 batch.remove(keys::legacy_event_id(&e.event_id));
-                stage_index(&mut batch, e);
             }
-            for c in chunk::chunks(&events, chunk::CHUNK_TARGET_BYTES) {
-                batch.insert(keys::chunk(c.first_sequence).to_vec(), c.bytes);
-            }
+            self.stage_chunks(&mut batch, &events)?;
             moved += events.len() as u64;
-            // No boundary was marked: this is one atomic batch.
             batch.apply(&self.log)?;
         }
         self.log.insert(META_FORMAT, &FORMAT_CHUNKS.to_be_bytes())?;

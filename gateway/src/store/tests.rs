@@ -390,12 +390,7 @@ fn a_commit_cut_by_a_crash_keeps_its_stored_events_and_absorbs_them_when_they_co
             })
             .collect();
         let mut batch = SplitBatch::default();
-        for c in chunk::chunks(&cut, chunk::CHUNK_TARGET_BYTES) {
-            for e in &cut[c.events.clone()] {
-                stage_index(&mut batch, e);
-            }
-            batch.insert(keys::chunk(c.first_sequence).to_vec(), c.bytes);
-        }
+        store.stage_chunks(&mut batch, &cut).expect("stage");
         batch.apply(&store.log).expect("apply");
         store.sync().expect("sync");
         assert_eq!(store.last_sequence(), 3);
@@ -464,4 +459,37 @@ fn a_store_of_the_one_key_per_event_layout_is_rewritten_into_chunks_on_open() {
         .record("dc-1", &[draft("old7"), draft("old299"), draft("fresh")], 5)
         .expect("record");
     assert_eq!((r.appended, r.duplicates, r.last_sequence), (1, 2, 301));
+}
+
+#[test]
+fn segments_emptied_by_compaction_are_deleted_and_the_log_goes_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let segment_files = |d: &std::path::Path| std::fs::read_dir(d.join("segments")).expect("dir").count();
+    {
+        let store = Store::open(dir.path(), 8 << 20, 1 << 30).expect("open");
+        store.segments.set_segment_bytes(4096);
+        for commit in 0..10 {
+            let drafts: Vec<_> = (0..30)
+                .map(|i| sized_draft(&format!("c{commit}-{i}"), commit * 100 + i, EventKind::Observation))
+                .collect();
+            store.record("dc-1", &drafts, 100).expect("record");
+        }
+        assert!(segment_files(dir.path()) >= 10, "{} files", segment_files(dir.path()));
+        // Central has everything up to 200: only segments wholly below it go.
+        store.set_acked_sequence(200).expect("ack");
+        let c = store.compact_expired(1_000).expect("compact");
+        assert_eq!(c.events, 200);
+        let left = segment_files(dir.path());
+        assert!((3..=5).contains(&left), "{left} files left");
+        assert_eq!(store.first_sequence().expect("first"), Some(201));
+        assert_eq!(store.events_from(1, 1000).expect("read").len(), 100);
+    }
+    let store = reopen(dir.path());
+    assert_eq!(store.events_from(201, 1000).expect("read").len(), 100);
+    store.set_acked_sequence(300).expect("ack");
+    store.compact_expired(1_000).expect("compact");
+    assert_eq!(segment_files(dir.path()), 1, "only the active segment remains");
+    let r = store.record("dc-1", &drafts("after", 3), 200).expect("record");
+    assert_eq!(r.last_sequence, 303);
+    assert_eq!(store.events_from(301, 10).expect("read").len(), 3);
 }
