@@ -7,7 +7,7 @@ use prost::Message;
 use waymark_proto::chunk;
 use waymark_proto::v1::Event;
 
-use super::keys::{self, CHUNK, FORMAT_CHUNKS, LEGACY_EVENT, META_FORMAT, META_LAST_SEQ, META_LOG_BYTES};
+use super::keys::{self, CHUNK, FORMAT_CHUNKS, JOURNAL, LEGACY_EVENT, META_FORMAT, META_LAST_SEQ, META_LOG_BYTES};
 use super::segments::ChunkRef;
 use super::{Store, StoreError, entry_bytes, read_u64, stage_index};
 
@@ -73,13 +73,29 @@ impl Store {
     /// syncs them, then stages each chunk's index entry with its events' entries
     /// in `batch`, one batch boundary per chunk.
     pub(super) fn stage_chunks(&self, batch: &mut SplitBatch, events: &[Event]) -> Result<(), StoreError> {
+        self.stage_chunks_with(batch, events, &[]).map(|_| ())
+    }
+
+    /// `stage_chunks`, with `more` appended and synced in the same write; returns
+    /// where each of `more` went.
+    pub(super) fn stage_chunks_with(
+        &self,
+        batch: &mut SplitBatch,
+        events: &[Event],
+        more: &[&[u8]],
+    ) -> Result<Vec<ChunkRef>, StoreError> {
         let chunks = chunk::chunks(events, chunk::CHUNK_TARGET_BYTES);
-        if chunks.is_empty() {
-            return Ok(());
+        if chunks.is_empty() && more.is_empty() {
+            return Ok(Vec::new());
         }
-        let bytes: Vec<&[u8]> = chunks.iter().map(|c| c.bytes.as_slice()).collect();
-        let refs = self.segments.append(&bytes)?;
+        let bytes: Vec<&[u8]> = chunks
+            .iter()
+            .map(|c| c.bytes.as_slice())
+            .chain(more.iter().copied())
+            .collect();
+        let mut refs = self.segments.append(&bytes)?;
         self.segments.sync()?;
+        let more_refs = refs.split_off(chunks.len());
         for (c, r) in chunks.iter().zip(&refs) {
             // Held before the index entry exists: counting one too many only
             // keeps a segment a little longer.
@@ -90,7 +106,7 @@ impl Store {
             batch.insert(keys::chunk(c.first_sequence).to_vec(), r.encode());
             batch.boundary();
         }
-        Ok(())
+        Ok(more_refs)
     }
 
     /// The events of the chunk whose index entry is `(key, value)`.
@@ -100,11 +116,18 @@ impl Store {
         Ok((r, chunk::decode(&bytes).map_err(|e| corrupt(key, e))?))
     }
 
-    /// Counts, per segment, the chunks the index points at.
+    /// Counts, per segment, the chunks and journal entries the index points at.
+    /// Runs before `upgrade_layout`: until it is done, journal entries hold their
+    /// bytes, not a reference, and are not counted.
     pub(super) fn hold_indexed_chunks(&self) -> Result<(), StoreError> {
-        for item in self.log.scan_prefix([CHUNK]) {
+        let journal = if read_u64(&self.log, META_FORMAT)? == FORMAT_CHUNKS {
+            Some(self.log.scan_prefix([JOURNAL]))
+        } else {
+            None
+        };
+        for item in self.log.scan_prefix([CHUNK]).chain(journal.into_iter().flatten()) {
             let (k, v) = item?;
-            let r = ChunkRef::decode(&v).ok_or_else(|| corrupt(&k, "chunk entry"))?;
+            let r = ChunkRef::decode(&v).ok_or_else(|| corrupt(&k, "segment reference"))?;
             self.segments.hold(&r);
         }
         Ok(())
@@ -240,10 +263,28 @@ impl Store {
             moved += events.len() as u64;
             batch.apply(&self.log)?;
         }
-        self.log.insert(META_FORMAT, &FORMAT_CHUNKS.to_be_bytes())?;
+        // First-layout journal entries hold their bytes: they move to the segments
+        // in one batch with the format key, so that an entry is never taken for
+        // bytes once it holds a reference. The journal is short (a snapshot
+        // drops what it covers).
+        let entries: Vec<(sled::IVec, sled::IVec)> = self.log.scan_prefix([JOURNAL]).collect::<Result<_, _>>()?;
+        let bytes: Vec<&[u8]> = entries.iter().map(|(_, v)| v.as_ref()).collect();
+        let refs = self.segments.append(&bytes)?;
+        self.segments.sync()?;
+        let mut batch = sled::Batch::default();
+        for ((k, _), r) in entries.iter().zip(&refs) {
+            self.segments.hold(r);
+            batch.insert(k.clone(), r.encode());
+        }
+        batch.insert(META_FORMAT, &FORMAT_CHUNKS.to_be_bytes());
+        self.log.apply_batch(batch)?;
         self.sync()?;
-        if moved > 0 {
-            tracing::info!(events = moved, "event log rewritten into chunks");
+        if moved > 0 || !entries.is_empty() {
+            tracing::info!(
+                events = moved,
+                journal = entries.len(),
+                "event log rewritten into chunks and segments"
+            );
         }
         Ok(())
     }

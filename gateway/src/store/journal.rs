@@ -1,4 +1,6 @@
-//! The read journal and the reconciliation engine's snapshot. Decoded reads are
+//! The read journal and the reconciliation engine's snapshot. The journal's
+//! bytes go to the event segments with the commit's chunks (one write, one
+//! sync); sled holds where each entry is. Decoded reads are
 //! journaled in the commit that follows their arrival, so a read the gateway has
 //! acknowledged survives a crash even while its stay is still open; the engine's
 //! state is snapshotted now and then with the journal position it covers, and the
@@ -7,6 +9,7 @@
 
 use super::chunks::SplitBatch;
 use super::keys::{self, JOURNAL, META_ENGINE};
+use super::segments::ChunkRef;
 use super::{Store, StoreError};
 
 /// Largest value the journal and the snapshot write. sled writes a page over ~128 KiB
@@ -62,13 +65,21 @@ impl SnapshotHeader {
 }
 
 impl Store {
-    /// Journal entries may land in batches of their own ahead of the rest: their
-    /// reads are acknowledged only after the commit, so if a crash cuts it the
-    /// reads come again, and replaying a read twice is harmless. The snapshot, its
-    /// chunks and the entries it drops go in one batch.
-    pub(super) fn add_extras(&self, batch: &mut SplitBatch, extras: &CommitExtras) -> Result<(), StoreError> {
-        for (seq, entry) in &extras.journal {
-            batch.insert(keys::journal(*seq).to_vec(), entry.clone());
+    /// Stages the journal entries, whose bytes are already in the segments at
+    /// `journal_refs`, and the snapshot. Journal entries may land in batches of
+    /// their own ahead of the rest: their reads are acknowledged only after the
+    /// commit, so if a crash cuts it the reads come again, and replaying a read
+    /// twice is harmless. The snapshot, its chunks and the entries it drops go in
+    /// one batch.
+    pub(super) fn add_extras(
+        &self,
+        batch: &mut SplitBatch,
+        extras: &CommitExtras,
+        journal_refs: &[ChunkRef],
+    ) -> Result<(), StoreError> {
+        for ((seq, _), r) in extras.journal.iter().zip(journal_refs) {
+            self.segments.hold(r);
+            batch.insert(keys::journal(*seq).to_vec(), r.encode());
             batch.boundary();
         }
         if let Some(snap) = &extras.snapshot {
@@ -91,10 +102,17 @@ impl Store {
             };
             batch.insert(META_ENGINE.to_vec(), header.encode().to_vec());
             for item in self.log.range(keys::journal(0)..=keys::journal(snap.fed_through)) {
-                batch.remove(item?.0.to_vec());
+                let (k, v) = item?;
+                if let Some(r) = ChunkRef::decode(&v) {
+                    self.segments.release(&r);
+                }
+                batch.remove(k.to_vec());
             }
-            for (seq, _) in extras.journal.iter().filter(|(seq, _)| *seq <= snap.fed_through) {
-                batch.remove(keys::journal(*seq).to_vec());
+            for ((seq, _), r) in extras.journal.iter().zip(journal_refs) {
+                if *seq <= snap.fed_through {
+                    self.segments.release(r);
+                    batch.remove(keys::journal(*seq).to_vec());
+                }
             }
         }
         Ok(())
@@ -139,7 +157,11 @@ impl Store {
             .range(keys::journal(seq.saturating_add(1))..=keys::journal(u64::MAX))
         {
             let (k, v) = item?;
-            out.push((keys::decode_u64(&k[1..]).unwrap_or(0), v.to_vec()));
+            let r = ChunkRef::decode(&v).ok_or_else(|| StoreError::Corrupt {
+                key: format!("{k:?}"),
+                detail: format!("journal entry of {} bytes", v.len()),
+            })?;
+            out.push((keys::decode_u64(&k[1..]).unwrap_or(0), self.segments.read(&r)?));
         }
         Ok(out)
     }

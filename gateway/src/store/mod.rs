@@ -250,8 +250,9 @@ impl Store {
                 }
             }
             let mut batch = SplitBatch::default();
-            self.stage_chunks(&mut batch, &events)?;
-            self.add_extras(&mut batch, extras)?;
+            let journal: Vec<&[u8]> = extras.journal.iter().map(|(_, e)| e.as_slice()).collect();
+            let journal_refs = self.stage_chunks_with(&mut batch, &events, &journal)?;
+            self.add_extras(&mut batch, extras, &journal_refs)?;
             let log_bytes = state.log_bytes + added_bytes;
             batch.insert(META_LAST_SEQ.to_vec(), next.to_be_bytes().to_vec());
             let acked = self.acked.load(Ordering::Relaxed);

@@ -413,7 +413,7 @@ fn a_commit_cut_by_a_crash_keeps_its_stored_events_and_absorbs_them_when_they_co
 }
 
 #[test]
-fn a_store_of_the_one_key_per_event_layout_is_rewritten_into_chunks_on_open() {
+fn a_store_of_the_first_layout_is_rewritten_into_chunks_and_segments_on_open() {
     let dir = tempfile::tempdir().expect("tempdir");
     {
         let db = sled::Config::new().path(dir.path()).open().expect("open sled");
@@ -441,10 +441,19 @@ fn a_store_of_the_one_key_per_event_layout_is_rewritten_into_chunks_on_open() {
             }
         }
         log.insert(META_LAST_SEQ, &300u64.to_be_bytes()).expect("insert");
+        for seq in 7..=9u64 {
+            log.insert(keys::journal(seq), format!("reads {seq}").as_bytes())
+                .expect("insert");
+        }
         db.flush().expect("flush");
     }
     let store = reopen(dir.path());
     assert_eq!(store.last_sequence(), 300);
+    let journal: Vec<_> = store.journal_after(7).expect("journal");
+    assert_eq!(journal, vec![(8, b"reads 8".to_vec()), (9, b"reads 9".to_vec())]);
+    drop(store);
+    let store = reopen(dir.path());
+    assert_eq!(store.journal_after(8).expect("journal"), vec![(9, b"reads 9".to_vec())]);
     assert_eq!(store.log.scan_prefix([keys::LEGACY_EVENT]).count(), 0);
     assert_eq!(store.log.scan_prefix([keys::LEGACY_EVENT_ID]).count(), 0);
     let seqs: Vec<u64> = store
@@ -492,4 +501,39 @@ fn segments_emptied_by_compaction_are_deleted_and_the_log_goes_on() {
     let r = store.record("dc-1", &drafts("after", 3), 200).expect("record");
     assert_eq!(r.last_sequence, 303);
     assert_eq!(store.events_from(301, 10).expect("read").len(), 3);
+}
+
+#[test]
+fn a_journal_entry_keeps_its_segment_until_a_snapshot_covers_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path(), 8 << 20, 1 << 30).expect("open");
+    store.segments.set_segment_bytes(1024);
+    let with_journal = |seq: u64, ids: &str, time: i64| {
+        let extras = CommitExtras {
+            journal: vec![(seq, vec![b'r'; 600])],
+            snapshot: None,
+        };
+        store
+            .record_with("dc-1", &drafts(ids, 3), &extras, time)
+            .expect("record");
+    };
+    with_journal(1, "a", 1);
+    with_journal(2, "b", 1);
+    with_journal(3, "c", 1);
+    store.set_acked_sequence(9).expect("ack");
+    store.compact_expired(1_000).expect("compact");
+    assert_eq!(store.first_sequence().expect("first"), None, "every event compacted");
+    let journal = store.journal_after(0).expect("journal");
+    assert_eq!(journal.len(), 3, "the journal entries are still readable");
+    let extras = CommitExtras {
+        journal: vec![],
+        snapshot: Some(EngineSnapshot {
+            state: b"S".to_vec(),
+            fed_through: 3,
+        }),
+    };
+    store.record_with("dc-1", &[], &extras, 2).expect("snapshot");
+    store.compact_expired(1_000).expect("compact");
+    let files = std::fs::read_dir(dir.path().join("segments")).expect("dir").count();
+    assert_eq!(files, 1, "only the active segment is left");
 }
