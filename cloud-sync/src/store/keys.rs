@@ -28,7 +28,8 @@ pub fn site_seq(prefix: u8, site: &str, seq: u64) -> Vec<u8> {
     join(prefix, &[site.as_bytes(), &seq.to_be_bytes()])
 }
 
-/// The id index key of an event: `i <site> 0 <event time> 0 <event id>`.
+/// The id index key of an event: `i <site> 0 <event time> 0 <event id>`; the
+/// index stores runs of entries under the key of their first (see `ids`).
 ///
 /// The event time leads so that a catch-up, which applies events in about the
 /// order they happened, inserts near the end of the index instead of at random

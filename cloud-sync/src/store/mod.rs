@@ -9,6 +9,7 @@
 
 mod enrollment;
 mod gaps;
+mod ids;
 mod keys;
 mod orders;
 mod tokens;
@@ -143,11 +144,12 @@ impl CentralStore {
             // batches of chunks 53 MB and 4.8 us.
             //
             // A crash between two of them is safe: every batch is self-consistent
-            // (a chunk is written with its events' id and timeline keys), and the
-            // high-water mark is in the last one. Events stored before the mark
-            // moved are found by their id key when the gateway resends them from
-            // the mark, counted as duplicates and not stored again, and the mark
-            // then moves past them, exactly as for events expedited earlier.
+            // (a chunk is written with its events' id index and timeline entries,
+            // and with no other batch's), and the high-water mark is in the last
+            // one. Events stored before the mark moved are found by their id when
+            // the gateway resends them from the mark, counted as duplicates and not
+            // stored again, and the mark then moves past them, exactly as for
+            // events expedited earlier.
             for batch in staged.batches {
                 self.events.apply_batch(batch).map_err(StoreError::from)?;
             }
@@ -173,9 +175,10 @@ impl CentralStore {
         let mut seqs_in_call = HashSet::new();
         let mut out = Applied::default();
         // The events to store, as runs of consecutive positions in `events`, and
-        // their id keys in the same order.
+        // their id index entries in the same order.
         let mut runs: Vec<Range<usize>> = Vec::new();
-        let mut id_keys = Vec::new();
+        let mut id_entries = Vec::new();
+        let mut stored_ids = ids::Stored::new(&self.events, site);
         for (i, e) in events.iter().enumerate() {
             if e.site_id != site {
                 return Err(ApplyError::WrongSite {
@@ -203,11 +206,8 @@ impl CentralStore {
             } else {
                 !seqs_in_call.insert(e.sequence) || self.chunk_holding(site, e.sequence)?.is_some()
             };
-            let id_key = keys::event_id(site, e.event_time_ms, &e.event_id);
-            if seq_taken
-                || !ids_in_call.insert(e.event_id.as_str())
-                || self.events.contains_key(&id_key).map_err(StoreError::from)?
-            {
+            let id_entry = ids::Entry::new(site, e.event_time_ms, &e.event_id, e.sequence);
+            if seq_taken || !ids_in_call.insert(e.event_id.as_str()) || stored_ids.contains(&id_entry)? {
                 out.duplicates += 1;
                 continue;
             }
@@ -215,7 +215,7 @@ impl CentralStore {
                 Some(run) if run.end == i => run.end = i + 1,
                 _ => runs.push(i..i + 1),
             }
-            id_keys.push(id_key);
+            id_entries.push(id_entry);
             out.applied += 1;
         }
         out.high_water_mark = hwm;
@@ -223,24 +223,28 @@ impl CentralStore {
         let mut batches = Vec::new();
         let mut batch = sled::Batch::default();
         let mut in_batch = 0;
-        let mut id_keys = id_keys.into_iter();
+        let mut id_entries = id_entries.into_iter();
+        let mut id_changes = ids::Changes::new();
         for run in runs {
             // Only events being stored: a skipped one leaves a hole in the
             // sequences, which chunks never span, so chunks never overlap.
             let run = &events[run];
             for c in chunk::chunks(run, CHUNK_TARGET_BYTES) {
                 let stored = &run[c.events.clone()];
-                for (e, id_key) in stored.iter().zip(&mut id_keys) {
-                    stage_indexes(&mut batch, site, e, id_key);
+                for (e, id_entry) in stored.iter().zip(&mut id_entries) {
+                    id_changes.add(&mut stored_ids, id_entry)?;
+                    stage_timeline(&mut batch, site, e);
                 }
                 batch.insert(keys::site_seq(keys::EVENT, site, c.first_sequence), c.bytes);
                 in_batch += stored.len();
                 if in_batch >= EVENTS_PER_BATCH {
+                    id_changes.write(&mut batch);
                     batches.push(std::mem::take(&mut batch));
                     in_batch = 0;
                 }
             }
         }
+        id_changes.write(&mut batch);
         if ordered && (out.applied > 0 || out.duplicates > 0) {
             batch.insert(keys::join(keys::HIGH_WATER, &[site.as_bytes()]), &hwm.to_be_bytes());
             batches.push(batch);
@@ -414,9 +418,8 @@ impl SiteSummary {
     }
 }
 
-/// The index writes of one stored event: its id key, and its timeline keys.
-fn stage_indexes(batch: &mut sled::Batch, site: &str, e: &Event, id_key: Vec<u8>) {
-    batch.insert(id_key, &e.sequence.to_be_bytes());
+/// The timeline keys of one stored event.
+fn stage_timeline(batch: &mut sled::Batch, site: &str, e: &Event) {
     for ident in timeline_keys(e) {
         batch.insert(
             keys::join(
