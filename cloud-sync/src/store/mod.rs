@@ -163,9 +163,10 @@ impl CentralStore {
     /// the last; writes nothing.
     fn stage(&self, site: &str, events: &[Event], ordered: bool) -> Result<Staged, ApplyError> {
         let mut hwm = self.high_water_mark(site)?;
-        // Sequences above the mark that are already stored: a chunk holds one
-        // sequence only, so one of them under a new id is refused as a duplicate
-        // rather than stored in an overlapping chunk (a gateway bug, not a resend).
+        // Sequences above the mark that are already stored. A sequence lives in
+        // exactly one chunk, so an event under one of them with another id (a
+        // gateway bug, not a resend) is counted as a duplicate rather than stored
+        // in an overlapping chunk.
         let taken = if ordered {
             self.stored_above(site, hwm, events)?
         } else {
