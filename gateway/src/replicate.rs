@@ -3,6 +3,8 @@
 //! from the high-water mark central reports.
 
 use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -168,6 +170,11 @@ impl Replicator {
         let mut expedited_upto = hwm;
         let mut ack_deadline = tokio::time::Instant::now() + ACK_TIMEOUT;
         let mut pacer = self.max_bytes_per_sec.map(Pacer::new);
+        // The store read for the next batch outlives loop turns: an ack arriving
+        // while it runs must not throw it away and start it again (that left
+        // central idle a third of a catch-up). Nothing it depends on changes
+        // before it completes: `next` and `expedited_upto` move only when it does.
+        let mut reading: Option<Pin<Box<dyn Future<Output = NextBatch> + Send + '_>>> = None;
         loop {
             let last = *recorded.borrow_and_update();
             let last = last.max(self.store.last_sequence());
@@ -177,7 +184,10 @@ impl Replicator {
                 .as_ref()
                 .map(Pacer::ready_at)
                 .filter(|t| *t > tokio::time::Instant::now());
-            let can_send = window_open && paced_until.is_none();
+            if reading.is_none() && window_open && paced_until.is_none() {
+                let cap = pacer.as_ref().map(|p| p.bytes_per_sec);
+                reading = Some(Box::pin(self.next_batch(next, expedited_upto, cap)));
+            }
             tokio::select! {
                 biased;
                 () = shutdown.cancelled() => return Ok(()),
@@ -222,7 +232,7 @@ impl Replicator {
                 () = tokio::time::sleep_until(ack_deadline), if !inflight.is_empty() => {
                     return Err(ReplicateError::Timeout(ACK_TIMEOUT));
                 }
-                () = sleep_until_some(paced_until), if window_open => {}
+                () = sleep_until_some(paced_until), if window_open && reading.is_none() => {}
                 changed = recorded.changed(), if !window_open => {
                     if changed.is_err() {
                         // The recorder has drained and stopped: nothing more will come.
@@ -230,7 +240,13 @@ impl Replicator {
                         return Ok(());
                     }
                 }
-                batch = self.next_batch(next, expedited_upto, pacer.as_ref().map(|p| p.bytes_per_sec)), if can_send => {
+                batch = async {
+                    match reading.as_mut() {
+                        Some(read) => read.await,
+                        None => std::future::pending().await,
+                    }
+                }, if reading.is_some() => {
+                    reading = None;
                     let (events, expedite) = batch?;
                     // `last >= next` said there were events: finding none means the
                     // log has a hole, which must not become a busy loop.
@@ -262,12 +278,7 @@ impl Replicator {
     /// What to send next: milestones and exceptions stuck behind at least a batch
     /// of backlog and not yet sent ahead (`true`), else the next ordered batch. Under a bandwidth cap
     /// a batch carries at most about one second of the link.
-    async fn next_batch(
-        &self,
-        next: u64,
-        expedited_upto: u64,
-        bytes_per_sec: Option<u64>,
-    ) -> Result<(Vec<Event>, bool), ReplicateError> {
+    async fn next_batch(&self, next: u64, expedited_upto: u64, bytes_per_sec: Option<u64>) -> NextBatch {
         let store = self.store.clone();
         let max = self.batch_max_events;
         let (mut events, expedite) = blocking(move || {
@@ -295,6 +306,9 @@ impl Replicator {
         Ok((events, expedite))
     }
 }
+
+/// The events of the next batch, and whether they go ahead (the priority lane).
+type NextBatch = Result<(Vec<Event>, bool), ReplicateError>;
 
 /// A message on the stream that central has not answered yet.
 #[derive(Debug, Clone, Copy)]

@@ -6,6 +6,10 @@ pub const EVENT: u8 = b'e';
 /// See [`event_id`].
 pub const EVENT_ID: u8 = b'i';
 pub const HIGH_WATER: u8 = b'h';
+/// Layout version of the `events` tree, absent in the first layout.
+pub const FORMAT: &[u8] = b"m/format";
+/// Events in chunks, id index in runs.
+pub const FORMAT_CHUNKS: u64 = 2;
 pub const TIMELINE: u8 = b't';
 
 pub const ORDER: u8 = b'o';

@@ -37,6 +37,10 @@ pub enum StoreError {
     Sync(#[from] std::io::Error),
     #[error("stored record is corrupt: {0}")]
     Corrupt(String),
+    #[error(
+        "the store in {0} was written by an earlier Waymark (one key per event) and this version cannot read it; start central on a new data directory (gateways resend what they still hold)"
+    )]
+    Layout(String),
 }
 
 /// Why a batch from a gateway was refused; nothing of it was applied.
@@ -87,9 +91,19 @@ const EVENTS_PER_BATCH: usize = 128;
 
 /// The writes of one apply, not yet made.
 struct Staged {
+    /// Chunks with their id index entries.
     batches: Vec<sled::Batch>,
+    /// Timeline entries, written beside `batches` (see `apply_events`).
+    timeline: Vec<sled::Batch>,
+    timeline_entries: usize,
+    /// The new high-water mark, written after both.
+    mark: Option<sled::Batch>,
     applied: Applied,
 }
+
+/// Timeline entries worth a second thread: below this, starting it costs more
+/// than it saves.
+const PARALLEL_TIMELINE_ENTRIES: usize = 512;
 const MAX_FIELD_LEN: usize = 128;
 
 impl CentralStore {
@@ -99,8 +113,19 @@ impl CentralStore {
             .path(dir)
             .cache_capacity(cache_capacity_bytes)
             .open()?;
+        let events = db.open_tree("events")?;
+        match events.get(keys::FORMAT)? {
+            Some(v) if keys::decode_u64(&v) == Some(keys::FORMAT_CHUNKS) => {}
+            Some(v) => return Err(StoreError::Corrupt(format!("unknown store format {v:?}"))),
+            None if events.is_empty() => {
+                events.insert(keys::FORMAT, &keys::FORMAT_CHUNKS.to_be_bytes())?;
+            }
+            None => {
+                return Err(StoreError::Layout(dir.display().to_string()));
+            }
+        }
         Ok(Self {
-            events: db.open_tree("events")?,
+            events,
             orders: db.open_tree("orders")?,
             status: db.open_tree("status")?,
             tokens: db.open_tree("tokens")?,
@@ -137,25 +162,52 @@ impl CentralStore {
 
     fn apply_events(&self, site: &str, events: &[Event], ordered: bool) -> Result<Applied, ApplyError> {
         let staged = self.stage(site, events, ordered)?;
-        if !staged.batches.is_empty() {
-            // Several small batches rather than one: sled copies a leaf on every
-            // insert and keeps each replaced copy until the batch ends, so one batch
-            // of 4,096 events cost 8 GB and 48 us per event in a benchmark, 128-event
-            // batches of chunks 53 MB and 4.8 us.
-            //
-            // A crash between two of them is safe: every batch is self-consistent
-            // (a chunk is written with its events' id index and timeline entries,
-            // and with no other batch's), and the high-water mark is in the last
-            // one. Events stored before the mark moved are found by their id when
-            // the gateway resends them from the mark, counted as duplicates and not
-            // stored again, and the mark then moves past them, exactly as for
-            // events expedited earlier.
-            for batch in staged.batches {
-                self.events.apply_batch(batch).map_err(StoreError::from)?;
-            }
-            self.sync()?;
+        if staged.batches.is_empty() && staged.timeline_entries == 0 && staged.mark.is_none() {
+            return Ok(staged.applied);
         }
-        Ok(staged.applied)
+        // Several small batches rather than one: sled copies a leaf on every
+        // insert and keeps each replaced copy until the batch ends, so one batch
+        // of 4,096 events cost 8 GB and 48 us per event in a benchmark, 128-event
+        // batches of chunks 53 MB and 4.8 us.
+        //
+        // The timeline entries (one random-keyed insert per identifier, the
+        // largest cost left) are written by a second thread while this one
+        // writes the chunks, and the high-water mark only after both: sled keeps
+        // a prefix of its writes in a crash, so a stored mark means everything
+        // below it is stored with its timeline. A crash before the mark leaves
+        // events stored above it, perhaps without their timeline entries; the
+        // gateway resends them from the mark, they are found stored, counted as
+        // duplicates, their timeline entries are written again (the same keys),
+        // and the mark moves past them, as for events expedited earlier.
+        let Staged {
+            batches,
+            timeline,
+            timeline_entries,
+            mark,
+            applied,
+        } = staged;
+        let write = |batches: Vec<sled::Batch>| -> Result<(), StoreError> {
+            for batch in batches {
+                self.events.apply_batch(batch)?;
+            }
+            Ok(())
+        };
+        if timeline_entries >= PARALLEL_TIMELINE_ENTRIES {
+            std::thread::scope(|scope| {
+                let beside = scope.spawn(|| write(timeline));
+                let here = write(batches);
+                let beside = beside
+                    .join()
+                    .unwrap_or_else(|_| Err(StoreError::Corrupt("timeline writer panicked".into())));
+                here.and(beside)
+            })?;
+        } else {
+            write(batches)?;
+            write(timeline)?;
+        }
+        write(mark.into_iter().collect())?;
+        self.sync()?;
+        Ok(applied)
     }
 
     /// Validates `events` and prepares the writes that apply them, in sled batches
@@ -179,6 +231,8 @@ impl CentralStore {
         // their id index entries in the same order.
         let mut runs: Vec<Range<usize>> = Vec::new();
         let mut id_entries = Vec::new();
+        let mut timeline = sled::Batch::default();
+        let mut timeline_entries = 0;
         let mut stored_ids = ids::Stored::new(&self.events, site);
         for (i, e) in events.iter().enumerate() {
             if e.site_id != site {
@@ -208,7 +262,13 @@ impl CentralStore {
                 !seqs_in_call.insert(e.sequence) || self.chunk_holding(site, e.sequence)?.is_some()
             };
             let id_entry = ids::Entry::new(site, e.event_time_ms, &e.event_id, e.sequence);
-            if seq_taken || !ids_in_call.insert(e.event_id.as_str()) || stored_ids.contains(&id_entry)? {
+            let id_stored = stored_ids.contains(&id_entry)?;
+            if seq_taken || !ids_in_call.insert(e.event_id.as_str()) || id_stored {
+                if ordered && seq_taken && id_stored {
+                    // Stored above the mark before (expedited, or a commit a crash
+                    // cut short): its timeline entries may be missing.
+                    timeline_entries += stage_timeline(&mut timeline, site, e);
+                }
                 out.duplicates += 1;
                 continue;
             }
@@ -222,6 +282,7 @@ impl CentralStore {
         out.high_water_mark = hwm;
 
         let mut batches = Vec::new();
+        let mut timelines = vec![timeline];
         let mut batch = sled::Batch::default();
         let mut in_batch = 0;
         let mut id_entries = id_entries.into_iter();
@@ -234,25 +295,36 @@ impl CentralStore {
                 let stored = &run[c.events.clone()];
                 for (e, id_entry) in stored.iter().zip(&mut id_entries) {
                     id_changes.add(&mut stored_ids, id_entry)?;
-                    stage_timeline(&mut batch, site, e);
+                    if let Some(t) = timelines.last_mut() {
+                        timeline_entries += stage_timeline(t, site, e);
+                    }
                 }
                 batch.insert(keys::site_seq(keys::EVENT, site, c.first_sequence), c.bytes);
                 in_batch += stored.len();
                 if in_batch >= EVENTS_PER_BATCH {
                     id_changes.write(&mut batch);
                     batches.push(std::mem::take(&mut batch));
+                    timelines.push(sled::Batch::default());
                     in_batch = 0;
                 }
             }
         }
         id_changes.write(&mut batch);
-        if ordered && (out.applied > 0 || out.duplicates > 0) {
-            batch.insert(keys::join(keys::HIGH_WATER, &[site.as_bytes()]), &hwm.to_be_bytes());
-            batches.push(batch);
-        } else if in_batch > 0 {
+        if in_batch > 0 {
             batches.push(batch);
         }
-        Ok(Staged { batches, applied: out })
+        let mark = (ordered && (out.applied > 0 || out.duplicates > 0)).then(|| {
+            let mut mark = sled::Batch::default();
+            mark.insert(keys::join(keys::HIGH_WATER, &[site.as_bytes()]), &hwm.to_be_bytes());
+            mark
+        });
+        Ok(Staged {
+            batches,
+            timeline: timelines,
+            timeline_entries,
+            mark,
+            applied: out,
+        })
     }
 
     /// The sequence ranges above `hwm`, up to the last of `events`, that stored
@@ -419,8 +491,9 @@ impl SiteSummary {
     }
 }
 
-/// The timeline keys of one stored event.
-fn stage_timeline(batch: &mut sled::Batch, site: &str, e: &Event) {
+/// Stages the timeline entries of one stored event; returns how many.
+fn stage_timeline(batch: &mut sled::Batch, site: &str, e: &Event) -> usize {
+    let mut n = 0;
     for ident in timeline_keys(e) {
         batch.insert(
             keys::join(
@@ -429,7 +502,9 @@ fn stage_timeline(batch: &mut sled::Batch, site: &str, e: &Event) {
             ),
             &[],
         );
+        n += 1;
     }
+    n
 }
 
 /// An event is found in a timeline by each identifier it names and by its order.
