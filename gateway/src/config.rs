@@ -24,7 +24,11 @@ pub const DEFAULT_DISK_BUDGET_MB: u64 = 4096;
 pub const DEFAULT_BUDGET_ALARM_PERCENT: u64 = 80;
 pub const DEFAULT_RETENTION_MINUTES: u64 = 72 * 60;
 pub const DEFAULT_BATCH_MAX_EVENTS: usize = 1000;
-pub const DEFAULT_MAX_INFLIGHT_BATCHES: usize = 4;
+/// Batches sent and not yet acknowledged. Central applies one batch at a time;
+/// eight of 1,000 keep it busy through a catch-up (four left it idle part of the
+/// time: 93-103k events/s against 107-109k), without holding more decoded
+/// events in the gateway's memory than two-thousand-event batches would.
+pub const DEFAULT_MAX_INFLIGHT_BATCHES: usize = 8;
 pub const DEFAULT_STATUS_INTERVAL_SECS: u64 = 10;
 pub const DEFAULT_RECONNECT_MAX_SECS: u64 = 30;
 pub const DEFAULT_KEEPALIVE_SECS: u64 = 10;

@@ -251,9 +251,12 @@ async fn catch_up(events: u64, gateway_cache_mb: u64) -> anyhow::Result<()> {
 
     let started = Instant::now();
     let mut peak_rss = 0;
+    let mut slowest_answer = Duration::ZERO;
     loop {
         peak_rss = peak_rss.max(waymark_tests::peak_rss_bytes(gw.pid()).unwrap_or(0));
+        let asked = Instant::now();
         let (_, sites) = h.get_json(format!("http://{http}/api/v1/sites")).await?;
+        slowest_answer = slowest_answer.max(asked.elapsed());
         let hwm = sites["sites"]
             .as_array()
             .and_then(|s| s.iter().find(|s| s["site_id"] == site))
@@ -278,6 +281,10 @@ async fn catch_up(events: u64, gateway_cache_mb: u64) -> anyhow::Result<()> {
     println!(
         "caught up {backlog} events in {secs:.2} s: {:.0} events/s, durable at central",
         backlog as f64 / secs
+    );
+    println!(
+        "slowest answer from central's /api/v1/sites during the catch-up: {:.0} ms",
+        slowest_answer.as_secs_f64() * 1e3
     );
     println!(
         "peak RSS: gateway {:.1} MiB, central {:.1} MiB",
