@@ -5,6 +5,7 @@
 use prost::Message;
 
 use super::chunks::SplitBatch;
+use super::ids::IdRuns;
 use super::keys::{self, META_LOG_BYTES};
 use super::{LogState, Store, StoreError, entry_bytes, is_priority};
 
@@ -57,6 +58,7 @@ impl Store {
         let mut exhausted = false;
         while !exhausted && done.bytes < want_bytes {
             let mut batch = SplitBatch::default();
+            let mut ids = IdRuns::new(&self.log);
             let mut step = Compacted::default();
             let chunks = self.log.range(keys::chunk(0)..=keys::chunk(acked)).take(COMPACT_CHUNKS);
             let mut seen = 0;
@@ -82,7 +84,7 @@ impl Store {
                     break;
                 }
                 for e in &events[..keep] {
-                    batch.remove(keys::event_id(e.event_time_ms, &e.event_id));
+                    ids.remove(e.event_time_ms, &e.event_id)?;
                     if is_priority(e) {
                         batch.remove(keys::priority(e.sequence).to_vec());
                     }
@@ -91,7 +93,8 @@ impl Store {
                 self.segments.release(&chunk_ref);
                 // The events kept go into a new chunk (their index entries are
                 // written again, unchanged).
-                self.stage_chunks(&mut batch, &events[keep..])?;
+                self.stage_chunks(&mut batch, &mut ids, &events[keep..])?;
+                ids.write(&mut batch);
                 batch.boundary();
                 if keep < events.len() {
                     exhausted = true;

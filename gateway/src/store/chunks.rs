@@ -7,6 +7,7 @@ use prost::Message;
 use waymark_proto::chunk;
 use waymark_proto::v1::Event;
 
+use super::ids::IdRuns;
 use super::keys::{self, CHUNK, FORMAT_CHUNKS, JOURNAL, LEGACY_EVENT, META_FORMAT, META_LAST_SEQ, META_LOG_BYTES};
 use super::segments::ChunkRef;
 use super::{Store, StoreError, entry_bytes, read_u64, stage_index};
@@ -72,8 +73,13 @@ impl Store {
     /// Appends `events` (consecutive sequences) to the segments as chunks and
     /// syncs them, then stages each chunk's index entry with its events' entries
     /// in `batch`, one batch boundary per chunk.
-    pub(super) fn stage_chunks(&self, batch: &mut SplitBatch, events: &[Event]) -> Result<(), StoreError> {
-        self.stage_chunks_with(batch, events, &[]).map(|_| ())
+    pub(super) fn stage_chunks(
+        &self,
+        batch: &mut SplitBatch,
+        ids: &mut IdRuns<'_>,
+        events: &[Event],
+    ) -> Result<(), StoreError> {
+        self.stage_chunks_with(batch, ids, events, &[]).map(|_| ())
     }
 
     /// `stage_chunks`, with `more` appended and synced in the same write; returns
@@ -81,6 +87,7 @@ impl Store {
     pub(super) fn stage_chunks_with(
         &self,
         batch: &mut SplitBatch,
+        ids: &mut IdRuns<'_>,
         events: &[Event],
         more: &[&[u8]],
     ) -> Result<Vec<ChunkRef>, StoreError> {
@@ -101,8 +108,9 @@ impl Store {
             // keeps a segment a little longer.
             self.segments.hold(r);
             for e in &events[c.events.clone()] {
-                stage_index(batch, e);
+                stage_index(batch, ids, e)?;
             }
+            ids.write(batch);
             batch.insert(keys::chunk(c.first_sequence).to_vec(), r.encode());
             batch.boundary();
         }
@@ -259,7 +267,8 @@ impl Store {
             for e in &events {
                 batch.remove(keys::legacy_event_id(&e.event_id));
             }
-            self.stage_chunks(&mut batch, &events)?;
+            let mut ids = IdRuns::new(&self.log);
+            self.stage_chunks(&mut batch, &mut ids, &events)?;
             moved += events.len() as u64;
             batch.apply(&self.log)?;
         }

@@ -8,6 +8,7 @@
 
 mod budget;
 mod chunks;
+mod ids;
 mod journal;
 mod keys;
 mod orders;
@@ -23,6 +24,7 @@ use waymark_proto::v1::{Event, EventKind};
 
 pub use budget::{BudgetUse, Compacted};
 use chunks::SplitBatch;
+use ids::IdRuns;
 pub use journal::{CommitExtras, EngineSnapshot, MAX_VALUE_BYTES};
 use keys::{META_ACKED, META_LAST_SEQ, META_LOG_BYTES};
 use segments::Segments;
@@ -114,15 +116,13 @@ fn entry_bytes(encoded_len: usize, event: &Event) -> u64 {
     (encoded_len + 2 + 9 + event.event_id.len() + 8 + priority_key) as u64
 }
 
-/// The index entries of one event, written in the batch of its chunk.
-fn stage_index(batch: &mut SplitBatch, e: &Event) {
-    batch.insert(
-        keys::event_id(e.event_time_ms, &e.event_id),
-        e.sequence.to_be_bytes().to_vec(),
-    );
+/// The index entries of one event; `ids` writes its entry with the chunk's batch.
+fn stage_index(batch: &mut SplitBatch, ids: &mut IdRuns<'_>, e: &Event) -> Result<(), StoreError> {
+    ids.add(ids::Entry::new(e.event_time_ms, &e.event_id, e.sequence))?;
     if is_priority(e) {
         batch.insert(keys::priority(e.sequence).to_vec(), Vec::new());
     }
+    Ok(())
 }
 
 /// Milestones and exceptions replicate ahead of a backlog of observations.
@@ -207,14 +207,13 @@ impl Store {
     ) -> Result<Recorded, StoreError> {
         let mut state = self.state();
         let mut seen_in_batch = std::collections::HashSet::new();
+        let mut ids = IdRuns::new(&self.log);
         let mut events = Vec::new();
         let mut duplicates = 0;
         let mut added_bytes = 0;
         for EventDraft(draft) in drafts {
             if !seen_in_batch.insert(draft.event_id.as_str())
-                || self
-                    .log
-                    .contains_key(keys::event_id(draft.event_time_ms, &draft.event_id))?
+                || ids.get(draft.event_time_ms, &draft.event_id)?.is_some()
             {
                 duplicates += 1;
                 continue;
@@ -251,7 +250,7 @@ impl Store {
             }
             let mut batch = SplitBatch::default();
             let journal: Vec<&[u8]> = extras.journal.iter().map(|(_, e)| e.as_slice()).collect();
-            let journal_refs = self.stage_chunks_with(&mut batch, &events, &journal)?;
+            let journal_refs = self.stage_chunks_with(&mut batch, &mut ids, &events, &journal)?;
             self.add_extras(&mut batch, extras, &journal_refs)?;
             let log_bytes = state.log_bytes + added_bytes;
             batch.insert(META_LAST_SEQ.to_vec(), next.to_be_bytes().to_vec());

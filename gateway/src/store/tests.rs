@@ -390,7 +390,8 @@ fn a_commit_cut_by_a_crash_keeps_its_stored_events_and_absorbs_them_when_they_co
             })
             .collect();
         let mut batch = SplitBatch::default();
-        store.stage_chunks(&mut batch, &cut).expect("stage");
+        let mut ids = ids::IdRuns::new(&store.log);
+        store.stage_chunks(&mut batch, &mut ids, &cut).expect("stage");
         batch.apply(&store.log).expect("apply");
         store.sync().expect("sync");
         assert_eq!(store.last_sequence(), 3);
