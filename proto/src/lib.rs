@@ -14,6 +14,7 @@ pub const SITE_HEADER: &str = "x-waymark-site";
 
 pub mod chunk;
 pub mod enrollment;
+pub mod id_runs;
 pub mod identity;
 
 pub use v1::{

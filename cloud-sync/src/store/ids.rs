@@ -1,84 +1,36 @@
-//! The id index: every event id a site's stored events carry, for dedupe.
+//! The id index: every event id a site's stored events carry, for dedupe, in
+//! runs (`waymark_proto::id_runs`, shared with the gateway's store) under
+//! `i <site> 0` keys. One key per event cost about 6 us of central's CPU per
+//! event in a catch-up: each sled insert copies a leaf and every few inserts
+//! split one, rewriting its parent in the log.
 //!
-//! Entries (event time, event id, sequence) are packed in runs, one key per run,
-//! rather than one key per event: each sled insert copies a leaf and every few
-//! inserts split one, rewriting its parent in the log, so a key per event cost
-//! about 6 us of central's CPU per event in a catch-up; a run of up to
-//! [`MAX_RUN_ENTRIES`] costs a fraction of that.
-//!
-//! A run is stored under the [`keys::event_id`] key of its first entry, entries
-//! sorted in key order, and runs never overlap: the run that may hold an entry is
-//! the one with the greatest key at or below the entry's. A new entry goes into
-//! that run (which keeps its key) or, if there is none or it is full and the
-//! entry would go last, starts a new run; a full run split in two leaves the
-//! lower half under its key. During a catch-up event times mostly grow, so
-//! entries land in the last run.
+//! [`Stored`] reads a site's runs through a cached window (the run found and the
+//! key of the next), one seek per call in a catch-up; [`Changes`] holds the runs
+//! one apply changed, written batch by batch.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 
+use waymark_proto::id_runs::{self, Added};
+
 use super::{StoreError, keys};
 
-/// Entries per run: at most 64 * (8 + 8 + 1 + 64) bytes, ~3 KiB with 32-character ids.
-const MAX_RUN_ENTRIES: usize = 64;
+pub(super) use waymark_proto::id_runs::Entry;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Entry {
-    /// The key of the entry, `keys::event_id(site, time, id)`: orders entries.
-    key: Vec<u8>,
-    /// Where the event id starts in `key`.
-    id_at: usize,
-    seq: u64,
+/// The key prefix of `site`'s index: `i <site> 0`.
+fn prefix(site: &str) -> Vec<u8> {
+    let mut p = keys::join(keys::EVENT_ID, &[site.as_bytes()]);
+    p.push(0);
+    p
 }
 
-impl Entry {
-    pub(super) fn new(site: &str, event_time_ms: i64, event_id: &str, seq: u64) -> Self {
-        let key = keys::event_id(site, event_time_ms, event_id);
-        Self {
-            id_at: key.len() - event_id.len(),
-            key,
-            seq,
-        }
-    }
+/// `site`'s id index entry for an event.
+pub(super) fn entry(site: &str, event_time_ms: i64, event_id: &str, seq: u64) -> Entry {
+    Entry::new(&prefix(site), event_time_ms, event_id, seq)
 }
 
-/// A run's value: per entry, the 8 time bytes, the sequence, the id's length and
-/// the id. The site is the key's.
-fn encode(entries: &[Entry]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(entries.iter().map(|e| 17 + e.key.len() - e.id_at).sum());
-    for e in entries {
-        let id = &e.key[e.id_at..];
-        out.extend_from_slice(&e.key[e.id_at - 9..e.id_at - 1]);
-        out.extend_from_slice(&e.seq.to_be_bytes());
-        // Ids are validated to be at most 64 bytes.
-        out.push(u8::try_from(id.len()).unwrap_or(u8::MAX));
-        out.extend_from_slice(id);
-    }
-    out
-}
-
-fn decode(prefix: &[u8], mut v: &[u8]) -> Result<Vec<Entry>, StoreError> {
-    let corrupt = || StoreError::Corrupt("id index run".into());
-    let mut out = Vec::new();
-    while !v.is_empty() {
-        let (time, rest) = v.split_at_checked(8).ok_or_else(corrupt)?;
-        let (seq, rest) = rest.split_at_checked(8).ok_or_else(corrupt)?;
-        let (&len, rest) = rest.split_first().ok_or_else(corrupt)?;
-        let (id, rest) = rest.split_at_checked(usize::from(len)).ok_or_else(corrupt)?;
-        let mut key = Vec::with_capacity(prefix.len() + 9 + id.len());
-        key.extend_from_slice(prefix);
-        key.extend_from_slice(time);
-        key.push(0);
-        let id_at = key.len();
-        key.extend_from_slice(id);
-        out.push(Entry {
-            key,
-            id_at,
-            seq: keys::decode_u64(seq).ok_or_else(corrupt)?,
-        });
-        v = rest;
-    }
-    Ok(out)
+fn decode(prefix: &[u8], v: &[u8]) -> Result<Vec<Entry>, StoreError> {
+    id_runs::decode(prefix, v).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 /// A run as stored: its key and entries.
@@ -108,11 +60,9 @@ impl Window {
 
 impl<'a> Stored<'a> {
     pub(super) fn new(tree: &'a sled::Tree, site: &str) -> Self {
-        let mut prefix = keys::join(keys::EVENT_ID, &[site.as_bytes()]);
-        prefix.push(0);
         Self {
             tree,
-            prefix,
+            prefix: prefix(site),
             window: None,
         }
     }
@@ -144,7 +94,7 @@ impl<'a> Stored<'a> {
     pub(super) fn contains(&mut self, entry: &Entry) -> Result<bool, StoreError> {
         Ok(self
             .run_at_or_below(&entry.key)?
-            .is_some_and(|(_, run)| run.binary_search_by(|e| e.key.cmp(&entry.key)).is_ok()))
+            .is_some_and(|(_, run)| id_runs::seq_of(run, &entry.key).is_some()))
     }
 }
 
@@ -152,13 +102,15 @@ impl<'a> Stored<'a> {
 pub(super) struct Changes {
     runs: BTreeMap<Vec<u8>, Vec<Entry>>,
     dirty: BTreeSet<Vec<u8>>,
+    prefix_len: usize,
 }
 
 impl Changes {
-    pub(super) fn new() -> Self {
+    pub(super) fn new(site: &str) -> Self {
         Self {
             runs: BTreeMap::new(),
             dirty: BTreeSet::new(),
+            prefix_len: prefix(site).len(),
         }
     }
 
@@ -182,23 +134,20 @@ impl Changes {
             self.start_run(entry);
             return Ok(());
         };
-        let at = run.partition_point(|e| e.key < entry.key);
-        if run.get(at).is_some_and(|e| e.key == entry.key) {
-            return Ok(());
-        }
-        if at == run.len() && run.len() >= MAX_RUN_ENTRIES {
-            self.start_run(entry);
-            return Ok(());
-        }
-        run.insert(at, entry);
-        if run.len() > MAX_RUN_ENTRIES {
-            let upper = run.split_off(run.len() / 2);
-            if let Some(first) = upper.first() {
-                self.dirty.insert(first.key.clone());
-                self.runs.insert(first.key.clone(), upper);
+        match id_runs::add(run, entry) {
+            Added::Held => {}
+            Added::Added => {
+                self.dirty.insert(key);
             }
+            Added::Split(upper) => {
+                self.dirty.insert(key);
+                if let Some(first) = upper.first() {
+                    self.dirty.insert(first.key.clone());
+                    self.runs.insert(first.key.clone(), upper);
+                }
+            }
+            Added::Full(entry) => self.start_run(entry),
         }
-        self.dirty.insert(key);
         Ok(())
     }
 
@@ -211,7 +160,7 @@ impl Changes {
     pub(super) fn write(&mut self, batch: &mut sled::Batch) {
         for key in std::mem::take(&mut self.dirty) {
             if let Some(run) = self.runs.get(&key) {
-                batch.insert(key, encode(run));
+                batch.insert(key, id_runs::encode(self.prefix_len, run));
             }
         }
     }
@@ -221,9 +170,13 @@ impl Changes {
 mod tests {
     use super::*;
 
+    fn encode(entries: &[Entry]) -> Vec<u8> {
+        id_runs::encode(prefix("dc-1").len(), entries)
+    }
+
     #[test]
     fn a_run_round_trips() {
-        let entries = vec![Entry::new("dc-1", -5, "a", 1), Entry::new("dc-1", 7, "bcd", 9)];
+        let entries = vec![entry("dc-1", -5, "a", 1), entry("dc-1", 7, "bcd", 9)];
         let prefix = [keys::join(keys::EVENT_ID, &[b"dc-1"]), vec![0]].concat();
         assert_eq!(decode(&prefix, &encode(&entries)).expect("decode"), entries);
         assert!(decode(&prefix, &encode(&entries)[..20]).is_err());
@@ -247,7 +200,7 @@ mod tests {
             for item in tree.scan_prefix(prefix) {
                 let (k, v) = item.expect("scan");
                 let run = decode(prefix, &v).expect("decode");
-                prop_assert!(!run.is_empty() && run.len() <= MAX_RUN_ENTRIES);
+                prop_assert!(!run.is_empty() && run.len() <= id_runs::MAX_RUN_ENTRIES);
                 prop_assert_eq!(&run[0].key[..], &k[..]);
                 prop_assert!(run.windows(2).all(|w| w[0].key < w[1].key));
                 prop_assert!(last.as_ref().is_none_or(|l| l < &run[0].key));
@@ -271,18 +224,18 @@ mod tests {
                 let mut model = BTreeSet::new();
                 let prefix = Stored::new(&tree, "dc-1").prefix.clone();
                 // Another site's runs around it must not be seen.
-                tree.insert(keys::event_id("dc-0", 5, "x"), encode(&[Entry::new("dc-0", 5, "x", 1)])).expect("insert");
-                tree.insert(keys::event_id("dc-2", 5, "x"), encode(&[Entry::new("dc-2", 5, "x", 1)])).expect("insert");
+                tree.insert(entry("dc-0", 5, "x", 1).key, encode(&[entry("dc-0", 5, "x", 1)])).expect("insert");
+                tree.insert(entry("dc-2", 5, "x", 1).key, encode(&[entry("dc-2", 5, "x", 1)])).expect("insert");
                 for (adds, write_every) in rounds {
                     let mut stored = Stored::new(&tree, "dc-1");
-                    let mut changes = Changes::new();
+                    let mut changes = Changes::new("dc-1");
                     // Written once the round is staged, as an apply does.
                     let mut batches = Vec::new();
                     let mut batch = sled::Batch::default();
                     let mut in_round = BTreeSet::new();
                     for (i, (t, id)) in adds.into_iter().enumerate() {
                         let k = key(t, id);
-                        let entry = Entry::new("dc-1", k.0, &k.1, i as u64);
+                        let entry = entry("dc-1", k.0, &k.1, i as u64);
                         prop_assert_eq!(stored.contains(&entry).expect("contains"), model.contains(&k));
                         if model.contains(&k) || !in_round.insert(k) {
                             continue;
@@ -304,7 +257,7 @@ mod tests {
                     for t in -3..50 {
                         for id in 0..40 {
                             let k = key(t, id);
-                            let entry = Entry::new("dc-1", k.0, &k.1, 0);
+                            let entry = entry("dc-1", k.0, &k.1, 0);
                             prop_assert_eq!(fresh.contains(&entry).expect("contains"), model.contains(&k));
                         }
                     }

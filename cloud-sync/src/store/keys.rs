@@ -3,7 +3,7 @@
 
 /// `e <site> 0 <first sequence>`: a chunk of the site's events (`waymark_proto::chunk`).
 pub const EVENT: u8 = b'e';
-/// See [`event_id`].
+/// `i <site> 0 <event time> <event id>`: the id index, in runs (see `ids`).
 pub const EVENT_ID: u8 = b'i';
 pub const HIGH_WATER: u8 = b'h';
 /// Layout version of the `events` tree, absent in the first layout.
@@ -30,29 +30,6 @@ pub fn join(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {
 
 pub fn site_seq(prefix: u8, site: &str, seq: u64) -> Vec<u8> {
     join(prefix, &[site.as_bytes(), &seq.to_be_bytes()])
-}
-
-/// The id index key of an event: `i <site> 0 <event time> 0 <event id>`; the
-/// index stores runs of entries under the key of their first (see `ids`).
-///
-/// The event time leads so that a catch-up, which applies events in about the
-/// order they happened, inserts near the end of the index instead of at random
-/// places (random-key inserts cost sled 3-6 times sequential ones). Dedupe stays
-/// exact because (event time, id) is a function of the id alone: ids are content
-/// hashes that include the event time (the gateway derives an event's id from its
-/// stay id, which hashes the stay's first_ms, and sets event_time_ms = first_ms;
-/// derived ids hash the stay id). The same event redelivered, even under another
-/// sequence, therefore always carries the same time and finds its key.
-pub fn event_id(site: &str, event_time_ms: i64, event_id: &str) -> Vec<u8> {
-    join(
-        EVENT_ID,
-        &[site.as_bytes(), &sortable_i64(event_time_ms), event_id.as_bytes()],
-    )
-}
-
-/// Big-endian with the sign bit flipped, so negative times sort before positive ones.
-fn sortable_i64(v: i64) -> [u8; 8] {
-    (v.cast_unsigned() ^ (1 << 63)).to_be_bytes()
 }
 
 /// The sequence at the end of an `<prefix> <site> 0 <seq>` key.
@@ -83,11 +60,7 @@ mod tests {
     }
 
     #[test]
-    fn id_keys_sort_by_event_time_then_id() {
-        let times = [i64::MIN, -5, -1, 0, 1, 1_795_237_331_250, i64::MAX];
-        let keys: Vec<_> = times.iter().map(|&t| event_id("dc-1", t, "x")).collect();
-        assert!(keys.is_sorted(), "{keys:?}");
-        assert!(event_id("dc-1", 7, "a") < event_id("dc-1", 7, "b"));
+    fn a_chunk_key_ends_in_its_sequence() {
         assert_eq!(tail_u64(&site_seq(EVENT, "dc-1", 42)), Some(42));
     }
 }

@@ -264,7 +264,7 @@ impl CentralStore {
             } else {
                 !seqs_in_call.insert(e.sequence) || self.chunk_holding(site, e.sequence)?.is_some()
             };
-            let id_entry = ids::Entry::new(site, e.event_time_ms, &e.event_id, e.sequence);
+            let id_entry = ids::entry(site, e.event_time_ms, &e.event_id, e.sequence);
             let id_stored = stored_ids.contains(&id_entry)?;
             if seq_taken || !ids_in_call.insert(e.event_id.as_str()) || id_stored {
                 if ordered && seq_taken && id_stored {
@@ -289,7 +289,7 @@ impl CentralStore {
         let mut batch = sled::Batch::default();
         let mut in_batch = 0;
         let mut id_entries = id_entries.into_iter();
-        let mut id_changes = ids::Changes::new();
+        let mut id_changes = ids::Changes::new(site);
         for run in runs {
             // Only events being stored: a skipped one leaves a hole in the
             // sequences, which chunks never span, so chunks never overlap.

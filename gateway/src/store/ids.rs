@@ -1,21 +1,20 @@
-//! The dedupe index, (event time, event id) -> sequence, packed in runs.
+//! The dedupe index, (event time, event id) -> sequence, in runs
+//! (`waymark_proto::id_runs`, shared with central's store) under `d` keys.
 //!
 //! One key per event made the id index most of sled's pages: at 1M events about
 //! 60,000 of 89,000, and sled keeps an entry per page in memory from the moment
-//! it opens (about 20 MiB of the gateway's 59 during a catch-up). Runs of up to
-//! [`MAX_RUN_ENTRIES`] entries, one key per run, cut that by the run length.
+//! it opens (about 20 MiB of the gateway's 59 during a catch-up).
 //!
-//! A run is stored under the key ([`keys::event_id`]) of its first entry, its
-//! entries sorted, and runs never overlap: the run that may hold an entry is the
-//! one with the greatest key at or below the entry's. Central packs its index the
-//! same way (`cloud-sync/src/store/ids.rs`); the gateway's also removes entries
-//! when compaction drops their events.
-//!
-//! [`IdRuns`] is a commit's view of the index: the runs it read or changed, over
-//! the stored ones. `write` puts the runs changed since the last call into a
-//! sled batch, so each chunk's batch carries its events' entries.
+//! [`IdRuns`] is a commit's (or a compaction pass's) view of the index: the runs
+//! it read or changed, over the stored ones. Unlike central's, it also removes
+//! entries, when compaction drops their events: a run whose first entry goes
+//! moves to the next entry's key. `write` puts the runs changed since the last
+//! call into a sled batch, so each chunk's batch carries its events' entries.
 
 use std::collections::{BTreeMap, BTreeSet};
+
+pub(super) use waymark_proto::id_runs::Entry;
+use waymark_proto::id_runs::{self, Added};
 
 use super::StoreError;
 use super::chunks::SplitBatch;
@@ -28,60 +27,10 @@ fn corrupt(key: &[u8], detail: &str) -> StoreError {
     }
 }
 
-/// Entries per run: at most 64 * (8 + 8 + 1 + 64) bytes, ~2.3 KiB with 32-character
-/// ids, well below what would make a sled page a blob.
-const MAX_RUN_ENTRIES: usize = 64;
+const PREFIX: &[u8] = &[EVENT_ID];
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Entry {
-    /// `keys::event_id(time, id)`: orders entries.
-    key: Vec<u8>,
-    seq: u64,
-}
-
-impl Entry {
-    pub(super) fn new(event_time_ms: i64, event_id: &str, seq: u64) -> Self {
-        Self {
-            key: keys::event_id(event_time_ms, event_id),
-            seq,
-        }
-    }
-}
-
-/// A run's value: per entry, the key's 8 time bytes, the sequence, the id's
-/// length and the id.
-fn encode(entries: &[Entry]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(entries.iter().map(|e| 8 + e.key.len()).sum());
-    for e in entries {
-        let id = &e.key[9..];
-        out.extend_from_slice(&e.key[1..9]);
-        out.extend_from_slice(&e.seq.to_be_bytes());
-        // Event ids are at most 64 bytes (the store refuses larger events first).
-        out.push(u8::try_from(id.len()).unwrap_or(u8::MAX));
-        out.extend_from_slice(id);
-    }
-    out
-}
-
-fn decode(key: &[u8], mut v: &[u8]) -> Result<Vec<Entry>, StoreError> {
-    let bad = || corrupt(key, "id index run");
-    let mut out = Vec::new();
-    while !v.is_empty() {
-        let (time, rest) = v.split_at_checked(8).ok_or_else(bad)?;
-        let (seq, rest) = rest.split_at_checked(8).ok_or_else(bad)?;
-        let (&len, rest) = rest.split_first().ok_or_else(bad)?;
-        let (id, rest) = rest.split_at_checked(usize::from(len)).ok_or_else(bad)?;
-        let mut k = Vec::with_capacity(9 + id.len());
-        k.push(EVENT_ID);
-        k.extend_from_slice(time);
-        k.extend_from_slice(id);
-        out.push(Entry {
-            key: k,
-            seq: keys::decode_u64(seq).ok_or_else(bad)?,
-        });
-        v = rest;
-    }
-    Ok(out)
+fn decode(key: &[u8], v: &[u8]) -> Result<Vec<Entry>, StoreError> {
+    id_runs::decode(PREFIX, v).map_err(|e| corrupt(key, &e.to_string()))
 }
 
 /// One commit's (or compaction pass's) view of the index.
@@ -143,12 +92,7 @@ impl<'a> IdRuns<'a> {
         let Some(run) = self.run_at_or_below(&key)? else {
             return Ok(None);
         };
-        Ok(self.runs.get(&run).and_then(|entries| {
-            entries
-                .binary_search_by(|e| e.key.as_slice().cmp(&key))
-                .ok()
-                .map(|i| entries[i].seq)
-        }))
+        Ok(self.runs.get(&run).and_then(|entries| id_runs::seq_of(entries, &key)))
     }
 
     /// Adds an entry the index does not hold.
@@ -161,32 +105,31 @@ impl<'a> IdRuns<'a> {
             self.start_run(entry);
             return Ok(());
         };
-        let at = run.partition_point(|e| e.key < entry.key);
-        if run.get(at).is_some_and(|e| e.key == entry.key) {
-            return Ok(());
-        }
-        if at == run.len() && run.len() >= MAX_RUN_ENTRIES {
-            self.start_run(entry);
-            return Ok(());
-        }
-        run.insert(at, entry);
-        if run.len() > MAX_RUN_ENTRIES {
-            let upper = run.split_off(run.len() / 2);
-            if let Some(first) = upper.first() {
-                let k = first.key.clone();
-                self.gone.remove(&k);
-                self.dirty.insert(k.clone());
-                self.runs.insert(k, upper);
+        match id_runs::add(run, entry) {
+            Added::Held => {}
+            Added::Added => {
+                self.dirty.insert(key);
             }
+            Added::Split(upper) => {
+                self.dirty.insert(key);
+                self.put_run(upper);
+            }
+            Added::Full(entry) => self.start_run(entry),
         }
-        self.dirty.insert(key);
         Ok(())
     }
 
     fn start_run(&mut self, entry: Entry) {
-        self.gone.remove(&entry.key);
-        self.dirty.insert(entry.key.clone());
-        self.runs.insert(entry.key.clone(), vec![entry]);
+        self.put_run(vec![entry]);
+    }
+
+    /// A new run (or a run under a new key), under its first entry's key.
+    fn put_run(&mut self, run: Vec<Entry>) {
+        if let Some(k) = run.first().map(|e| e.key.clone()) {
+            self.gone.remove(&k);
+            self.dirty.insert(k.clone());
+            self.runs.insert(k, run);
+        }
     }
 
     /// Removes the entry for `event_time_ms` and `event_id`, if held.
@@ -211,12 +154,7 @@ impl<'a> IdRuns<'a> {
         self.dirty.remove(&run_key);
         self.gone.insert(run_key.clone());
         self.unwritten_gone.push(run_key);
-        if let Some(first) = rest.first() {
-            let k = first.key.clone();
-            self.gone.remove(&k);
-            self.dirty.insert(k.clone());
-            self.runs.insert(k, rest);
-        }
+        self.put_run(rest);
         Ok(())
     }
 
@@ -229,7 +167,7 @@ impl<'a> IdRuns<'a> {
         }
         for key in std::mem::take(&mut self.dirty) {
             if let Some(run) = self.runs.get(&key) {
-                batch.insert(key, encode(run));
+                batch.insert(key, id_runs::encode(PREFIX.len(), run));
             }
         }
     }
@@ -243,13 +181,6 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    fn a_run_round_trips_and_a_cut_one_is_an_error() {
-        let entries = vec![Entry::new(-5, "a", 1), Entry::new(7, "bcd", 9)];
-        assert_eq!(decode(b"k", &encode(&entries)).expect("decode"), entries);
-        assert!(decode(b"k", &encode(&entries)[..20]).is_err());
-    }
-
     /// Every run sorted, non-empty, under its first entry's key, below the next.
     fn check_runs(tree: &sled::Tree) -> Result<BTreeMap<(i64, String), u64>, TestCaseError> {
         let mut last: Option<Vec<u8>> = None;
@@ -257,7 +188,7 @@ mod tests {
         for item in tree.scan_prefix([EVENT_ID]) {
             let (k, v) = item.expect("scan");
             let run = decode(&k, &v).expect("decode");
-            prop_assert!(!run.is_empty() && run.len() <= MAX_RUN_ENTRIES);
+            prop_assert!(!run.is_empty() && run.len() <= id_runs::MAX_RUN_ENTRIES);
             prop_assert_eq!(&run[0].key[..], &k[..]);
             prop_assert!(run.windows(2).all(|w| w[0].key < w[1].key));
             prop_assert!(last.as_ref().is_none_or(|l| l < &run[0].key));
@@ -307,7 +238,7 @@ mod tests {
                             prop_assert_eq!(held, model.get(&(t, id.clone())).copied());
                             if held.is_none() {
                                 seq += 1;
-                                runs.add(Entry::new(t, &id, seq)).expect("add");
+                                runs.add(Entry::new(PREFIX, t, &id, seq)).expect("add");
                                 model.insert((t, id), seq);
                             }
                         }

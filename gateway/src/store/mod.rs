@@ -118,7 +118,12 @@ fn entry_bytes(encoded_len: usize, event: &Event) -> u64 {
 
 /// The index entries of one event; `ids` writes its entry with the chunk's batch.
 fn stage_index(batch: &mut SplitBatch, ids: &mut IdRuns<'_>, e: &Event) -> Result<(), StoreError> {
-    ids.add(ids::Entry::new(e.event_time_ms, &e.event_id, e.sequence))?;
+    ids.add(ids::Entry::new(
+        &[keys::EVENT_ID],
+        e.event_time_ms,
+        &e.event_id,
+        e.sequence,
+    ))?;
     if is_priority(e) {
         batch.insert(keys::priority(e.sequence).to_vec(), Vec::new());
     }
