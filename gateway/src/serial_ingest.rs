@@ -82,6 +82,7 @@ async fn read_frames(
                 Err(e) => return unplugged(ingest, device, &framer, e.to_string()),
             },
         };
+        ingest.board.received_bytes(&device.id, n);
         let mut reads = Vec::new();
         for frame in framer.push(&buf[..n]) {
             match frame {

@@ -34,6 +34,10 @@ pub struct DeviceLine {
     /// Serial scanners: whether the port is open. `None` for MQTT devices.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub connected: Option<bool>,
+    /// Serial scanners: bytes received since start, framed or not (is the
+    /// scanner sending anything at all?). `None` for MQTT devices.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes_total: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_alarm: Option<String>,
 }
@@ -48,6 +52,7 @@ impl DeviceBoard {
                     kind: d.kind.as_str().into(),
                     read_point: d.read_point.clone(),
                     connected: d.serial.as_ref().map(|_| false),
+                    bytes_total: d.serial.as_ref().map(|_| 0),
                     ..DeviceLine::default()
                 };
                 (d.id.clone(), line)
@@ -71,6 +76,10 @@ impl DeviceBoard {
             l.reads_total += reads;
             l.last_read_ms = now;
         });
+    }
+
+    pub fn received_bytes(&self, device: &str, n: usize) {
+        self.update(device, |l| *l.bytes_total.get_or_insert(0) += n as u64);
     }
 
     pub fn rejected(&self, device: &str) {

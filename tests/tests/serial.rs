@@ -72,17 +72,25 @@ async fn scanner_noise_is_rejected_and_unplug_replug_resumes() -> anyhow::Result
     let gw = h.start_gateway(&spec, central.ready.addr("grpc")?, None)?;
     wait_connected(&h, &gw, true).await?;
 
-    scanner.write_all(b"\r\n")?; // an empty line: ignored
-    scanner.write_all(b"]C100106141412345678908\r\n")?; // GS1-128 SSCC: valid
-    scanner.write_all(b"\xff\xfe\xfd\r\n")?; // not UTF-8
-    scanner.write_all(b"]C100106141412345678907\r\n")?; // SSCC with a bad check digit
-    scanner.write_all(b"]E04006381333931\r\n")?; // EAN-13: valid
-    scanner.write_all(&[b'A'; 5000])?; // a runaway frame past max_frame_len
-    scanner.write_all(b"\r\n]C10010614141")?; // cut off by the unplug below
+    let noise: [&[u8]; 7] = [
+        b"\r\n",                        // an empty line: ignored
+        b"]C100106141412345678908\r\n", // GS1-128 SSCC: valid
+        b"\xff\xfe\xfd\r\n",            // not UTF-8
+        b"]C100106141412345678907\r\n", // SSCC with a bad check digit
+        b"]E04006381333931\r\n",        // EAN-13: valid
+        &[b'A'; 5000],                  // a runaway frame past max_frame_len
+        b"\r\n]C10010614141",           // cut off by the unplug below
+    ];
+    for bytes in noise {
+        scanner.write_all(bytes)?;
+    }
     scanner.flush()?;
     let ops = gw.ready.addr("ops")?;
-    wait::until("the valid scans recorded", TIMEOUT, || async {
-        (scanner_line(&h, &gw).await?["reads_total"].as_u64()? == 2).then_some(())
+    // Unplugging drops what the gateway has not read yet: wait until it has all.
+    let written: usize = noise.iter().map(|b| b.len()).sum();
+    wait::until("every byte read and the valid scans recorded", TIMEOUT, || async {
+        let line = scanner_line(&h, &gw).await?;
+        (line["bytes_total"].as_u64()? == written as u64 && line["reads_total"].as_u64()? == 2).then_some(())
     })
     .await?;
 
