@@ -99,6 +99,22 @@ pub enum Added {
     Full(Entry),
 }
 
+impl Added {
+    /// Whether the run it was added to changed.
+    pub fn changed_run(&self) -> bool {
+        matches!(self, Self::Added | Self::Split(_))
+    }
+
+    /// The new run to store under its first entry's key, if any.
+    pub fn into_new_run(self) -> Option<Vec<Entry>> {
+        match self {
+            Self::Split(upper) => Some(upper),
+            Self::Full(entry) => Some(vec![entry]),
+            Self::Held | Self::Added => None,
+        }
+    }
+}
+
 pub fn add(run: &mut Vec<Entry>, entry: Entry) -> Added {
     let at = run.partition_point(|e| e.key < entry.key);
     if run.get(at).is_some_and(|e| e.key == entry.key) {
@@ -151,8 +167,12 @@ mod tests {
         }
         assert_eq!(add(&mut run, Entry::new(b"d", 0, "x", 5)), Added::Held);
         let last = Entry::new(b"d", 1_000, "x", 1);
-        assert_eq!(add(&mut run, last.clone()), Added::Full(last));
-        let Added::Split(upper) = add(&mut run, Entry::new(b"d", 3, "x", 2)) else {
+        let full = add(&mut run, last.clone());
+        assert!(!full.changed_run());
+        assert_eq!(full.into_new_run(), Some(vec![last]));
+        let split = add(&mut run, Entry::new(b"d", 3, "x", 2));
+        assert!(split.changed_run());
+        let Some(upper) = split.into_new_run() else {
             panic!("a run of {} + 1 splits", MAX_RUN_ENTRIES);
         };
         assert_eq!(run.len() + upper.len(), MAX_RUN_ENTRIES + 1);

@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 
-use waymark_proto::id_runs::{self, Added};
+use waymark_proto::id_runs;
 
 use super::{StoreError, keys};
 
@@ -134,19 +134,15 @@ impl Changes {
             self.start_run(entry);
             return Ok(());
         };
-        match id_runs::add(run, entry) {
-            Added::Held => {}
-            Added::Added => {
-                self.dirty.insert(key);
-            }
-            Added::Split(upper) => {
-                self.dirty.insert(key);
-                if let Some(first) = upper.first() {
-                    self.dirty.insert(first.key.clone());
-                    self.runs.insert(first.key.clone(), upper);
-                }
-            }
-            Added::Full(entry) => self.start_run(entry),
+        let added = id_runs::add(run, entry);
+        if added.changed_run() {
+            self.dirty.insert(key);
+        }
+        if let Some(run) = added.into_new_run()
+            && let Some(first) = run.first()
+        {
+            self.dirty.insert(first.key.clone());
+            self.runs.insert(first.key.clone(), run);
         }
         Ok(())
     }

@@ -13,8 +13,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use waymark_proto::id_runs;
 pub(super) use waymark_proto::id_runs::Entry;
-use waymark_proto::id_runs::{self, Added};
 
 use super::StoreError;
 use super::chunks::SplitBatch;
@@ -105,16 +105,12 @@ impl<'a> IdRuns<'a> {
             self.start_run(entry);
             return Ok(());
         };
-        match id_runs::add(run, entry) {
-            Added::Held => {}
-            Added::Added => {
-                self.dirty.insert(key);
-            }
-            Added::Split(upper) => {
-                self.dirty.insert(key);
-                self.put_run(upper);
-            }
-            Added::Full(entry) => self.start_run(entry),
+        let added = id_runs::add(run, entry);
+        if added.changed_run() {
+            self.dirty.insert(key);
+        }
+        if let Some(run) = added.into_new_run() {
+            self.put_run(run);
         }
         Ok(())
     }
