@@ -10,7 +10,7 @@ use waymark_proto::v1::Event;
 use super::ids::IdRuns;
 use super::keys::{self, CHUNK, FORMAT_CHUNKS, JOURNAL, LEGACY_EVENT, META_FORMAT, META_LAST_SEQ, META_LOG_BYTES};
 use super::segments::ChunkRef;
-use super::{Store, StoreError, entry_bytes, read_u64, stage_index};
+use super::{Store, StoreError, corrupt, entry_bytes, read_u64, stage_index};
 
 /// Writes per sled batch before a commit starts another. sled keeps a copy of a
 /// leaf for every write into it until its batch completes: 1M events written
@@ -55,13 +55,6 @@ impl SplitBatch {
             tree.apply_batch(batch)?;
         }
         tree.apply_batch(self.current)
-    }
-}
-
-fn corrupt(key: &[u8], e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt {
-        key: format!("{key:?}"),
-        detail: e.to_string(),
     }
 }
 
@@ -147,7 +140,7 @@ impl Store {
         if max == 0 {
             return Ok(out);
         }
-        let start = self.chunk_holding(from)?.unwrap_or(from);
+        let start = self.chunk_holding(from)?.map_or(from, |(k, _)| chunk_first(&k));
         for item in self.log.range(keys::chunk(start)..=keys::chunk(u64::MAX)) {
             let (k, v) = item?;
             for e in self.read_chunk(&k, &v)?.1 {
@@ -173,10 +166,7 @@ impl Store {
             };
             if !cached.iter().any(|e| e.sequence == seq) {
                 cached = match self.chunk_holding(seq)? {
-                    Some(first) => match self.log.get(keys::chunk(first))? {
-                        Some(v) => self.read_chunk(&k, &v)?.1,
-                        None => Vec::new(),
-                    },
+                    Some((chunk_key, v)) => self.read_chunk(&chunk_key, &v)?.1,
                     None => Vec::new(),
                 };
             }
@@ -189,15 +179,14 @@ impl Store {
         Ok(out)
     }
 
-    /// The first sequence of the chunk that would hold `seq`: chunks never span a
-    /// hole, so it is the last chunk starting at or below `seq`.
-    fn chunk_holding(&self, seq: u64) -> Result<Option<u64>, StoreError> {
+    /// The index entry (key, value) of the chunk that would hold `seq`: chunks
+    /// never span a hole, so it is the last chunk starting at or below `seq`.
+    fn chunk_holding(&self, seq: u64) -> Result<Option<(sled::IVec, sled::IVec)>, StoreError> {
         Ok(self
             .log
             .range(keys::chunk(0)..=keys::chunk(seq))
             .next_back()
-            .transpose()?
-            .map(|(k, _)| chunk_first(&k)))
+            .transpose()?)
     }
 
     /// The oldest sequence still in the log, if any.

@@ -16,21 +16,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use waymark_proto::id_runs;
 pub(super) use waymark_proto::id_runs::Entry;
 
-use super::StoreError;
 use super::chunks::SplitBatch;
 use super::keys::{self, EVENT_ID};
-
-fn corrupt(key: &[u8], detail: &str) -> StoreError {
-    StoreError::Corrupt {
-        key: format!("{key:?}"),
-        detail: detail.to_string(),
-    }
-}
+use super::{StoreError, corrupt};
 
 const PREFIX: &[u8] = &[EVENT_ID];
 
 fn decode(key: &[u8], v: &[u8]) -> Result<Vec<Entry>, StoreError> {
-    id_runs::decode(PREFIX, v).map_err(|e| corrupt(key, &e.to_string()))
+    id_runs::decode(PREFIX, v).map_err(|e| corrupt(key, e))
 }
 
 /// One commit's (or compaction pass's) view of the index.

@@ -10,7 +10,7 @@
 use super::chunks::SplitBatch;
 use super::keys::{self, JOURNAL, META_ENGINE};
 use super::segments::ChunkRef;
-use super::{Store, StoreError};
+use super::{Store, StoreError, corrupt};
 
 /// Largest value the journal and the snapshot write. sled writes a page over ~128 KiB
 /// to a blob file it never syncs; 16 such values in a leaf stay far below that.
@@ -157,10 +157,7 @@ impl Store {
             .range(keys::journal(seq.saturating_add(1))..=keys::journal(u64::MAX))
         {
             let (k, v) = item?;
-            let r = ChunkRef::decode(&v).ok_or_else(|| StoreError::Corrupt {
-                key: format!("{k:?}"),
-                detail: format!("journal entry of {} bytes", v.len()),
-            })?;
+            let r = ChunkRef::decode(&v).ok_or_else(|| corrupt(&k, format!("journal entry of {} bytes", v.len())))?;
             out.push((keys::decode_u64(&k[1..]).unwrap_or(0), self.segments.read(&r)?));
         }
         Ok(out)

@@ -17,7 +17,7 @@ mod segments;
 use std::fs::File;
 use std::path::Path;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use prost::Message;
 use waymark_proto::v1::{Event, EventKind};
@@ -89,15 +89,17 @@ pub struct Store {
     budget_bytes: u64,
     /// Central's acknowledged sequence, as last heard (see `set_acked_sequence`).
     acked: AtomicU64,
-    acked_written_ms: AtomicU64,
+    acked_written_ms: AtomicI64,
 }
 
-const ACKED_WRITE_INTERVAL_MS: u64 = 1000;
+const ACKED_WRITE_INTERVAL_MS: i64 = 1000;
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+/// A stored record that does not decode.
+fn corrupt(key: &[u8], detail: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt {
+        key: format!("{key:?}"),
+        detail: detail.to_string(),
+    }
 }
 
 /// Counters kept in memory under the commit lock and in the log's meta keys.
@@ -176,7 +178,7 @@ impl Store {
             orders_held,
             budget_bytes,
             acked: AtomicU64::new(acked),
-            acked_written_ms: AtomicU64::new(0),
+            acked_written_ms: AtomicI64::new(0),
         };
         store.hold_indexed_chunks()?;
         store.upgrade_layout()?;
@@ -318,9 +320,9 @@ impl Store {
     /// resumes from central's own high-water mark anyway.
     pub fn set_acked_sequence(&self, seq: u64) -> Result<(), StoreError> {
         self.acked.store(seq, Ordering::Relaxed);
-        let now = now_ms();
+        let now = chrono::Utc::now().timestamp_millis();
         let last = self.acked_written_ms.load(Ordering::Relaxed);
-        if now.saturating_sub(last) >= ACKED_WRITE_INTERVAL_MS {
+        if now - last >= ACKED_WRITE_INTERVAL_MS {
             self.acked_written_ms.store(now, Ordering::Relaxed);
             self.log.insert(META_ACKED, &seq.to_be_bytes())?;
         }
