@@ -220,9 +220,10 @@ impl CentralStore {
         Ok(applied)
     }
 
-    /// Validates `events` and prepares the writes that apply them, in sled batches
-    /// of about [`EVENTS_PER_BATCH`] events, the high-water mark (if `ordered`) in
-    /// the last; writes nothing.
+    /// Validates `events` and prepares the writes that apply them: chunks with
+    /// their id runs in sled batches of about [`EVENTS_PER_BATCH`] events, their
+    /// timeline entries in batches of their own, and the high-water mark (if
+    /// `ordered`) in a batch to write after both; writes nothing.
     fn stage(&self, site: &str, events: &[Event], ordered: bool) -> Result<Staged, ApplyError> {
         let mut hwm = self.high_water_mark(site)?;
         // Sequences above the mark that are already stored. A sequence lives in
@@ -363,18 +364,22 @@ impl CentralStore {
         Ok(out)
     }
 
-    /// The stored chunk of `site` holding `seq`: the one with the greatest first
-    /// sequence at or below it, if it reaches `seq` (chunks never span a hole).
-    fn chunk_holding(&self, site: &str, seq: u64) -> Result<Option<StoredChunk>, StoreError> {
+    /// `site`'s stored chunk with the greatest first sequence at or below `seq`.
+    fn chunk_at_or_below(&self, site: &str, seq: u64) -> Result<Option<(sled::IVec, sled::IVec)>, StoreError> {
         let start = keys::site_seq(keys::EVENT, site, 0);
-        let Some(item) = self
+        Ok(self
             .events
             .range(start..=keys::site_seq(keys::EVENT, site, seq))
             .next_back()
-        else {
+            .transpose()?)
+    }
+
+    /// The stored chunk of `site` holding `seq`: the one with the greatest first
+    /// sequence at or below it, if it reaches `seq` (chunks never span a hole).
+    fn chunk_holding(&self, site: &str, seq: u64) -> Result<Option<StoredChunk>, StoreError> {
+        let Some((k, bytes)) = self.chunk_at_or_below(site, seq)? else {
             return Ok(None);
         };
-        let (k, bytes) = item?;
         let first = chunk_first(&k)?;
         let last = chunk_last(first, &bytes)?;
         Ok((seq <= last).then_some(StoredChunk { first, last, bytes }))
@@ -386,12 +391,8 @@ impl CentralStore {
             return Ok(Vec::new());
         };
         // From the chunk that may hold `from` in its middle.
-        let start = match self
-            .events
-            .range(keys::site_seq(keys::EVENT, site, 0)..=keys::site_seq(keys::EVENT, site, from))
-            .next_back()
-        {
-            Some(item) => item?.0.to_vec(),
+        let start = match self.chunk_at_or_below(site, from)? {
+            Some((k, _)) => k.to_vec(),
             None => keys::site_seq(keys::EVENT, site, from),
         };
         let end = keys::site_seq(keys::EVENT, site, u64::MAX);
