@@ -89,8 +89,7 @@ impl Store {
                         batch.remove(keys::priority(e.sequence).to_vec());
                     }
                 }
-                batch.remove(k.to_vec());
-                self.segments.release(&chunk_ref);
+                batch.remove_ref(k.to_vec(), chunk_ref);
                 // The events kept go into a new chunk (their index entries are
                 // written again, unchanged).
                 self.stage_chunks(&mut batch, &mut ids, &events[keep..])?;
@@ -111,7 +110,7 @@ impl Store {
             batch.insert(META_LOG_BYTES.to_vec(), state.log_bytes.to_be_bytes().to_vec());
             // Not synced on its own: losing a compaction in a power cut only keeps
             // events a little longer; the next commit's sync makes it durable.
-            batch.apply(&self.log)?;
+            self.apply_split(batch)?;
             done.events += step.events;
             done.bytes += step.bytes;
         }

@@ -25,6 +25,8 @@ pub(super) struct SplitBatch {
     done: Vec<sled::Batch>,
     current: sled::Batch,
     writes: usize,
+    /// Segment references the removals drop; released once they are applied.
+    released: Vec<ChunkRef>,
 }
 
 impl SplitBatch {
@@ -36,6 +38,12 @@ impl SplitBatch {
     pub(super) fn remove(&mut self, key: Vec<u8>) {
         self.current.remove(key);
         self.writes += 1;
+    }
+
+    /// Removes the index entry `key` that points at `r` in the segments.
+    pub(super) fn remove_ref(&mut self, key: Vec<u8>, r: ChunkRef) {
+        self.remove(key);
+        self.released.push(r);
     }
 
     /// Starts a new batch here if the current one is full.
@@ -50,11 +58,26 @@ impl SplitBatch {
         self.done.is_empty() && self.writes == 0
     }
 
-    pub(super) fn apply(self, tree: &sled::Tree) -> Result<(), sled::Error> {
+    /// Applies the batches in order; returns the segment references the
+    /// removals dropped, to release only now that they are written (released
+    /// earlier, a failed write would leave a segment counted short and deletable
+    /// while still in use).
+    pub(super) fn apply(self, tree: &sled::Tree) -> Result<Vec<ChunkRef>, sled::Error> {
         for batch in self.done {
             tree.apply_batch(batch)?;
         }
-        tree.apply_batch(self.current)
+        tree.apply_batch(self.current)?;
+        Ok(self.released)
+    }
+}
+
+impl Store {
+    /// Applies a commit's batches, then releases the segment references it dropped.
+    pub(super) fn apply_split(&self, batch: SplitBatch) -> Result<(), StoreError> {
+        for r in batch.apply(&self.log)? {
+            self.segments.release(&r);
+        }
+        Ok(())
     }
 }
 
@@ -259,7 +282,7 @@ impl Store {
             let mut ids = IdRuns::new(&self.log);
             self.stage_chunks(&mut batch, &mut ids, &events)?;
             moved += events.len() as u64;
-            batch.apply(&self.log)?;
+            self.apply_split(batch)?;
         }
         // First-layout journal entries hold their bytes: they move to the segments
         // in one batch with the format key, so that an entry is never taken for

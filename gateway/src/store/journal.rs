@@ -103,15 +103,14 @@ impl Store {
             batch.insert(META_ENGINE.to_vec(), header.encode().to_vec());
             for item in self.log.range(keys::journal(0)..=keys::journal(snap.fed_through)) {
                 let (k, v) = item?;
-                if let Some(r) = ChunkRef::decode(&v) {
-                    self.segments.release(&r);
+                match ChunkRef::decode(&v) {
+                    Some(r) => batch.remove_ref(k.to_vec(), r),
+                    None => batch.remove(k.to_vec()),
                 }
-                batch.remove(k.to_vec());
             }
             for ((seq, _), r) in extras.journal.iter().zip(journal_refs) {
                 if *seq <= snap.fed_through {
-                    self.segments.release(r);
-                    batch.remove(keys::journal(*seq).to_vec());
+                    batch.remove_ref(keys::journal(*seq).to_vec(), *r);
                 }
             }
         }

@@ -264,7 +264,7 @@ impl Store {
             let acked = self.acked.load(Ordering::Relaxed);
             batch.insert(META_ACKED.to_vec(), acked.to_be_bytes().to_vec());
             batch.insert(META_LOG_BYTES.to_vec(), log_bytes.to_be_bytes().to_vec());
-            batch.apply(&self.log)?;
+            self.apply_split(batch)?;
             self.sync()?;
             *state = LogState {
                 last_seq: next,
