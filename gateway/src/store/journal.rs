@@ -64,22 +64,84 @@ impl SnapshotHeader {
     }
 }
 
+/// A commit's journal entries as one segment record: `(seq u64, len u32, bytes)`
+/// repeated, big-endian. Its index entry is keyed by the first sequence and holds
+/// the reference and the last sequence, so a commit costs the index one write
+/// however many payloads it journals. An index entry that holds only a reference
+/// (the layout before blocks) points at a single entry's bytes.
+pub(super) struct JournalBlock {
+    pub first: u64,
+    pub last: u64,
+    pub bytes: Vec<u8>,
+}
+
+impl JournalBlock {
+    /// The entries a snapshot in the same commit does not already cover, if any.
+    pub(super) fn of(extras: &CommitExtras) -> Option<Self> {
+        let covered = extras.snapshot.as_ref().map_or(0, |s| s.fed_through);
+        let mut entries = extras.journal.iter().filter(|(seq, _)| *seq > covered).peekable();
+        let first = entries.peek()?.0;
+        let mut block = Self {
+            first,
+            last: first,
+            bytes: Vec::new(),
+        };
+        for (seq, bytes) in entries {
+            block.bytes.extend_from_slice(&seq.to_be_bytes());
+            block.bytes.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+            block.bytes.extend_from_slice(bytes);
+            block.last = *seq;
+        }
+        Some(block)
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Vec<(u64, Vec<u8>)>, String> {
+        let mut out = Vec::new();
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let (head, tail) = rest
+                .split_at_checked(12)
+                .ok_or_else(|| format!("journal block cut inside a header ({} bytes left)", rest.len()))?;
+            let seq = u64::from_be_bytes(head[..8].try_into().expect("8 bytes"));
+            let len = u32::from_be_bytes(head[8..].try_into().expect("4 bytes")) as usize;
+            let (entry, tail) = tail
+                .split_at_checked(len)
+                .ok_or_else(|| format!("journal entry {seq} of {len} bytes cut short"))?;
+            out.push((seq, entry.to_vec()));
+            rest = tail;
+        }
+        Ok(out)
+    }
+}
+
+/// An index entry of the journal: where its bytes are and the last sequence they
+/// hold (`None`: a single entry, the one the key names).
+fn journal_entry(key: &[u8], value: &[u8]) -> Result<(ChunkRef, Option<u64>), StoreError> {
+    let r = ChunkRef::decode(value).ok_or_else(|| corrupt(key, format!("journal entry of {} bytes", value.len())))?;
+    let last = match value.get(ChunkRef::ENCODED_LEN..) {
+        None | Some([]) => None,
+        Some(b) => Some(keys::decode_u64(b).ok_or_else(|| corrupt(key, "journal block's last sequence"))?),
+    };
+    Ok((r, last))
+}
+
 impl Store {
-    /// Stages the journal entries, whose bytes are already in the segments at
-    /// `journal_refs`, and the snapshot. Journal entries may land in batches of
-    /// their own ahead of the rest: their reads are acknowledged only after the
-    /// commit, so if a crash cuts it the reads come again, and replaying a read
-    /// twice is harmless. The snapshot, its chunks and the entries it drops go in
-    /// one batch.
+    /// Stages the commit's journal block, whose bytes are already in the segments
+    /// at `block_ref`, and the snapshot. The block may land in a batch of its own
+    /// ahead of the rest: its reads are acknowledged only after the commit, so if a
+    /// crash cuts it the reads come again, and replaying a read twice is harmless.
+    /// The snapshot, its chunks and the blocks it drops go in one batch.
     pub(super) fn add_extras(
         &self,
         batch: &mut SplitBatch,
         extras: &CommitExtras,
-        journal_refs: &[ChunkRef],
+        block: Option<(&JournalBlock, ChunkRef)>,
     ) -> Result<(), StoreError> {
-        for ((seq, _), r) in extras.journal.iter().zip(journal_refs) {
-            self.segments.hold(r);
-            batch.insert(keys::journal(*seq).to_vec(), r.encode());
+        if let Some((block, r)) = block {
+            self.segments.hold(&r);
+            let mut value = r.encode();
+            value.extend_from_slice(&block.last.to_be_bytes());
+            batch.insert(keys::journal(block.first).to_vec(), value);
             batch.boundary();
         }
         if let Some(snap) = &extras.snapshot {
@@ -101,16 +163,15 @@ impl Store {
                 chunks: chunks.len() as u32,
             };
             batch.insert(META_ENGINE.to_vec(), header.encode().to_vec());
+            // Blocks wholly covered go; one that straddles the snapshot stays until
+            // a later one covers it, and replay skips what it already reflects.
             for item in self.log.range(keys::journal(0)..=keys::journal(snap.fed_through)) {
                 let (k, v) = item?;
-                match ChunkRef::decode(&v) {
-                    Some(r) => batch.remove_ref(k.to_vec(), r),
-                    None => batch.remove(k.to_vec()),
-                }
-            }
-            for ((seq, _), r) in extras.journal.iter().zip(journal_refs) {
-                if *seq <= snap.fed_through {
-                    batch.remove_ref(keys::journal(*seq).to_vec(), *r);
+                let first = keys::decode_u64(&k[1..]).unwrap_or(0);
+                match journal_entry(&k, &v) {
+                    Ok((r, last)) if last.unwrap_or(first) <= snap.fed_through => batch.remove_ref(k.to_vec(), r),
+                    Ok(_) => {}
+                    Err(_) => batch.remove(k.to_vec()),
                 }
             }
         }
@@ -151,25 +212,38 @@ impl Store {
     /// Journal entries after `seq`, in order.
     pub fn journal_after(&self, seq: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
         let mut out = Vec::new();
-        for item in self
-            .log
-            .range(keys::journal(seq.saturating_add(1))..=keys::journal(u64::MAX))
-        {
+        // The journal is short (each snapshot drops what it covers): read it all
+        // rather than look for the block that straddles `seq`.
+        for item in self.log.scan_prefix([JOURNAL]) {
             let (k, v) = item?;
-            let r = ChunkRef::decode(&v).ok_or_else(|| corrupt(&k, format!("journal entry of {} bytes", v.len())))?;
-            out.push((keys::decode_u64(&k[1..]).unwrap_or(0), self.segments.read(&r)?));
+            let first = keys::decode_u64(&k[1..]).ok_or_else(|| corrupt(&k, "journal key"))?;
+            let (r, last) = journal_entry(&k, &v)?;
+            if last.unwrap_or(first) <= seq {
+                continue;
+            }
+            let bytes = self.segments.read(&r)?;
+            match last {
+                None => out.push((first, bytes)),
+                Some(_) => out.extend(
+                    JournalBlock::decode(&bytes)
+                        .map_err(|e| corrupt(&k, e))?
+                        .into_iter()
+                        .filter(|(s, _)| *s > seq),
+                ),
+            }
         }
         Ok(out)
     }
 
     /// The next journal sequence to use.
     pub fn journal_next(&self) -> Result<u64, StoreError> {
-        let last_entry = self
-            .log
-            .scan_prefix([JOURNAL])
-            .next_back()
-            .transpose()?
-            .and_then(|(k, _)| keys::decode_u64(&k[1..]));
+        let last_entry = match self.log.scan_prefix([JOURNAL]).next_back().transpose()? {
+            Some((k, v)) => {
+                let first = keys::decode_u64(&k[1..]).ok_or_else(|| corrupt(&k, "journal key"))?;
+                Some(journal_entry(&k, &v)?.1.unwrap_or(first))
+            }
+            None => None,
+        };
         let snapshot = self.engine_snapshot()?.map(|s| s.fed_through);
         Ok(last_entry.max(snapshot).map_or(1, |s| s + 1))
     }

@@ -256,9 +256,10 @@ impl Store {
                 }
             }
             let mut batch = SplitBatch::default();
-            let journal: Vec<&[u8]> = extras.journal.iter().map(|(_, e)| e.as_slice()).collect();
-            let journal_refs = self.stage_chunks_with(&mut batch, &mut ids, &events, &journal)?;
-            self.add_extras(&mut batch, extras, &journal_refs)?;
+            let block = journal::JournalBlock::of(extras);
+            let more: Vec<&[u8]> = block.iter().map(|b| b.bytes.as_slice()).collect();
+            let block_ref = self.stage_chunks_with(&mut batch, &mut ids, &events, &more)?;
+            self.add_extras(&mut batch, extras, block.as_ref().zip(block_ref.into_iter().next()))?;
             let log_bytes = state.log_bytes + added_bytes;
             batch.insert(META_LAST_SEQ.to_vec(), next.to_be_bytes().to_vec());
             let acked = self.acked.load(Ordering::Relaxed);

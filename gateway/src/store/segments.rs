@@ -43,8 +43,10 @@ pub struct ChunkRef {
 }
 
 impl ChunkRef {
+    pub const ENCODED_LEN: usize = 24;
+
     pub fn encode(&self) -> Vec<u8> {
-        let mut b = Vec::with_capacity(24);
+        let mut b = Vec::with_capacity(Self::ENCODED_LEN);
         b.extend_from_slice(&self.segment.to_be_bytes());
         b.extend_from_slice(&self.offset.to_be_bytes());
         b.extend_from_slice(&self.len.to_be_bytes());

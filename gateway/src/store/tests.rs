@@ -203,6 +203,52 @@ fn journal_and_snapshot_commit_atomically_and_the_snapshot_drops_what_it_covers(
 }
 
 #[test]
+fn a_commit_journals_its_entries_as_one_block_that_goes_once_a_snapshot_covers_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let snapshot = |fed_through| CommitExtras {
+        journal: vec![],
+        snapshot: Some(EngineSnapshot {
+            state: b"S".to_vec(),
+            fed_through,
+        }),
+    };
+    let entries = |seqs: std::ops::RangeInclusive<u64>| -> Vec<(u64, Vec<u8>)> {
+        seqs.map(|s| (s, format!("reads {s}").into_bytes())).collect()
+    };
+    {
+        let store = Store::open(dir.path(), 8 << 20, 1 << 30).expect("open");
+        let extras = CommitExtras {
+            journal: entries(1..=5),
+            snapshot: None,
+        };
+        store.record_with("dc-1", &[], &extras, 1).expect("journal");
+        assert_eq!(store.log.scan_prefix([keys::JOURNAL]).count(), 1, "one index entry");
+        assert_eq!(store.journal_after(2).expect("journal"), entries(3..=5));
+        // A snapshot inside the block keeps it: entries 4 and 5 are not reflected yet.
+        store.record_with("dc-1", &[], &snapshot(3), 2).expect("snapshot");
+    }
+    let store = reopen(dir.path());
+    assert_eq!(store.journal_after(3).expect("journal"), entries(4..=5));
+    assert_eq!(store.journal_next().expect("next"), 6);
+    // Entries the same commit's snapshot covers are not written at all.
+    let extras = CommitExtras {
+        journal: entries(6..=8),
+        snapshot: Some(EngineSnapshot {
+            state: b"T".to_vec(),
+            fed_through: 7,
+        }),
+    };
+    store
+        .record_with("dc-1", &[], &extras, 3)
+        .expect("journal and snapshot");
+    assert_eq!(store.journal_after(0).expect("journal"), entries(8..=8));
+    assert_eq!(store.log.scan_prefix([keys::JOURNAL]).count(), 1, "block 1-5 dropped");
+    store.record_with("dc-1", &[], &snapshot(8), 4).expect("snapshot");
+    assert_eq!(store.journal_after(0).expect("journal"), vec![]);
+    assert_eq!(store.journal_next().expect("next"), 9);
+}
+
+#[test]
 fn a_read_finds_its_parcel_or_its_order() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(dir.path(), 8 << 20, 1 << 30).expect("open");
