@@ -87,19 +87,22 @@ pub struct ZebraRead {
     pub extras: ZebraExtras,
 }
 
+/// One event as sent. Strings are borrowed: from the payload on the fast path
+/// (which gives up on a string with escapes), from a parsed `Value` otherwise.
 #[derive(Debug, Deserialize)]
-struct WireEvent {
+struct WireEvent<'a> {
     #[serde(rename = "type")]
-    mode: Option<String>,
-    timestamp: Option<String>,
-    data: Option<WireData>,
+    mode: Option<&'a str>,
+    timestamp: Option<&'a str>,
+    #[serde(borrow)]
+    data: Option<WireData<'a>>,
 }
 
 #[derive(Debug, Deserialize)]
-struct WireData {
+struct WireData<'a> {
     #[serde(rename = "idHex")]
-    id_hex: Option<String>,
-    format: Option<String>,
+    id_hex: Option<&'a str>,
+    format: Option<&'a str>,
     antenna: Option<u16>,
     #[serde(rename = "peakRssi")]
     peak_rssi: Option<f32>,
@@ -110,19 +113,19 @@ struct WireData {
     channel: Option<f64>,
     phase: Option<f64>,
     #[serde(rename = "PC")]
-    pc: Option<String>,
+    pc: Option<&'a str>,
     #[serde(rename = "XPC")]
-    xpc: Option<String>,
+    xpc: Option<&'a str>,
     #[serde(rename = "CRC")]
-    crc: Option<String>,
+    crc: Option<&'a str>,
     #[serde(rename = "TID")]
-    tid: Option<String>,
+    tid: Option<&'a str>,
     #[serde(rename = "USER")]
-    user: Option<String>,
+    user: Option<&'a str>,
     #[serde(rename = "MAC")]
-    mac: Option<String>,
+    mac: Option<&'a str>,
     #[serde(rename = "hostName")]
-    hostname: Option<String>,
+    hostname: Option<&'a str>,
 }
 
 /// Decodes a tag data payload into reads; signature parallel to `generic::decode`.
@@ -131,18 +134,76 @@ pub fn decode(payload: &[u8]) -> Result<Vec<Read>, DecodeError> {
 }
 
 /// Decodes a tag data payload into reads with Zebra's metadata.
+///
+/// The fast path deserializes the events straight from the payload. Anything it
+/// does not take (an error of any kind, a string with escapes, an empty batch)
+/// goes through `decode_via_value`, which parses the whole payload first and so
+/// reports a broken payload as malformed however far in the break is. Both paths
+/// validate with the same code; a proptest holds them to the same result.
 pub fn decode_events(payload: &[u8]) -> Result<Vec<ZebraRead>, DecodeError> {
+    match decode_direct(payload) {
+        Some(reads) => Ok(reads),
+        None => decode_via_value(payload),
+    }
+}
+
+fn decode_direct(payload: &[u8]) -> Option<Vec<ZebraRead>> {
+    use serde::de::Deserializer as _;
+    // serde_json checks UTF-8 only in what it reads, not in what it skips; the
+    // full parse checks it everywhere, so check it here first too.
+    let text = std::str::from_utf8(payload).ok()?;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let mut reads = Vec::new();
+    de.deserialize_any(EventsVisitor { reads: &mut reads }).ok()?;
+    de.end().ok()?;
+    (!reads.is_empty()).then_some(reads)
+}
+
+/// The fast path's visitor: an event object or an array of them, each validated
+/// as it is read. Its errors carry no detail: the slow path reports them.
+struct EventsVisitor<'r> {
+    reads: &'r mut Vec<ZebraRead>,
+}
+
+impl<'de> serde::de::Visitor<'de> for EventsVisitor<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a tag data event or an array of them")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        let event = WireEvent::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+        self.reads
+            .push(validate(0, event).map_err(|_| serde::de::Error::custom("invalid event"))?);
+        Ok(())
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(event) = seq.next_element::<WireEvent<'de>>()? {
+            let index = self.reads.len();
+            if index == MAX_EVENTS_PER_PAYLOAD {
+                return Err(serde::de::Error::custom("too many events"));
+            }
+            self.reads
+                .push(validate(index, event).map_err(|_| serde::de::Error::custom("invalid event"))?);
+        }
+        Ok(())
+    }
+}
+
+fn decode_via_value(payload: &[u8]) -> Result<Vec<ZebraRead>, DecodeError> {
     let value: serde_json::Value =
         serde_json::from_slice(payload).map_err(|e| DecodeError::MalformedJson(e.to_string()))?;
-    let events = match value {
-        serde_json::Value::Object(_) => vec![value],
+    let events = match &value {
+        serde_json::Value::Object(_) => std::slice::from_ref(&value),
         serde_json::Value::Array(items) if items.len() > MAX_EVENTS_PER_PAYLOAD => {
             return Err(DecodeError::TooManyReads {
                 count: items.len(),
                 limit: MAX_EVENTS_PER_PAYLOAD,
             });
         }
-        serde_json::Value::Array(items) => items,
+        serde_json::Value::Array(items) => items.as_slice(),
         _ => {
             return Err(DecodeError::InvalidShape(
                 "expected a tag data event or an array of them".into(),
@@ -153,11 +214,11 @@ pub fn decode_events(payload: &[u8]) -> Result<Vec<ZebraRead>, DecodeError> {
         return Err(DecodeError::EmptyBatch);
     }
     events
-        .into_iter()
+        .iter()
         .enumerate()
         .map(|(index, v)| {
-            let event: WireEvent =
-                serde_json::from_value(v).map_err(|e| DecodeError::InvalidShape(format!("event {index}: {e}")))?;
+            let event =
+                WireEvent::deserialize(v).map_err(|e| DecodeError::InvalidShape(format!("event {index}: {e}")))?;
             validate(index, event)
         })
         .collect()
@@ -172,7 +233,7 @@ fn invalid(index: usize, field: &'static str, problem: impl Into<String>) -> Dec
 }
 
 fn validate(index: usize, event: WireEvent) -> Result<ZebraRead, DecodeError> {
-    let mode = match event.mode.as_deref() {
+    let mode = match event.mode {
         None => None,
         Some(m) => Some(ZebraMode::parse(m).ok_or_else(|| DecodeError::UnsupportedEvent {
             index,
@@ -180,7 +241,7 @@ fn validate(index: usize, event: WireEvent) -> Result<ZebraRead, DecodeError> {
         })?),
     };
     let data = event.data.ok_or_else(|| invalid(index, "data", "is missing"))?;
-    if let Some(format) = data.format.as_deref().filter(|f| *f != "epc") {
+    if let Some(format) = data.format.filter(|f| *f != "epc") {
         return Err(invalid(
             index,
             "data.format",
@@ -191,9 +252,8 @@ fn validate(index: usize, event: WireEvent) -> Result<ZebraRead, DecodeError> {
         ));
     }
     let id_hex = data.id_hex.ok_or_else(|| invalid(index, "data.idHex", "is missing"))?;
-    let (identifier, epc) =
-        epc::identifier_for_hex(&id_hex).map_err(|e| invalid(index, "data.idHex", e.to_string()))?;
-    let time = parse_time(index, event.timestamp.as_deref())?;
+    let (identifier, epc) = epc::identifier_for_hex(id_hex).map_err(|e| invalid(index, "data.idHex", e.to_string()))?;
+    let time = parse_time(index, event.timestamp)?;
     if let Some(rssi) = data.peak_rssi.filter(|v| !(-150.0..=20.0).contains(v)) {
         return Err(invalid(
             index,
@@ -218,8 +278,8 @@ fn validate(index: usize, event: WireEvent) -> Result<ZebraRead, DecodeError> {
         crc: hex_bank(index, "data.CRC", data.crc)?,
         tid: hex_bank(index, "data.TID", data.tid)?,
         user: hex_bank(index, "data.USER", data.user)?,
-        mac: data.mac,
-        hostname: data.hostname,
+        mac: data.mac.map(str::to_string),
+        hostname: data.hostname.map(str::to_string),
         gs1_key: epc.map(|e| e.gs1_key()),
     };
     Ok(ZebraRead {
@@ -250,7 +310,7 @@ fn parse_time(index: usize, t: Option<&str>) -> Result<Option<DateTime<FixedOffs
     .transpose()
 }
 
-fn hex_bank(index: usize, field: &'static str, value: Option<String>) -> Result<Option<String>, DecodeError> {
+fn hex_bank(index: usize, field: &'static str, value: Option<&str>) -> Result<Option<String>, DecodeError> {
     let Some(v) = value else { return Ok(None) };
     if v.len() > MAX_BANK_HEX {
         return Err(invalid(

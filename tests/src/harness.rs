@@ -58,7 +58,9 @@ impl Node {
         let mut child = KillOnDrop(
             Command::new(bin)
                 .args(args)
-                .env("WAYMARK_LOG", "info")
+                // The daemons' own default: rumqttd's per-publish spans, enabled at
+                // info, cost the benchmarks a fifth of the gateway's CPU.
+                .env("WAYMARK_LOG", "info,rumqttd=off")
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
                 .stderr(stderr)

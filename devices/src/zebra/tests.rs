@@ -164,4 +164,21 @@ proptest! {
             prop_assert!(reads.iter().all(|z| z.read.seen_count >= 1 && z.read.antenna != Some(0)));
         }
     }
+
+    /// The fast path may only take a payload the full parse takes, and must
+    /// read it the same: every edit to a real payload gets the same answer
+    /// from `decode_events` as from the parse-everything-first path.
+    #[test]
+    fn fast_and_full_parse_agree(
+        which in 0usize..4,
+        edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
+    ) {
+        let escaped = r#"{"type":"SIMPLE","data":{"idHex":"3074257bf7194e4000001a85","hostName":"dock\u0031"}}"#;
+        let mut bytes = [SIMPLE_EVENT, INVENTORY_BATCH, CUSTOM_EVENT, escaped][which].as_bytes().to_vec();
+        for (at, byte) in edits {
+            let i = at.index(bytes.len());
+            bytes[i] = byte;
+        }
+        prop_assert_eq!(decode_events(&bytes), decode_via_value(&bytes));
+    }
 }
