@@ -30,26 +30,41 @@ pub struct Ingest {
     pub board: Arc<DeviceBoard>,
 }
 
-/// Drafts from one payload on their way to the recorder. `recorded`, when set,
-/// learns whether the commit that holds them succeeded (true) or failed.
-#[derive(Debug)]
+/// Drafts from one or more payloads on their way to the recorder, with what
+/// goes in the same commit.
+#[derive(Debug, Default)]
 pub struct IngestBatch {
     pub drafts: Vec<EventDraft>,
     /// Journal entries and an engine snapshot committed with the drafts.
     pub extras: crate::store::CommitExtras,
-    pub recorded: Option<oneshot::Sender<bool>>,
-    /// When the payload reached the gateway: read-to-recorded latency starts here.
-    pub received: std::time::Instant,
+    /// Each learns whether the commit that holds its reads succeeded (true) or failed.
+    pub recorded: Vec<oneshot::Sender<bool>>,
+    /// When each payload whose reads this batch journals reached the gateway:
+    /// read-to-recorded latency starts there. Empty when it carries no reads.
+    pub arrivals: Vec<std::time::Instant>,
 }
 
 impl IngestBatch {
     pub fn new(drafts: Vec<EventDraft>) -> Self {
         Self {
             drafts,
-            extras: Default::default(),
-            recorded: None,
-            received: std::time::Instant::now(),
+            ..Self::default()
         }
+    }
+
+    /// Takes in `more`, which follows this batch.
+    pub fn append(&mut self, more: IngestBatch) {
+        self.drafts.extend(more.drafts);
+        self.extras.journal.extend(more.extras.journal);
+        if more.extras.snapshot.is_some() {
+            self.extras.snapshot = more.extras.snapshot;
+        }
+        self.recorded.extend(more.recorded);
+        self.arrivals.extend(more.arrivals);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.drafts.is_empty() && self.extras.is_empty() && self.recorded.is_empty()
     }
 }
 

@@ -51,30 +51,19 @@ impl Recorder {
         // not recorded; a snapshot now would mark them as done. Keep journaling, take
         // no snapshot until a restart replays the journal.
         let mut snapshots_allowed = true;
-        // Read-to-recorded latency is a read's: batches without reads (the
-        // engine's snapshots, stays closed by the clock) are not timed.
-        let carries_reads = |b: &IngestBatch| !b.extras.journal.is_empty();
-        while let Some(first) = rx.blocking_recv() {
-            let mut received: Vec<_> = carries_reads(&first).then_some(first.received).into_iter().collect();
-            let mut drafts = first.drafts;
-            let mut extras = first.extras;
-            let mut waiting: Vec<_> = first.recorded.into_iter().collect();
-            while drafts.len() < self.max_events_per_commit {
+        while let Some(mut batch) = rx.blocking_recv() {
+            while batch.drafts.len() < self.max_events_per_commit {
                 match rx.try_recv() {
-                    Ok(more) => {
-                        if carries_reads(&more) {
-                            received.push(more.received);
-                        }
-                        drafts.extend(more.drafts);
-                        extras.journal.extend(more.extras.journal);
-                        if more.extras.snapshot.is_some() {
-                            extras.snapshot = more.extras.snapshot;
-                        }
-                        waiting.extend(more.recorded);
-                    }
+                    Ok(more) => batch.append(more),
                     Err(_) => break,
                 }
             }
+            let IngestBatch {
+                drafts,
+                mut extras,
+                recorded: waiting,
+                arrivals,
+            } = batch;
             if !snapshots_allowed {
                 extras.snapshot = None;
             }
@@ -83,8 +72,10 @@ impl Recorder {
                 snapshots_allowed = false;
                 error!("a commit failed: no more engine snapshots until restart, so the journal keeps every read");
             }
+            // Read-to-recorded latency is a read's: batches without reads (the
+            // engine's snapshots, stays closed by the clock) have no arrivals.
             if ok {
-                for r in received {
+                for r in arrivals {
                     self.metrics.read_to_recorded_seconds.observe(r.elapsed().as_secs_f64());
                 }
             }

@@ -22,9 +22,8 @@ use crate::store::{EngineSnapshot, EventDraft, Store, StoreError};
 const TICK: Duration = Duration::from_millis(200);
 /// How often the engine's state is committed (and the journal it covers dropped).
 const SNAPSHOT_EVERY: Duration = Duration::from_secs(2);
-/// Most reads in one journal entry: a read journals in under 256 bytes (identifiers
-/// are at most 128), so an entry stays within the store's small-value limit.
-const JOURNAL_CHUNK: usize = 12;
+/// Most reads the stage takes in before handing a batch to the recorder.
+const MAX_READS_PER_BATCH: usize = 4096;
 
 /// Decoded reads of one payload (or scanner frame) on their way to the engine.
 #[derive(Debug)]
@@ -229,7 +228,19 @@ impl Stage {
             let mut batch = tokio::select! {
                 biased;
                 msg = input.recv() => match msg {
-                    Some(msg) => self.observe(msg),
+                    Some(msg) => {
+                        // Whatever else is waiting goes in the same batch: one hand-off
+                        // to the recorder and one metrics update for all of it.
+                        let mut batch = IngestBatch::default();
+                        let mut reads = msg.reads.len();
+                        self.observe(msg, &mut batch);
+                        while reads < MAX_READS_PER_BATCH {
+                            let Ok(msg) = input.try_recv() else { break };
+                            reads += msg.reads.len();
+                            self.observe(msg, &mut batch);
+                        }
+                        batch
+                    }
                     None => break,
                 },
                 () = orders_arrived.notified() => {
@@ -246,8 +257,7 @@ impl Stage {
                 last_snapshot = Instant::now();
             }
             self.account();
-            let empty = batch.drafts.is_empty() && batch.extras.is_empty() && batch.recorded.is_none();
-            if !empty && out.send(batch).await.is_err() {
+            if !batch.is_empty() && out.send(batch).await.is_err() {
                 return;
             }
         }
@@ -258,24 +268,23 @@ impl Stage {
         info!("reconciliation stage stopped");
     }
 
-    fn observe(&mut self, msg: StageInput) -> IngestBatch {
-        let mut journal = Vec::new();
-        for chunk in msg.reads.chunks(JOURNAL_CHUNK) {
-            match serde_json::to_vec(&JournalEntry::new(&msg.device, msg.received, chunk)) {
-                Ok(bytes) => {
-                    journal.push((self.next_journal, bytes));
-                    self.next_journal += 1;
-                }
-                Err(e) => warn!(error = %e, "journal entry not encodable"),
-            }
+    /// Journals `msg`'s reads and feeds them to the engine; both go into `batch`.
+    fn observe(&mut self, msg: StageInput, batch: &mut IngestBatch) {
+        batch.recorded.extend(msg.ack);
+        if msg.reads.is_empty() {
+            return;
         }
+        match serde_json::to_vec(&JournalEntry::new(&msg.device, msg.received, &msg.reads)) {
+            Ok(bytes) => {
+                batch.extras.journal.push((self.next_journal, bytes));
+                self.next_journal += 1;
+            }
+            Err(e) => warn!(error = %e, "journal entry not encodable"),
+        }
+        batch.arrivals.push(msg.arrived);
         let mut m = matcher(&self.store);
         let events = self.engine.observe_batch(&msg.device, &msg.reads, msg.received, &mut m);
-        let mut batch = batch_of(events);
-        batch.extras.journal = journal;
-        batch.recorded = msg.ack;
-        batch.received = msg.arrived;
-        batch
+        batch.drafts.extend(events.iter().map(BusinessEvent::to_draft));
     }
 
     fn snapshot(&self) -> Option<EngineSnapshot> {
