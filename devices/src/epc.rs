@@ -395,15 +395,16 @@ fn parse_hex(hex: &str) -> Result<Vec<u8>, EpcError> {
     if !hex.len().is_multiple_of(2) || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(EpcError::NotHex);
     }
-    hex.as_bytes()
-        .chunks(2)
-        .map(|pair| {
-            std::str::from_utf8(pair)
-                .ok()
-                .and_then(|s| u8::from_str_radix(s, 16).ok())
-                .ok_or(EpcError::NotHex)
-        })
-        .collect()
+    let nibble = |b: u8| match b {
+        b'0'..=b'9' => b - b'0',
+        b'a'..=b'f' => b - b'a' + 10,
+        _ => b - b'A' + 10,
+    };
+    Ok(hex
+        .as_bytes()
+        .chunks_exact(2)
+        .map(|pair| (nibble(pair[0]) << 4) | nibble(pair[1]))
+        .collect())
 }
 
 fn padded(field: &'static str, value: u128, digits: u32) -> Result<String, EpcError> {

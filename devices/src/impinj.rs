@@ -11,7 +11,7 @@ use chrono::{DateTime, FixedOffset};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::epc::{self, Gs1Key};
+use crate::epc::{self, Epc, Gs1Key};
 use crate::read::{DecodeError, Read};
 use crate::timestamp;
 
@@ -65,8 +65,15 @@ pub struct ImpinjTagRead {
     /// TID bank, upper-case hex.
     pub tid: Option<String>,
     pub hostname: Option<String>,
-    /// The GS1 key the EPC encodes, when it is a supported GS1 encoding.
-    pub gs1_key: Option<Gs1Key>,
+    /// The EPC decoded, when it is a supported 96-bit GS1 encoding.
+    pub epc: Option<Epc>,
+}
+
+impl ImpinjTagRead {
+    /// The GS1 key the EPC encodes, made on demand.
+    pub fn gs1_key(&self) -> Option<Gs1Key> {
+        self.epc.as_ref().map(Epc::gs1_key)
+    }
 }
 
 /// A reader condition an operator may need to act on.
@@ -342,7 +349,7 @@ fn tag_read(
         phase_angle: tag.phase_angle,
         tid,
         hostname,
-        gs1_key: epc.map(|e| e.gs1_key()),
+        epc,
     })
 }
 

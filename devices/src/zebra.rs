@@ -10,7 +10,7 @@
 use chrono::{DateTime, FixedOffset};
 use serde::Deserialize;
 
-use crate::epc::{self, Gs1Key};
+use crate::epc::{self, Epc, Gs1Key};
 use crate::read::{DecodeError, Read};
 use crate::timestamp;
 
@@ -75,9 +75,17 @@ pub struct ZebraExtras {
     /// The reader's MAC address.
     pub mac: Option<String>,
     pub hostname: Option<String>,
+    /// The EPC decoded, when it is a supported 96-bit GS1 encoding.
+    pub epc: Option<Epc>,
+}
+
+impl ZebraExtras {
     /// The GS1 key the EPC encodes (AI `00` and the SSCC for an SSCC-96 tag, ...), so a
-    /// tagged pallet can be matched to the SSCC on its order.
-    pub gs1_key: Option<Gs1Key>,
+    /// tagged pallet can be matched to the SSCC on its order. Made on demand: ingest
+    /// does not need it for every read.
+    pub fn gs1_key(&self) -> Option<Gs1Key> {
+        self.epc.as_ref().map(Epc::gs1_key)
+    }
 }
 
 /// One tag report: the normalized read and Zebra's extras.
@@ -280,7 +288,7 @@ fn validate(index: usize, event: WireEvent) -> Result<ZebraRead, DecodeError> {
         user: hex_bank(index, "data.USER", data.user)?,
         mac: data.mac.map(str::to_string),
         hostname: data.hostname.map(str::to_string),
-        gs1_key: epc.map(|e| e.gs1_key()),
+        epc,
     };
     Ok(ZebraRead {
         read: Read {

@@ -8,15 +8,17 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, FixedOffset, Local, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tokio::sync::{Notify, mpsc, oneshot};
 use tracing::{info, warn};
-use waymark_devices::{Identifier, IdentifierKind, Read};
+use waymark_devices::Read;
 
 use crate::ingest::IngestBatch;
 use crate::metrics::GatewayMetrics;
 use crate::reconcile::{BusinessEvent, Engine, EngineState, Identity, ReconcileSettings, Stats};
 use crate::store::{EngineSnapshot, EventDraft, Store, StoreError};
+
+mod journal;
 
 /// How often the engine's clock advances without new reads.
 const TICK: Duration = Duration::from_millis(200);
@@ -55,83 +57,6 @@ pub struct QuarantineView {
     pub count: usize,
     /// Newest first: what was read, where, when (ms since the epoch).
     pub recent: Vec<(String, String, i64)>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct JournalEntry {
-    device: String,
-    received_ms: i64,
-    offset_minutes: i32,
-    reads: Vec<JournalRead>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct JournalRead {
-    kind: String,
-    id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    antenna: Option<u16>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    rssi: Option<f32>,
-    count: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    t: Option<(i64, i32)>,
-}
-
-impl JournalEntry {
-    fn new(device: &str, received: DateTime<FixedOffset>, reads: &[Read]) -> Self {
-        Self {
-            device: device.to_string(),
-            received_ms: received.timestamp_millis(),
-            offset_minutes: received.offset().local_minus_utc() / 60,
-            reads: reads
-                .iter()
-                .map(|r| JournalRead {
-                    kind: r.identifier.kind.as_str().to_string(),
-                    id: r.identifier.value.clone(),
-                    antenna: r.antenna,
-                    rssi: r.rssi_dbm,
-                    count: r.seen_count,
-                    t: r.time
-                        .map(|t| (t.timestamp_millis(), t.offset().local_minus_utc() / 60)),
-                })
-                .collect(),
-        }
-    }
-
-    fn received(&self) -> Option<DateTime<FixedOffset>> {
-        at(self.received_ms, self.offset_minutes)
-    }
-
-    fn reads(&self) -> Vec<Read> {
-        self.reads
-            .iter()
-            .filter_map(|r| {
-                Some(Read {
-                    identifier: Identifier {
-                        kind: kind_named(&r.kind)?,
-                        value: r.id.clone(),
-                    },
-                    antenna: r.antenna,
-                    rssi_dbm: r.rssi,
-                    seen_count: r.count,
-                    time: r.t.and_then(|(ms, off)| at(ms, off)),
-                })
-            })
-            .collect()
-    }
-}
-
-fn at(ms: i64, offset_minutes: i32) -> Option<DateTime<FixedOffset>> {
-    let offset = FixedOffset::east_opt(offset_minutes * 60)?;
-    DateTime::from_timestamp_millis(ms).map(|t| t.with_timezone(&offset))
-}
-
-fn kind_named(s: &str) -> Option<IdentifierKind> {
-    use IdentifierKind::*;
-    [Sscc, Epc, TrackingNumber, OrderNumber, Barcode]
-        .into_iter()
-        .find(|k| k.as_str() == s)
 }
 
 pub struct Stage {
@@ -179,15 +104,14 @@ impl Stage {
         let mut replayed = Vec::new();
         let journal = store.journal_after(fed_through)?;
         for (_, bytes) in &journal {
-            let Ok(entry) = serde_json::from_slice::<JournalEntry>(bytes) else {
+            let Some(entry) = journal::decode(bytes) else {
                 warn!("skipping an unreadable journal entry");
                 continue;
             };
-            let Some(received) = entry.received() else { continue };
             let mut m = matcher(&store);
             let events = stage
                 .engine
-                .observe_batch(&entry.device, &entry.reads(), received, &mut m);
+                .observe_batch(&entry.device, &entry.reads, entry.received, &mut m);
             replayed.extend(events.iter().map(BusinessEvent::to_draft));
         }
         if !journal.is_empty() || snapshot.is_some() {
@@ -274,13 +198,11 @@ impl Stage {
         if msg.reads.is_empty() {
             return;
         }
-        match serde_json::to_vec(&JournalEntry::new(&msg.device, msg.received, &msg.reads)) {
-            Ok(bytes) => {
-                batch.extras.journal.push((self.next_journal, bytes));
-                self.next_journal += 1;
-            }
-            Err(e) => warn!(error = %e, "journal entry not encodable"),
-        }
+        batch.extras.journal.push((
+            self.next_journal,
+            journal::encode(&msg.device, msg.received, &msg.reads),
+        ));
+        self.next_journal += 1;
         batch.arrivals.push(msg.arrived);
         let mut m = matcher(&self.store);
         let events = self.engine.observe_batch(&msg.device, &msg.reads, msg.received, &mut m);

@@ -48,7 +48,7 @@ fn stream_of_tag_reads() {
     assert_eq!(first.hostname.as_deref(), Some("impinj-14-46-36"));
     assert_eq!(second.read.identifier.value, "urn:epc:id:sscc:0614141.1234567890");
     assert_eq!(
-        second.gs1_key.as_ref().map(|k| k.value.as_str()),
+        second.gs1_key().as_ref().map(|k| k.value.as_str()),
         Some("106141412345678908")
     );
     assert_eq!(second.read.time.map(|t| t.timestamp()), Some(1_795_237_332));

@@ -41,7 +41,7 @@ fn simple_event_keeps_a_non_gs1_epc_as_raw_urn() {
     );
     assert_eq!(z.extras.mode, Some(ZebraMode::Simple));
     assert_eq!(z.extras.mac.as_deref(), Some("C4:7D:CC:FF:FF:FF"));
-    assert_eq!(z.extras.gs1_key, None);
+    assert_eq!(z.extras.gs1_key(), None);
 }
 
 #[test]
@@ -57,7 +57,7 @@ fn inventory_batch_decodes_gs1_tags_with_both_offset_forms() {
     );
     assert_eq!(reads[0].read.seen_count, 14);
     assert_eq!(
-        reads[1].extras.gs1_key.as_ref().map(|k| (k.ai, k.value.as_str())),
+        reads[1].extras.gs1_key().as_ref().map(|k| (k.ai, k.value.as_str())),
         Some(("00", "106141412345678908"))
     );
     let offsets: Vec<_> = reads
