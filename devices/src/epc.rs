@@ -212,15 +212,15 @@ impl Epc {
     /// The pure-identity URN, e.g. `urn:epc:id:sgtin:0614141.812345.6789`.
     pub fn urn(&self) -> String {
         let name = self.scheme.urn_name();
-        match self.scheme {
-            EpcScheme::Sscc96 | EpcScheme::Giai96 => {
-                format!("urn:epc:id:{name}:{}.{}", self.company_prefix, self.reference)
-            }
-            _ => format!(
-                "urn:epc:id:{name}:{}.{}.{}",
-                self.company_prefix, self.reference, self.serial
-            ),
+        let mut urn = String::with_capacity(40);
+        for part in ["urn:epc:id:", name, ":", &self.company_prefix, ".", &self.reference] {
+            urn.push_str(part);
         }
+        if !matches!(self.scheme, EpcScheme::Sscc96 | EpcScheme::Giai96) {
+            urn.push('.');
+            urn.push_str(&self.serial.to_string());
+        }
+        urn
     }
 
     /// The EPC tag URI, which also carries the filter value (`urn:epc:tag:sgtin-96:3....`).
@@ -308,7 +308,7 @@ pub fn decode_hex(hex: &str) -> Result<Epc, EpcError> {
     let company_prefix = padded("company prefix", prefix, prefix_digits)?;
     let reference = match layout.body_digits {
         Some(total) => padded("reference", reference, total - prefix_digits)?,
-        None => reference.to_string(),
+        None => u64::try_from(reference).map_or_else(|_| reference.to_string(), |r| r.to_string()),
     };
     let serial = match scheme {
         EpcScheme::Sscc96 if tail != 0 => return Err(EpcError::ReservedBitsSet),
@@ -414,7 +414,18 @@ fn padded(field: &'static str, value: u128, digits: u32) -> Result<String, EpcEr
     if digits == 0 {
         return Ok(String::new());
     }
-    Ok(format!("{value:0width$}", width = digits as usize))
+    // Digit by digit in 64 bits (every field of a 96-bit EPC fits): this runs
+    // for every read, and u128 division and formatting are slow.
+    let Ok(mut v) = u64::try_from(value) else {
+        return Ok(format!("{value:0width$}", width = digits as usize));
+    };
+    let mut out = String::with_capacity(digits as usize);
+    for i in (0..digits).rev() {
+        let unit = 10u64.checked_pow(i).unwrap_or(u64::MAX);
+        out.push(char::from(b'0' + (v / unit) as u8));
+        v %= unit;
+    }
+    Ok(out)
 }
 
 fn all_digits(s: &str) -> bool {

@@ -100,21 +100,32 @@ fn gateway_spec(publishers: usize) -> GatewaySpec {
     }
 }
 
-/// Runs the gateway until `payloads` payloads are committed; returns (seconds, metrics text, peak RSS).
+/// What one run through the gateway measured.
+struct GatewayRun {
+    secs: f64,
+    metrics: String,
+    peak_rss: u64,
+    /// CPU seconds of the gateway process, and of this one (the publishers).
+    gateway_cpu: f64,
+    publishers_cpu: f64,
+}
+
+/// Runs the gateway until `payloads` payloads are committed.
 async fn through_gateway(
     plan: &Plan,
     payloads: &[Vec<u8>],
     per_publisher: u64,
     gap: Option<Duration>,
-) -> anyhow::Result<(f64, String, u64)> {
+) -> anyhow::Result<GatewayRun> {
     let h = super::harness()?;
     let central = h.start_central(None)?;
     let gw = h.start_gateway(&gateway_spec(plan.publishers), central.ready.addr("grpc")?, None)?;
     let (mqtt, ops) = (gw.ready.addr("mqtt")?, gw.ready.addr("ops")?);
     let expected = per_publisher * payloads.len() as u64;
+    let (gateway_cpu0, own_cpu0) = (cpu(gw.pid())?, cpu(std::process::id())?);
     let started = Instant::now();
     publish_all(mqtt, "dc-bench", payloads, per_publisher, gap).await?;
-    let text = loop {
+    let metrics = loop {
         let text = h.get_text(format!("http://{ops}/metrics")).await?;
         if metric(&text, "waymark_read_to_recorded_seconds_count", &[]) >= expected as f64 {
             break text;
@@ -123,12 +134,22 @@ async fn through_gateway(
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     let secs = started.elapsed().as_secs_f64();
-    let rss = waymark_tests::peak_rss_bytes(gw.pid()).context("gateway rss")?;
-    Ok((secs, text, rss))
+    Ok(GatewayRun {
+        secs,
+        metrics,
+        peak_rss: waymark_tests::peak_rss_bytes(gw.pid()).context("gateway rss")?,
+        gateway_cpu: cpu(gw.pid())? - gateway_cpu0,
+        publishers_cpu: cpu(std::process::id())? - own_cpu0,
+    })
 }
 
-/// The embedded broker behind the same front listener, drained by a bare link consumer.
-async fn broker_alone(payloads: &[Vec<u8>], per_publisher: u64) -> anyhow::Result<f64> {
+fn cpu(pid: u32) -> anyhow::Result<f64> {
+    waymark_tests::cpu_seconds(pid).context("cpu time from /proc")
+}
+
+/// The embedded broker behind the same front listener, drained by a bare link
+/// consumer; returns (seconds, CPU seconds of this process: publishers and broker).
+async fn broker_alone(payloads: &[Vec<u8>], per_publisher: u64) -> anyhow::Result<(f64, f64)> {
     // The same admission as the gateway, so both runs are measured the same way.
     let inflight = Arc::new(waymark_gateway::inflight::InflightBudget::new(32 << 20));
     let b = broker::EmbeddedBroker::start(256 * 1024, 64, inflight.max_bytes()).await?;
@@ -166,14 +187,16 @@ async fn broker_alone(payloads: &[Vec<u8>], per_publisher: u64) -> anyhow::Resul
         }
     });
     let expected = per_publisher * payloads.len() as u64;
+    let cpu0 = cpu(std::process::id())?;
     let started = Instant::now();
     publish_all(addr, "dc-bench", payloads, per_publisher, None).await?;
     while received.load(Ordering::Relaxed) < expected {
         anyhow::ensure!(started.elapsed() < Duration::from_secs(600), "broker stalled");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    let secs = started.elapsed().as_secs_f64();
     shutdown.cancel();
-    Ok(started.elapsed().as_secs_f64())
+    Ok((secs, cpu(std::process::id())? - cpu0))
 }
 
 pub async fn run(plan: Plan) -> anyhow::Result<()> {
@@ -188,25 +211,35 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
         payloads[0].len() / 1024
     );
 
-    let broker_secs = broker_alone(&payloads, per_publisher).await?;
+    let (broker_secs, broker_cpu) = broker_alone(&payloads, per_publisher).await?;
     let broker_rate = total as f64 / broker_secs;
-    println!("embedded broker alone (front listener + local link): {broker_rate:.0} reads/s");
+    let us_per_read = |cpu: f64| cpu * 1e6 / total as f64;
+    println!(
+        "embedded broker alone (front listener + local link): {broker_rate:.0} reads/s; CPU {:.1} us per read (publishers and broker)",
+        us_per_read(broker_cpu)
+    );
 
-    let (secs, text, rss) = through_gateway(&plan, &payloads, per_publisher, None).await?;
-    let rate = total as f64 / secs;
-    let p = |q| percentile(&text, "waymark_read_to_recorded_seconds", q).unwrap_or(f64::NAN) * 1000.0;
+    let run = through_gateway(&plan, &payloads, per_publisher, None).await?;
+    let rate = total as f64 / run.secs;
+    let p = |q| percentile(&run.metrics, "waymark_read_to_recorded_seconds", q).unwrap_or(f64::NAN) * 1000.0;
     println!(
         "gateway (decode, derive, durable commit): {rate:.0} reads/s, ratio {:.2}; read-to-recorded p50 <= {:.1} ms, p99 <= {:.1} ms at full speed; peak RSS {:.1} MiB",
         rate / broker_rate,
         p(0.5),
         p(0.99),
-        rss as f64 / (1 << 20) as f64
+        run.peak_rss as f64 / (1 << 20) as f64
+    );
+    println!(
+        "CPU per read: gateway {:.1} us, publishers {:.1} us; {} commits",
+        us_per_read(run.gateway_cpu),
+        us_per_read(run.publishers_cpu),
+        metric(&run.metrics, "waymark_store_commit_seconds_count", &[])
     );
 
     let paced_payloads = (plan.paced_rate * plan.paced_secs / per_payload / plan.publishers as u64).max(1);
     let gap = Duration::from_secs_f64(per_payload as f64 * plan.publishers as f64 / plan.paced_rate as f64);
-    let (_, text, _) = through_gateway(&plan, &payloads, paced_payloads, Some(gap)).await?;
-    let p = |q| percentile(&text, "waymark_read_to_recorded_seconds", q).unwrap_or(f64::NAN) * 1000.0;
+    let paced = through_gateway(&plan, &payloads, paced_payloads, Some(gap)).await?;
+    let p = |q| percentile(&paced.metrics, "waymark_read_to_recorded_seconds", q).unwrap_or(f64::NAN) * 1000.0;
     println!(
         "paced at {} reads/s: read-to-recorded p50 <= {:.1} ms, p99 <= {:.1} ms",
         plan.paced_rate,
