@@ -44,7 +44,7 @@ impl StageInput {
         Self {
             device: device.to_string(),
             reads,
-            received: Utc::now().with_timezone(Local::now().offset()),
+            received: Local::now().fixed_offset(),
             arrived: Instant::now(),
             ack,
         }
