@@ -416,16 +416,17 @@ fn padded(field: &'static str, value: u128, digits: u32) -> Result<String, EpcEr
     }
     // Digit by digit in 64 bits (every field of a 96-bit EPC fits): this runs
     // for every read, and u128 division and formatting are slow.
-    let Ok(mut v) = u64::try_from(value) else {
-        return Ok(format!("{value:0width$}", width = digits as usize));
-    };
-    let mut out = String::with_capacity(digits as usize);
-    for i in (0..digits).rev() {
-        let unit = 10u64.checked_pow(i).unwrap_or(u64::MAX);
-        out.push(char::from(b'0' + (v / unit) as u8));
-        v %= unit;
+    let mut buf = [b'0'; 20];
+    match u64::try_from(value) {
+        Ok(mut v) if digits as usize <= buf.len() => {
+            for slot in buf.iter_mut().rev().take(digits as usize) {
+                *slot = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+            Ok(buf[buf.len() - digits as usize..].iter().copied().map(char::from).collect())
+        }
+        _ => Ok(format!("{value:0width$}", width = digits as usize)),
     }
-    Ok(out)
 }
 
 fn all_digits(s: &str) -> bool {

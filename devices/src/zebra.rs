@@ -161,7 +161,9 @@ fn decode_direct(payload: &[u8]) -> Option<Vec<ZebraRead>> {
     // full parse checks it everywhere, so check it here first too.
     let text = std::str::from_utf8(payload).ok()?;
     let mut de = serde_json::Deserializer::from_str(text);
-    let mut reads = Vec::new();
+    // A Zebra event takes ~180 bytes: room for all of them up front, rather than
+    // moving every read each time the vector grows.
+    let mut reads = Vec::with_capacity((payload.len() / 150).clamp(1, MAX_EVENTS_PER_PAYLOAD));
     de.deserialize_any(EventsVisitor { reads: &mut reads }).ok()?;
     de.end().ok()?;
     (!reads.is_empty()).then_some(reads)
