@@ -423,7 +423,11 @@ fn padded(field: &'static str, value: u128, digits: u32) -> Result<String, EpcEr
                 *slot = b'0' + (v % 10) as u8;
                 v /= 10;
             }
-            Ok(buf[buf.len() - digits as usize..].iter().copied().map(char::from).collect())
+            Ok(buf[buf.len() - digits as usize..]
+                .iter()
+                .copied()
+                .map(char::from)
+                .collect())
         }
         _ => Ok(format!("{value:0width$}", width = digits as usize)),
     }
