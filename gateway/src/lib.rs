@@ -397,8 +397,14 @@ async fn compact_loop(
             () = tokio::time::sleep(every) => {}
         }
         let cutoff = chrono::Utc::now().timestamp_millis() - retention.as_millis() as i64;
-        let s = store.clone();
-        match replicate::blocking(move || s.compact_expired(cutoff)).await {
+        let (s, a, m) = (store.clone(), alarm.clone(), metrics.clone());
+        // The alarm is checked on the same thread as soon as compaction is done.
+        let compacted = replicate::blocking(move || {
+            let c = s.compact_expired(cutoff);
+            a.check(&m, s.budget_use());
+            c
+        });
+        match compacted.await {
             Ok(c) if c.events > 0 => {
                 metrics.events_compacted.inc_by(c.events);
                 tracing::debug!(events = c.events, bytes = c.bytes, "compacted acknowledged events");
@@ -406,7 +412,6 @@ async fn compact_loop(
             Ok(_) => {}
             Err(e) => warn!(error = %e, "compaction failed"),
         }
-        alarm.check(&metrics, store.budget_use());
     }
 }
 

@@ -98,27 +98,41 @@ impl Recorder {
         info!(last_sequence = self.store.last_sequence(), "recorder drained");
     }
 
-    /// True when the drafts are recorded (or were all duplicates).
+    /// True when the drafts are recorded (or were all duplicates). A group
+    /// commit can be large: when it does not fit in the disk budget, the largest
+    /// prefix that fits (halving, so a few attempts) is recorded first, with the
+    /// journal and snapshot; what is left waits or is refused as a whole.
     fn commit(&self, drafts: Vec<EventDraft>, extras: &CommitExtras) -> bool {
-        let n = drafts.len() as u64;
+        let none = CommitExtras::default();
+        let mut rest = drafts.as_slice();
+        let mut extras = extras;
+        let mut take = rest.len();
         loop {
+            let piece = &rest[..take];
             let started = Instant::now();
             let result = self
                 .store
-                .record_with(&self.site_id, &drafts, extras, Utc::now().timestamp_millis());
+                .record_with(&self.site_id, piece, extras, Utc::now().timestamp_millis());
             self.alarm.check(&self.metrics, self.store.budget_use());
             match result {
                 Ok(r) => {
                     self.metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
                     self.metrics.events_recorded.inc_by(r.appended);
                     self.metrics.recorded_bytes.inc_by(r.added_bytes);
-                    self.count_by_device(&drafts, r.duplicates);
+                    self.count_by_device(piece, r.duplicates);
                     self.metrics.events_duplicate.inc_by(r.duplicates);
                     self.metrics.events_compacted.inc_by(r.compacted);
                     self.recorded.send_replace(r.last_sequence);
-                    return true;
+                    rest = &rest[take..];
+                    if rest.is_empty() {
+                        return true;
+                    }
+                    extras = &none;
+                    take = rest.len();
                 }
+                Err(StoreError::BudgetExhausted { .. }) if take > 1 => take /= 2,
                 Err(e @ StoreError::BudgetExhausted { .. }) if self.when_full == WhenFull::Wait => {
+                    let n = rest.len();
                     warn!(error = %e, events = n, "store full: waiting for central to acknowledge events");
                     std::thread::sleep(Duration::from_secs(1));
                     if self.shutdown.is_cancelled() {
@@ -129,8 +143,10 @@ impl Recorder {
                         );
                         return false;
                     }
+                    take = n;
                 }
                 Err(e) => {
+                    let n = rest.len() as u64;
                     let reason = if matches!(e, StoreError::BudgetExhausted { .. }) {
                         "disk_budget"
                     } else {
