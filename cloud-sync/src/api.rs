@@ -18,7 +18,8 @@ use waymark_proto::v1::{Event, Order};
 use crate::auth::{self, Authorized, Gatekeeper, needs};
 use crate::identity::valid_site;
 use crate::metrics::SyncMetrics;
-use crate::store::{CentralStore, NewOrder, NewParcel, OrderError, StoreError};
+use crate::orders::{NewOrder, NewParcel, OrderError};
+use crate::store::{CentralStore, StoreError};
 
 mod enrollment;
 
@@ -67,14 +68,31 @@ pub fn ops_router(state: Arc<ApiState>) -> axum::Router {
         .with_state(state)
 }
 
-/// Ready when the store answers a read.
+/// Ready when the store answers a query; says which store and how far behind
+/// the projections are.
 async fn readyz(State(state): State<Arc<ApiState>>) -> Response {
     let store = state.store.clone();
-    match tokio::task::spawn_blocking(move || store.high_water_mark("-")).await {
-        Ok(Ok(_)) => (StatusCode::OK, Json(serde_json::json!({ "store": "open" }))).into_response(),
-        _ => (
+    let answer = tokio::task::spawn_blocking(move || {
+        store.ping()?;
+        let lag = store.projection_lag(crate::projection::Projection::Timeline)?;
+        Ok::<_, StoreError>(lag)
+    })
+    .await;
+    let engine = format!("{:?}", state.store.engine()).to_lowercase();
+    match answer {
+        Ok(Ok(lag)) => (
+            StatusCode::OK,
+            Json(serde_json::json!({ "store": "open", "engine": engine, "timeline_lag_events": lag })),
+        )
+            .into_response(),
+        Ok(Err(e)) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(serde_json::json!({ "store": "unavailable" })),
+            Json(serde_json::json!({ "store": "unavailable", "engine": engine, "error": e.to_string() })),
+        )
+            .into_response(),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({ "store": "unavailable", "engine": engine })),
         )
             .into_response(),
     }
@@ -281,7 +299,7 @@ async fn get_order(
         let order = store
             .order(&order_number)?
             .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no order {order_number}")))?;
-        let mut idents: Vec<&str> = crate::store::order_identifiers(&order).collect();
+        let mut idents: Vec<&str> = crate::orders::order_identifiers(&order).collect();
         idents.push(&order.order_number);
         let timeline = store.timeline(&idents)?;
         Ok(OrderView::new(order, timeline))

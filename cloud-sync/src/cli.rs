@@ -1,4 +1,5 @@
-//! Command line: `run`, `check-config` and `hash-token`; in the library so the
+//! Command line: `run`, `check-config`, `hash-token`, and the store's
+//! `migrate`, `import-sled` and `rebuild-projection`; in the library so the
 //! binary is a one-liner and the test harness runs exactly this in its child processes.
 
 use std::collections::BTreeMap;
@@ -30,6 +31,10 @@ enum Command {
         config: Option<PathBuf>,
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// The store: postgres://USER:PASSWORD@HOST/DB[?sslmode=require] or sqlite:PATH
+        /// (default: SQLite in the data directory). Also WAYMARK_STORE_URL.
+        #[arg(long)]
+        store_url: Option<String>,
         #[arg(long)]
         grpc_listen: Option<String>,
         #[arg(long)]
@@ -47,12 +52,51 @@ enum Command {
     },
     /// Validate a config file without starting.
     CheckConfig { file: PathBuf },
+    /// Bring the store's schema up to date and exit (`run` also does this).
+    Migrate(StoreArgs),
+    /// Copy a data directory of an earlier release (sled) into the configured
+    /// store: events, marks, gaps, orders, tokens and the CA. Running it again adds nothing.
+    ImportSled {
+        /// The old data directory (the one holding `store/db`).
+        #[arg(long)]
+        from: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Clear a projection and build it again from the events (`timeline`).
+    RebuildProjection {
+        name: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
     /// Print the SHA-256 of an API token read from stdin, for `[[api.tokens]]`.
     HashToken {
         /// Generate a new token instead and print it with its hash.
         #[arg(long)]
         generate: bool,
     },
+}
+
+/// Which store a maintenance command works on: the same config, data directory
+/// and URL as `run`.
+#[derive(Debug, clap::Args)]
+struct StoreArgs {
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    #[arg(long)]
+    store_url: Option<String>,
+}
+
+impl StoreArgs {
+    fn config(self) -> Result<SyncConfig, ConfigError> {
+        load(self.config.as_deref()).and_then(|mut raw| {
+            raw.data_dir = self.data_dir.or(raw.data_dir);
+            raw.store.url = self.store_url.or(raw.store.url);
+            raw.validate()
+        })
+    }
 }
 
 pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
@@ -84,9 +128,59 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Migrate(args) => maintenance(args, |store, _| {
+            let found = store.schema_version()?;
+            let status = store.migrate()?;
+            if status.applied.is_empty() {
+                println!("{}: schema version {found}, up to date", store.describe());
+            } else {
+                println!(
+                    "{}: schema version {found} -> {} (applied {:?})",
+                    store.describe(),
+                    crate::store::SCHEMA_VERSION,
+                    status.applied
+                );
+            }
+            Ok(())
+        }),
+        Command::ImportSled { from, store } => maintenance(store, move |store, config| {
+            let imported = crate::import::import_sled(&from, store, config.cache_capacity_bytes)
+                .map_err(|e| e.to_string())?;
+            println!(
+                "imported from {} into {}: {} events of {} sites, {} gaps, {} orders, {} API tokens, {} enrollment tokens{}",
+                from.display(),
+                store.describe(),
+                imported.events,
+                imported.sites,
+                imported.gaps,
+                imported.orders,
+                imported.api_tokens,
+                imported.enrollment_tokens,
+                if imported.ca { ", the CA" } else { "" }
+            );
+            Ok(())
+        }),
+        Command::RebuildProjection { name, store } => maintenance(store, move |store, _| {
+            let projection = crate::projection::Projection::parse(&name).ok_or_else(|| {
+                let known: Vec<&str> = crate::projection::Projection::ALL.iter().map(|p| p.name()).collect();
+                format!("no projection `{name}`; known: {}", known.join(", "))
+            })?;
+            store.reset_projection(projection)?;
+            let total = store.projection_lag(projection)?;
+            let mut last_print = std::time::Instant::now();
+            store.catch_up(projection, |lag| {
+                if last_print.elapsed() >= Duration::from_secs(1) {
+                    eprintln!("{name}: {} of {total} events projected", total.saturating_sub(lag));
+                    last_print = std::time::Instant::now();
+                }
+            })?;
+            println!("{name}: rebuilt from {total} events");
+            Ok(())
+        }),
         Command::Run {
             config,
             data_dir,
+            store_url,
             grpc_listen,
             http_listen,
             ops_listen,
@@ -97,6 +191,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             init_tracing();
             let config = load(config.as_deref()).and_then(|mut raw| {
                 raw.data_dir = data_dir.or(raw.data_dir);
+                raw.store.url = store_url.or(raw.store.url);
                 raw.grpc_listen = grpc_listen.or(raw.grpc_listen);
                 raw.http_listen = http_listen.or(raw.http_listen);
                 raw.ops_listen = ops_listen.or(raw.ops_listen);
@@ -125,6 +220,42 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     }
 }
 
+/// Opens the configured store (connecting, migrating, refusing an unimported
+/// sled directory only for `run`) and runs `f` on it.
+fn maintenance(
+    args: StoreArgs,
+    f: impl FnOnce(&crate::store::CentralStore, &SyncConfig) -> Result<(), String>,
+) -> ExitCode {
+    init_tracing();
+    let config = match args.config() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("waymark-sync: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let store = match crate::store::CentralStore::open(&config.store) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("waymark-sync: cannot open the store {}: {e}", config.store.url.redacted());
+            return ExitCode::FAILURE;
+        }
+    };
+    match f(&store, &config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("waymark-sync: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+impl From<crate::store::StoreError> for String {
+    fn from(e: crate::store::StoreError) -> Self {
+        e.to_string()
+    }
+}
+
 async fn run(config: SyncConfig) -> ExitCode {
     let shutdown = CancellationToken::new();
     let running = match crate::start(config, shutdown.clone()).await {
@@ -136,10 +267,11 @@ async fn run(config: SyncConfig) -> ExitCode {
     };
     let tls = if running.pki.is_some() { "mtls" } else { "plaintext" };
     println!(
-        "waymark-sync ready grpc={} http={} ops={} tls={tls} admin_token_file={}",
+        "waymark-sync ready grpc={} http={} ops={} tls={tls} store={} admin_token_file={}",
         running.grpc_addr,
         running.http_addr,
         running.ops_addr,
+        running.store,
         running.admin_token_file.display()
     );
     wait_for_signal().await;

@@ -8,10 +8,12 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use crate::auth::{self, ProvisionedToken};
+use crate::store::{self, StoreOptions, StoreUrl};
 
 pub const DEFAULT_GRPC_LISTEN: &str = "0.0.0.0:7443";
 pub const DEFAULT_HTTP_LISTEN: &str = "0.0.0.0:8080";
 pub const DEFAULT_OPS_LISTEN: &str = "127.0.0.1:9465";
+/// Accepted for configs written for the sled store; no longer used.
 pub const DEFAULT_CACHE_CAPACITY_MB: u64 = 256;
 /// Connections the gRPC port holds at once (one per gateway, plus enrolling ones).
 pub const DEFAULT_GRPC_MAX_CONNECTIONS: usize = 1024;
@@ -34,6 +36,23 @@ pub struct RawConfig {
     pub tls: RawTls,
     #[serde(default)]
     pub api: RawApi,
+    #[serde(default)]
+    pub store: RawStore,
+}
+
+/// `[store]`: where central keeps everything. Without `url`, SQLite in `data_dir`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStore {
+    /// `postgres://user:password@host:5432/db?sslmode=require`, or `sqlite:PATH`.
+    pub url: Option<String>,
+    /// PostgreSQL connections this process holds at most.
+    pub pool_size: Option<usize>,
+    pub connect_timeout_secs: Option<u64>,
+    /// No query runs longer (PostgreSQL `statement_timeout`).
+    pub statement_timeout_secs: Option<u64>,
+    /// CA certificate (PEM) for `sslmode=verify-full`; the system's roots otherwise.
+    pub tls_ca_file: Option<PathBuf>,
 }
 
 /// `[api]`: tokens an operator provisions without the API.
@@ -97,6 +116,7 @@ pub struct SyncConfig {
     pub tls: TlsSettings,
     /// Bearer tokens from `[[api.tokens]]`, besides those issued through the API.
     pub api_tokens: Vec<ProvisionedToken>,
+    pub store: StoreOptions,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -110,6 +130,7 @@ pub const ENV_KEYS: &[&str] = &[
     "WAYMARK_GRPC_LISTEN",
     "WAYMARK_HTTP_LISTEN",
     "WAYMARK_OPS_LISTEN",
+    "WAYMARK_STORE_URL",
 ];
 
 impl RawConfig {
@@ -126,6 +147,7 @@ impl RawConfig {
                 "WAYMARK_GRPC_LISTEN" => self.grpc_listen = Some(v.clone()),
                 "WAYMARK_HTTP_LISTEN" => self.http_listen = Some(v.clone()),
                 "WAYMARK_OPS_LISTEN" => self.ops_listen = Some(v.clone()),
+                "WAYMARK_STORE_URL" => self.store.url = Some(v.clone()),
                 _ => {}
             }
         }
@@ -170,6 +192,7 @@ impl RawConfig {
             problems.push("data_dir: missing (e.g. data_dir = \"/var/lib/waymark-sync\")".into());
             PathBuf::new()
         });
+        let store = self.store.validate(&data_dir, &mut problems);
         if !problems.is_empty() {
             return Err(ConfigError { problems });
         }
@@ -183,7 +206,47 @@ impl RawConfig {
             http_max_connections,
             tls,
             api_tokens,
+            store,
         })
+    }
+}
+
+impl RawStore {
+    fn validate(self, data_dir: &std::path::Path, problems: &mut Vec<String>) -> StoreOptions {
+        let mut options = StoreOptions::sqlite_in(data_dir);
+        match StoreUrl::parse(self.url.as_deref().unwrap_or(""), data_dir) {
+            Ok(url) => options.url = url,
+            Err(e) => problems.push(format!("store.url: {e}")),
+        }
+        let pool_size = self.pool_size.unwrap_or(store::DEFAULT_POOL_SIZE);
+        if !(1..=1000).contains(&pool_size) {
+            problems.push(format!("store.pool_size: {pool_size} is outside 1..=1000"));
+        }
+        options.pool_size = pool_size;
+        let mut secs = |key: &str, v: Option<u64>, default: std::time::Duration| {
+            let s = v.unwrap_or(default.as_secs());
+            if !(1..=3600).contains(&s) {
+                problems.push(format!("store.{key}: {s} is outside 1..=3600"));
+            }
+            std::time::Duration::from_secs(s)
+        };
+        options.connect_timeout = secs(
+            "connect_timeout_secs",
+            self.connect_timeout_secs,
+            store::DEFAULT_CONNECT_TIMEOUT,
+        );
+        options.statement_timeout = secs(
+            "statement_timeout_secs",
+            self.statement_timeout_secs,
+            store::DEFAULT_STATEMENT_TIMEOUT,
+        );
+        if let Some(f) = &self.tls_ca_file
+            && !f.is_file()
+        {
+            problems.push(format!("store.tls_ca_file: {} is not a readable file", f.display()));
+        }
+        options.tls_ca_file = self.tls_ca_file;
+        options
     }
 }
 

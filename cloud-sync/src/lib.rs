@@ -6,12 +6,17 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod conn_limit;
-pub mod enroll;
-pub mod grpc;
 pub mod identity;
+pub mod import;
+pub mod legacy_sled;
 pub mod metrics;
+pub mod ops;
+pub mod orders;
 pub mod pki;
+pub mod projection;
+pub mod replication;
 pub mod store;
+pub mod timeline;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -36,8 +41,10 @@ use crate::store::CentralStore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
-    #[error("cannot open the store in {path}: {source}")]
-    Store { path: String, source: store::StoreError },
+    #[error("cannot open the store {url}: {source}")]
+    Store { url: String, source: store::StoreError },
+    #[error("a start-up task failed: {0}")]
+    Worker(String),
     #[error("TLS setup: {0}")]
     Pki(#[from] pki::PkiError),
     #[error("TLS setup: {0}")]
@@ -60,6 +67,8 @@ pub struct RunningSync {
     pub pki: Option<Arc<pki::Pki>>,
     /// Holds the admin API token created on first start (mode 0600).
     pub admin_token_file: PathBuf,
+    /// Where the store is (no password).
+    pub store: String,
     tasks: Vec<(&'static str, JoinHandle<()>)>,
 }
 
@@ -74,17 +83,7 @@ impl std::fmt::Debug for RunningSync {
 }
 
 pub async fn start(config: SyncConfig, shutdown: CancellationToken) -> Result<RunningSync, SyncError> {
-    let dir = config.data_dir.join("store");
-    let cache = config.cache_capacity_bytes;
-    let store_err = |source| SyncError::Store {
-        path: config.data_dir.display().to_string(),
-        source,
-    };
-    let store = tokio::task::spawn_blocking(move || CentralStore::open(&dir, cache))
-        .await
-        .map_err(|e| store_err(store::StoreError::Sync(std::io::Error::other(e))))?
-        .map_err(store_err)?;
-    let store = Arc::new(store);
+    let store = open_store(&config).await?;
     let metrics = Arc::new(SyncMetrics::default());
     let (gatekeeper, admin_token_file) = {
         let (store, metrics) = (store.clone(), metrics.clone());
@@ -95,7 +94,7 @@ pub async fn start(config: SyncConfig, shutdown: CancellationToken) -> Result<Ru
             Ok::<_, auth::TokenError>((Arc::new(gatekeeper), file))
         })
         .await
-        .map_err(|e| store_err(store::StoreError::Sync(std::io::Error::other(e))))??
+        .map_err(|e| SyncError::Worker(e.to_string()))??
     };
     let (order_writes, order_writes_rx) = watch::channel(0u64);
 
@@ -112,8 +111,8 @@ pub async fn start(config: SyncConfig, shutdown: CancellationToken) -> Result<Ru
         );
         None
     } else {
-        let (dir, tls) = (config.data_dir.join("pki"), config.tls.clone());
-        let pki = tokio::task::spawn_blocking(move || pki::Pki::load_or_create(&dir, &tls))
+        let (st, tls) = (store.clone(), config.tls.clone());
+        let pki = tokio::task::spawn_blocking(move || pki::Pki::load_or_create(&st, &tls))
             .await
             .map_err(|e| SyncError::Tls(e.to_string()))??;
         Some(Arc::new(pki))
@@ -123,17 +122,19 @@ pub async fn start(config: SyncConfig, shutdown: CancellationToken) -> Result<Ru
     } else {
         IdentityMode::InsecureHeader
     };
-    let service = grpc::SyncService::new(
+    let applied = Arc::new(tokio::sync::Notify::new());
+    let service = replication::SyncService::new(
         store.clone(),
         identity,
         metrics.clone(),
         order_writes_rx,
         shutdown.clone(),
+        applied.clone(),
     );
     let svc = SiteSyncServer::new(service)
         .max_decoding_message_size(16 << 20)
         .max_encoding_message_size(16 << 20);
-    let svc = InterceptedService::new(svc, grpc::require_site(identity, metrics.clone()));
+    let svc = InterceptedService::new(svc, replication::require_site(identity, metrics.clone()));
     let mut builder = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(10)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
@@ -144,7 +145,7 @@ pub async fn start(config: SyncConfig, shutdown: CancellationToken) -> Result<Ru
             .map_err(|e| SyncError::Tls(e.to_string()))?;
     }
     let enrollment = pki.clone().map(|pki| {
-        EnrollmentServer::new(enroll::EnrollmentService {
+        EnrollmentServer::new(pki::enroll::EnrollmentService {
             store: store.clone(),
             pki,
             metrics: metrics.clone(),
@@ -164,6 +165,29 @@ pub async fn start(config: SyncConfig, shutdown: CancellationToken) -> Result<Ru
         }
         .instrument(info_span!("task", source = "grpc")),
     );
+    let projector = tokio::spawn(
+        projection::run(store.clone(), metrics.clone(), applied, shutdown.clone())
+            .instrument(info_span!("task", source = "projector")),
+    );
+    let token_refresh = {
+        let (gatekeeper, shutdown) = (gatekeeper.clone(), shutdown.clone());
+        tokio::spawn(
+            async move {
+                loop {
+                    tokio::select! {
+                        () = shutdown.cancelled() => return,
+                        () = tokio::time::sleep(auth::REFRESH_INTERVAL) => {}
+                    }
+                    let g = gatekeeper.clone();
+                    if let Ok(Err(e)) = tokio::task::spawn_blocking(move || g.refresh()).await {
+                        warn!(error = %e, "cannot refresh API tokens from the store");
+                    }
+                }
+            }
+            .instrument(info_span!("task", source = "token_refresh")),
+        )
+    };
+    let store_description = store.describe();
     let api_state = Arc::new(api::ApiState {
         pki: pki.clone(),
         store,
@@ -198,14 +222,21 @@ pub async fn start(config: SyncConfig, shutdown: CancellationToken) -> Result<Ru
         }
         .instrument(info_span!("task", source = "http")),
     );
-    info!(%grpc_addr, %http_addr, %ops_addr, "central started");
+    info!(%grpc_addr, %http_addr, %ops_addr, store = %store_description, "central started");
     Ok(RunningSync {
         grpc_addr,
         http_addr,
         ops_addr,
         pki,
         admin_token_file,
-        tasks: vec![("grpc", grpc), ("http", http), ("ops", ops)],
+        store: store_description,
+        tasks: vec![
+            ("grpc", grpc),
+            ("http", http),
+            ("ops", ops),
+            ("projector", projector),
+            ("token_refresh", token_refresh),
+        ],
     })
 }
 
@@ -219,6 +250,22 @@ impl RunningSync {
         }
         info!("central stopped");
     }
+}
+
+/// Opens the configured store (migrating its schema), refusing a data
+/// directory whose sled store of an earlier release was never imported.
+async fn open_store(config: &SyncConfig) -> Result<Arc<CentralStore>, SyncError> {
+    let (options, data_dir) = (config.store.clone(), config.data_dir.clone());
+    let url = options.url.redacted();
+    let store = tokio::task::spawn_blocking(move || {
+        let store = CentralStore::open(&options)?;
+        import::refuse_unimported(&data_dir, &store)?;
+        Ok::<_, store::StoreError>(store)
+    })
+    .await
+    .map_err(|e| SyncError::Worker(e.to_string()))?
+    .map_err(|source| SyncError::Store { url, source })?;
+    Ok(Arc::new(store))
 }
 
 async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, SyncError> {

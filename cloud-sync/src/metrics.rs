@@ -17,8 +17,20 @@ pub struct ReasonLabel {
     pub reason: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProjectionLabel {
+    pub projection: &'static str,
+}
+
 pub struct SyncMetrics {
     registry: Registry,
+    /// `waymark_projection_*`: named without the `sync` prefix, as documented.
+    projections: Registry,
+    /// Events applied but not yet projected, by projection.
+    pub projection_lag: Family<ProjectionLabel, Gauge>,
+    pub projected_events: Family<ProjectionLabel, Counter>,
+    /// Batches refused because a newer stream for the site had opened, by site.
+    pub streams_fenced: Family<SiteLabel, Counter>,
     pub events_applied: Family<SiteLabel, Counter>,
     pub events_duplicate: Family<SiteLabel, Counter>,
     /// Events applied ahead of the ordered stream (priority lane), by site.
@@ -49,6 +61,10 @@ impl Default for SyncMetrics {
         let mut registry = Registry::with_prefix("waymark_sync");
         let m = Self {
             registry: Registry::default(),
+            projections: Registry::default(),
+            projection_lag: Family::default(),
+            projected_events: Family::default(),
+            streams_fenced: Family::default(),
             events_applied: Family::default(),
             events_duplicate: Family::default(),
             events_expedited: Family::default(),
@@ -110,16 +126,51 @@ impl Default for SyncMetrics {
             "API requests refused for authentication or scope, by reason",
             m.api_auth_rejected.clone(),
         );
-        Self { registry, ..m }
+        registry.register(
+            "streams_fenced",
+            "Batches refused because a newer stream for the same site had opened (two gateways with one identity?), by site",
+            m.streams_fenced.clone(),
+        );
+        let mut projections = Registry::with_prefix("waymark");
+        projections.register(
+            "projection_lag_events",
+            "Events applied but not yet projected, by projection",
+            m.projection_lag.clone(),
+        );
+        projections.register(
+            "projection_events",
+            "Events projected, by projection",
+            m.projected_events.clone(),
+        );
+        Self {
+            registry,
+            projections,
+            ..m
+        }
     }
 }
 
 impl SyncMetrics {
     pub fn render(&self) -> String {
         let mut out = String::new();
-        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+        let encoded = prometheus_client::encoding::text::encode_registry(&mut out, &self.registry)
+            .and_then(|()| prometheus_client::encoding::text::encode_registry(&mut out, &self.projections))
+            .and_then(|()| prometheus_client::encoding::text::encode_eof(&mut out));
+        if encoded.is_err() {
             out.clear();
         }
         out
+    }
+
+    pub fn projection_lag(&self, projection: &'static str, lag: u64) {
+        self.projection_lag
+            .get_or_create(&ProjectionLabel { projection })
+            .set(i64::try_from(lag).unwrap_or(i64::MAX));
+    }
+
+    pub fn projected(&self, projection: &'static str, events: u64) {
+        self.projected_events
+            .get_or_create(&ProjectionLabel { projection })
+            .inc_by(events);
     }
 }

@@ -26,7 +26,7 @@ struct World {
 
 fn world() -> World {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = Arc::new(CentralStore::open(dir.path(), 8 << 20).expect("store"));
+    let store = Arc::new(CentralStore::open(&waymark_sync::store::StoreOptions::sqlite_in(dir.path())).expect("store"));
     let metrics = Arc::new(SyncMetrics::default());
     // Generous: in process every caller is one client, and 401s are what is tested here.
     let limiter = FailureLimiter::new(u32::MAX, 1.0, 16);
@@ -47,7 +47,7 @@ fn world() -> World {
     .validate()
     .expect("config")
     .tls;
-    let pki = waymark_sync::pki::Pki::load_or_create(&dir.path().join("pki"), &tls).expect("pki");
+    let pki = waymark_sync::pki::Pki::load_or_create(&store, &tls).expect("pki");
     let app = api::router(Arc::new(ApiState {
         pki: Some(Arc::new(pki)),
         store,

@@ -37,8 +37,13 @@ pub fn site_of_certificate(der: &[u8]) -> Result<String, IdentityError> {
 
 /// The first certificate in a PEM text, as DER (other PEM blocks are skipped).
 pub fn first_certificate_der(pem: &str) -> Option<Vec<u8>> {
+    certificates_der(pem).next()
+}
+
+/// Every certificate in a PEM text (a CA bundle), as DER.
+pub fn certificates_der(pem: &str) -> impl Iterator<Item = Vec<u8>> + '_ {
     x509_parser::pem::Pem::iter_from_buffer(pem.as_bytes())
         .map_while(Result::ok)
-        .find(|p| p.label == "CERTIFICATE")
+        .filter(|p| p.label == "CERTIFICATE")
         .map(|p| p.contents)
 }

@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use super::{ApiError, ApiState, blocking};
 use crate::auth::{Authorized, needs};
-use crate::enroll::{DEFAULT_TOKEN_TTL, IssueError, MAX_TOKEN_TTL, issue_token};
+use crate::pki::enroll::{DEFAULT_TOKEN_TTL, IssueError, MAX_TOKEN_TTL, issue_token};
 use crate::identity::valid_site;
 
 #[derive(Debug, Default, Deserialize)]

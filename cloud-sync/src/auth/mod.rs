@@ -10,6 +10,7 @@ pub mod limiter;
 pub mod routes;
 mod scope;
 pub mod secret;
+mod store;
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -26,7 +27,8 @@ pub use extract::{AuthRejection, Authorized, WithGatekeeper};
 pub use scope::{MAX_SCOPES, RequiredScope, Scope, UnknownScope, needs, parse_scopes};
 
 use crate::metrics::{ReasonLabel, SyncMetrics};
-use crate::store::{CentralStore, StoreError, TokenRecord};
+use crate::store::{CentralStore, StoreError};
+pub use store::TokenRecord;
 use limiter::FailureLimiter;
 use secret::TokenHash;
 
@@ -151,6 +153,7 @@ pub struct Gatekeeper {
     store: Arc<CentralStore>,
     metrics: Arc<SyncMetrics>,
     limiter: FailureLimiter,
+    provisioned: Vec<ProvisionedToken>,
     /// Every known token by the digest of its secret; the store is the durable copy.
     tokens: RwLock<HashMap<TokenHash, Entry>>,
 }
@@ -169,35 +172,23 @@ impl Gatekeeper {
         metrics: Arc<SyncMetrics>,
         limiter: FailureLimiter,
     ) -> Result<Self, StoreError> {
-        let mut tokens = HashMap::new();
-        for record in store.tokens()? {
-            match Entry::from_record(&record) {
-                Some((hash, entry)) => {
-                    tokens.insert(hash, entry);
-                }
-                None => warn!(token = %record.id, "stored token has an invalid hash; ignored"),
-            }
-        }
-        for p in provisioned {
-            let entry = Entry {
-                id: format!("cfg_{}", p.name),
-                name: p.name.clone(),
-                scopes: p.scopes.clone(),
-                created_ms: None,
-                expires_ms: None,
-                revoked: false,
-                source: TokenSource::Config,
-            };
-            if tokens.insert(p.sha256, entry).is_some() {
-                warn!(token = %p.name, "config token has the same secret as a stored token; the config wins");
-            }
-        }
+        let tokens = known_tokens(&store, provisioned)?;
         Ok(Self {
             store,
             metrics,
             limiter,
+            provisioned: provisioned.to_vec(),
             tokens: RwLock::new(tokens),
         })
+    }
+
+    /// Reads the stored tokens again: what another central process issued or
+    /// revoked takes effect here from then on (central runs this every
+    /// [`REFRESH_INTERVAL`]). Blocking.
+    pub fn refresh(&self) -> Result<(), StoreError> {
+        let tokens = known_tokens(&self.store, &self.provisioned)?;
+        *self.tokens.write().unwrap_or_else(|p| p.into_inner()) = tokens;
+        Ok(())
     }
 
     /// The token behind an `Authorization` header, or why there is none.
@@ -276,24 +267,37 @@ impl Gatekeeper {
         scopes: Vec<Scope>,
         expires_ms: Option<i64>,
     ) -> Result<TokenRecord, TokenError> {
-        let hash = secret::hash(secret);
-        let record = TokenRecord {
+        let record = self.record(secret, name, scopes, expires_ms)?;
+        self.store.insert_token(&record)?;
+        self.cache(&record);
+        Ok(record)
+    }
+
+    fn record(
+        &self,
+        secret: &str,
+        name: &str,
+        scopes: Vec<Scope>,
+        expires_ms: Option<i64>,
+    ) -> Result<TokenRecord, TokenError> {
+        Ok(TokenRecord {
             id: secret::new_id()?,
             name: name.to_string(),
-            sha256: waymark_proto::hex(&hash),
+            sha256: waymark_proto::hex(&secret::hash(secret)),
             scopes,
             created_ms: Utc::now().timestamp_millis(),
             expires_ms,
             revoked: false,
-        };
-        self.store.insert_token(&record)?;
-        if let Some((hash, entry)) = Entry::from_record(&record) {
+        })
+    }
+
+    fn cache(&self, record: &TokenRecord) {
+        if let Some((hash, entry)) = Entry::from_record(record) {
             self.tokens
                 .write()
                 .unwrap_or_else(|p| p.into_inner())
                 .insert(hash, entry);
         }
-        Ok(record)
     }
 
     /// Revokes a token by id, durably. Blocking.
@@ -349,10 +353,12 @@ impl Gatekeeper {
     /// On first start (the store has never held a token) issues an `admin` token
     /// and writes its secret to `<data_dir>/admin.token`, mode 0600. The file is
     /// written before the token is stored, so a crash in between only means the
-    /// next start writes a new one. Returns the file's path. Blocking.
+    /// next start writes a new one; a central process that loses the race to
+    /// another one starting on the same store removes its file. Returns the
+    /// file's path. Blocking.
     pub fn bootstrap_admin(&self, data_dir: &Path) -> Result<PathBuf, TokenError> {
         let path = data_dir.join(ADMIN_TOKEN_FILE);
-        if self.store.has_tokens()? {
+        if !self.store.tokens()?.is_empty() {
             return Ok(path);
         }
         let secret = secret::generate()?;
@@ -360,10 +366,51 @@ impl Gatekeeper {
             path: path.clone(),
             source,
         })?;
-        let record = self.insert(&secret, "admin", vec![Scope::Admin], None)?;
+        let record = self.record(&secret, "admin", vec![Scope::Admin], None)?;
+        if !self.store.insert_bootstrap_token(&record)? {
+            std::fs::remove_file(&path).ok();
+            info!("another central process created the admin token");
+            self.refresh()?;
+            return Ok(path);
+        }
+        self.cache(&record);
         info!(token = %record.id, "admin API token written to {}", path.display());
         Ok(path)
     }
+}
+
+/// How soon a token issued or revoked through another central process counts here.
+pub const REFRESH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The stored tokens, then those provisioned in the config (which win).
+fn known_tokens(
+    store: &CentralStore,
+    provisioned: &[ProvisionedToken],
+) -> Result<HashMap<TokenHash, Entry>, StoreError> {
+    let mut tokens = HashMap::new();
+    for record in store.tokens()? {
+        match Entry::from_record(&record) {
+            Some((hash, entry)) => {
+                tokens.insert(hash, entry);
+            }
+            None => warn!(token = %record.id, "stored token has an invalid hash; ignored"),
+        }
+    }
+    for p in provisioned {
+        let entry = Entry {
+            id: format!("cfg_{}", p.name),
+            name: p.name.clone(),
+            scopes: p.scopes.clone(),
+            created_ms: None,
+            expires_ms: None,
+            revoked: false,
+            source: TokenSource::Config,
+        };
+        if tokens.insert(p.sha256, entry).is_some() {
+            warn!(token = %p.name, "config token has the same secret as a stored token; the config wins");
+        }
+    }
+    Ok(tokens)
 }
 
 /// The secret in `Authorization: Bearer <secret>`.

@@ -6,7 +6,7 @@ use super::*;
 const CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
 fn open(dir: &Path, provisioned: &[ProvisionedToken], limiter: FailureLimiter) -> Gatekeeper {
-    let store = Arc::new(CentralStore::open(&dir.join("store"), 8 << 20).expect("open store"));
+    let store = Arc::new(CentralStore::open(&crate::store::StoreOptions::sqlite_in(dir)).expect("open store"));
     Gatekeeper::load(store, provisioned, Arc::new(SyncMetrics::default()), limiter).expect("load")
 }
 

@@ -20,7 +20,8 @@ use waymark_proto::v1::{
 
 use crate::identity::{IdentityMode, ensure_same_site};
 use crate::metrics::{ReasonLabel, SiteLabel, SyncMetrics};
-use crate::store::{ApplyError, CentralStore, StoreError};
+use super::{ApplyError, StreamLease};
+use crate::store::{CentralStore, StoreError};
 
 /// Revisions sent per store read on the downlink.
 const DOWNLINK_PAGE: usize = 500;
@@ -37,6 +38,10 @@ pub struct SyncService {
     /// One lock per site: batches of a site are applied one at a time, in order,
     /// even if a stale stream and a fresh one overlap.
     site_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Woken after every apply: the projector follows at once.
+    pub applied: Arc<tokio::sync::Notify>,
+    /// Names this process in the site stream rows (`owner`).
+    pub replica: String,
 }
 
 impl SyncService {
@@ -46,6 +51,7 @@ impl SyncService {
         metrics: Arc<SyncMetrics>,
         order_writes: watch::Receiver<u64>,
         shutdown: CancellationToken,
+        applied: Arc<tokio::sync::Notify>,
     ) -> Self {
         Self {
             store,
@@ -54,6 +60,8 @@ impl SyncService {
             order_writes,
             shutdown,
             site_locks: Mutex::default(),
+            applied,
+            replica: replica_name(),
         }
     }
 
@@ -106,6 +114,12 @@ pub fn require_site(
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
+/// This process's name in the site stream rows: host and process id.
+fn replica_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    format!("{}:{}", host.trim(), std::process::id())
+}
+
 fn store_status(e: StoreError) -> Status {
     tracing::error!(error = %e, "central store failure");
     Status::unavailable("central store unavailable; retry")
@@ -134,11 +148,14 @@ impl SiteSync for SyncService {
         };
         self.same_site(&site, &hello.site_id)?;
         let store = self.store.clone();
-        let s = site.clone();
-        let hwm = blocking(move || store.high_water_mark(&s))
+        let (s, owner) = (site.clone(), self.replica.clone());
+        // A new epoch for the site: any older stream (a dead link, or a second
+        // gateway with this identity) is refused from its next batch on.
+        let lease = blocking(move || store.open_stream(&s, &owner, chrono::Utc::now().timestamp_millis()))
             .await?
             .map_err(store_status)?;
-        info!(%site, high_water_mark = hwm, gateway_last_sequence = hello.last_sequence, version = %hello.gateway_version, "replication stream opened");
+        let hwm = lease.high_water_mark;
+        info!(%site, high_water_mark = hwm, epoch = lease.epoch, gateway_last_sequence = hello.last_sequence, version = %hello.gateway_version, "replication stream opened");
 
         let (tx, rx) = mpsc::channel(16);
         let resume = CentralMessage {
@@ -149,9 +166,11 @@ impl SiteSync for SyncService {
             .map_err(|_| Status::cancelled("gateway went away"))?;
         let session = ReplicationSession {
             site: site.clone(),
+            lease,
             store: self.store.clone(),
             metrics: self.metrics.clone(),
             lock: self.site_lock(&site),
+            applied: self.applied.clone(),
         };
         let shutdown = self.shutdown.clone();
         tokio::spawn(
@@ -217,7 +236,7 @@ impl SiteSync for SyncService {
         let status = request.into_inner();
         self.same_site(&site, &status.site_id)?;
         let store = self.store.clone();
-        blocking(move || store.put_status(&status))
+        blocking(move || store.put_status(&status, chrono::Utc::now().timestamp_millis()))
             .await?
             .map_err(store_status)?;
         Ok(Response::new(StatusReceipt {
@@ -228,7 +247,9 @@ impl SiteSync for SyncService {
 
 struct ReplicationSession {
     site: String,
+    lease: StreamLease,
     store: Arc<CentralStore>,
+    applied: Arc<tokio::sync::Notify>,
     metrics: Arc<SyncMetrics>,
     lock: Arc<tokio::sync::Mutex<()>>,
 }
@@ -294,13 +315,13 @@ impl ReplicationSession {
         }
         let _guard = self.lock.lock().await;
         let started = Instant::now();
-        let (store, site) = (self.store.clone(), self.site.clone());
+        let (store, lease) = (self.store.clone(), self.lease.clone());
         let last_sequence = events.last().map_or(0, |e| e.sequence);
         let applied = blocking(move || {
             if expedite {
-                store.apply_expedited(&site, &events)
+                store.apply_expedited(&lease, &events)
             } else {
-                store.apply(&site, &events)
+                store.apply(&lease, &events)
             }
         })
         .await?;
@@ -316,7 +337,9 @@ impl ReplicationSession {
             Err(e @ ApplyError::Invalid { .. }) => {
                 return Err(self.refuse("invalid_event", Status::invalid_argument(e.to_string())));
             }
+            Err(e @ ApplyError::Fenced { .. }) => return Err(self.fenced(&e)),
         };
+        self.applied.notify_one();
         self.metrics.apply_seconds.observe(started.elapsed().as_secs_f64());
         let label = SiteLabel {
             site: self.site.clone(),
@@ -352,10 +375,10 @@ impl ReplicationSession {
     /// the gateway has compacted them): record it, count it, move the mark.
     async fn record_gap(&self, gap: &waymark_proto::v1::Gap) -> Result<CentralMessage, Status> {
         let _guard = self.lock.lock().await;
-        let (store, site) = (self.store.clone(), self.site.clone());
+        let (store, lease) = (self.store.clone(), self.lease.clone());
         let (first, last, reason) = (gap.first, gap.last, gap.reason.clone());
         let now_ms = chrono::Utc::now().timestamp_millis();
-        let recorded = blocking(move || store.record_gap(&site, first, last, &reason, now_ms)).await?;
+        let recorded = blocking(move || store.record_gap(&lease, first, last, &reason, now_ms)).await?;
         match recorded {
             Ok(applied) => {
                 let lost = last - first + 1;
@@ -373,8 +396,28 @@ impl ReplicationSession {
                 })
             }
             Err(ApplyError::Store(e)) => Err(store_status(e)),
+            Err(e @ ApplyError::Fenced { .. }) => Err(self.fenced(&e)),
             Err(e) => Err(self.refuse("bad_gap", Status::failed_precondition(e.to_string()))),
         }
+    }
+
+    /// A newer stream for this site opened (on this or another central
+    /// process) while this one still sends: two gateways with one identity, or
+    /// a gateway that kept writing on a stream it had given up. Nothing of the
+    /// batch was applied; the stream ends.
+    fn fenced(&self, e: &ApplyError) -> Status {
+        self.metrics
+            .streams_fenced
+            .get_or_create(&SiteLabel {
+                site: self.site.clone(),
+            })
+            .inc();
+        self.metrics
+            .batches_refused
+            .get_or_create(&ReasonLabel { reason: "fenced" })
+            .inc();
+        tracing::error!(site = %self.site, error = %e, "replication stream fenced: a newer stream for this site is open");
+        Status::aborted(e.to_string())
     }
 
     fn refuse(&self, reason: &'static str, status: Status) -> Status {

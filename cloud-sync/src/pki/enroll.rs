@@ -14,7 +14,8 @@ use waymark_proto::v1::{EnrollRequest, EnrollResponse};
 use crate::auth::secret::{RandomUnavailable, random_bytes};
 use crate::metrics::{ReasonLabel, SyncMetrics};
 use crate::pki::Pki;
-use crate::store::{self, CentralStore, EnrollmentError, StoreError};
+use super::{EnrollmentError, EnrollmentToken as StoredToken};
+use crate::store::{CentralStore, StoreError};
 
 /// Longest CSR accepted (a P-256 or RSA-4096 request is far smaller).
 const MAX_CSR_BYTES: usize = 16 * 1024;
@@ -61,7 +62,7 @@ pub fn issue_token(
     let expires_ms = now_ms + i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 2);
     store.put_enrollment_token(
         &secret_hash(&token.secret),
-        &store::EnrollmentToken {
+        &StoredToken {
             site: site.to_string(),
             created_ms: now_ms,
             expires_ms,

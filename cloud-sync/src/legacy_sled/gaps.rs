@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Applied, ApplyError, CentralStore, StoreError, keys};
+use super::{Applied, ApplyError, SledStore, StoreError, keys};
 
 const TREE: &str = "gaps";
 const MAX_REASON: usize = 200;
@@ -18,7 +18,7 @@ pub struct GapRecord {
     pub recorded_ms: i64,
 }
 
-impl CentralStore {
+impl SledStore {
     /// Records that `first..=last` of `site` cannot be delivered and moves the
     /// high-water mark past them. `first` must follow the mark, as a batch would.
     pub fn record_gap(

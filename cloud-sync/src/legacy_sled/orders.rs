@@ -4,7 +4,7 @@ use prost::Message;
 use waymark_proto::v1::{Order, OrderRevision, Parcel};
 
 use super::keys::{self, ORDER, PARCEL_ID, REVISION, REVISION_COUNTER};
-use super::{CentralStore, StoreError, read_u64};
+use super::{SledStore, StoreError, read_u64};
 
 /// An order as a merchant system submits it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,7 +32,7 @@ pub enum OrderError {
     Store(#[from] StoreError),
 }
 
-impl CentralStore {
+impl SledStore {
     /// Creates an order and appends a revision to its site's log. Submitting the
     /// same order again is accepted and changes nothing (`Ok((order, false))`).
     pub fn create_order(&self, new: NewOrder, now_ms: i64) -> Result<(Order, bool), OrderError> {

@@ -18,6 +18,12 @@ use waymark_proto::hex;
 
 use crate::auth::secret::{RandomUnavailable, random_bytes};
 use crate::config::TlsSettings;
+use crate::store::CentralStore;
+
+pub mod enroll;
+mod store;
+
+pub use store::{EnrollmentError, EnrollmentToken};
 
 /// How long a CA that central creates itself is valid.
 const CA_VALIDITY_DAYS: i64 = 3650;
@@ -36,6 +42,8 @@ pub enum PkiError {
     BadRequest(String),
     #[error(transparent)]
     Random(#[from] RandomUnavailable),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
 }
 
 pub struct Pki {
@@ -64,19 +72,25 @@ pub struct SignedCert {
 }
 
 impl Pki {
-    /// Loads the CA given in the settings, or the one central created earlier in
-    /// `dir`, or creates one there; then issues the server certificate.
-    pub fn load_or_create(dir: &Path, settings: &TlsSettings) -> Result<Self, PkiError> {
+    /// Loads the CA given in the settings (files from an existing PKI), or the
+    /// one central keeps in its store, creating it there on first start; then
+    /// issues the server certificate. Every central process on one store thus
+    /// signs with the same CA. Blocking.
+    pub fn load_or_create(store: &CentralStore, settings: &TlsSettings) -> Result<Self, PkiError> {
+        let dir = Path::new("<store>");
         let (ca_cert_pem, ca_key_pem) = match (&settings.ca_cert, &settings.ca_key) {
             (Some(cert), Some(key)) => (read(cert)?, read(key)?),
-            _ => {
-                let (cert, key) = (dir.join("ca.crt"), dir.join("ca.key"));
-                if cert.exists() {
-                    (read(&cert)?, read(&key)?)
-                } else {
-                    create_ca(dir, &cert, &key)?
+            _ => match store.stored_ca()? {
+                Some(ca) => ca,
+                None => {
+                    let (cert, key) = create_ca()?;
+                    let stored = store.store_ca_if_absent(&cert, &key)?;
+                    if stored.0 == cert {
+                        info!("created a new certificate authority for site certificates (kept in the store)");
+                    }
+                    stored
                 }
-            }
+            },
         };
         let bad = |path: &Option<PathBuf>, what: &str, e: rcgen::Error| PkiError::File {
             path: path.clone().unwrap_or_else(|| dir.join(what)),
@@ -161,12 +175,8 @@ impl Pki {
     }
 }
 
-fn create_ca(dir: &Path, cert_path: &Path, key_path: &Path) -> Result<(String, String), PkiError> {
-    let file_err = |path: &Path, e: std::io::Error| PkiError::File {
-        path: path.to_path_buf(),
-        detail: e.to_string(),
-    };
-    std::fs::create_dir_all(dir).map_err(|e| file_err(dir, e))?;
+/// A new CA for site certificates: (certificate, key), PEM.
+fn create_ca() -> Result<(String, String), PkiError> {
     let key = KeyPair::generate()?;
     let mut params = CertificateParams::default();
     params.distinguished_name = rcgen::DistinguishedName::new();
@@ -177,11 +187,7 @@ fn create_ca(dir: &Path, cert_path: &Path, key_path: &Path) -> Result<(String, S
     params.serial_number = Some(random_serial()?);
     validity(&mut params, TimeDuration::days(CA_VALIDITY_DAYS));
     let cert = params.self_signed(&key)?;
-    let (cert_pem, key_pem) = (cert.pem(), key.serialize_pem());
-    crate::auth::write_private(key_path, &key_pem).map_err(|e| file_err(key_path, e))?;
-    std::fs::write(cert_path, &cert_pem).map_err(|e| file_err(cert_path, e))?;
-    info!(ca = %cert_path.display(), "created a new certificate authority for site certificates");
-    Ok((cert_pem, key_pem))
+    Ok((cert.pem(), key.serialize_pem()))
 }
 
 /// Valid from an hour ago (clock skew between sites) for `length`; returns the end.
@@ -222,36 +228,17 @@ mod tests {
     }
 
     #[test]
-    fn the_ca_is_created_once_and_kept_private() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let first = Pki::load_or_create(dir.path(), &settings()).expect("create");
-        let again = Pki::load_or_create(dir.path(), &settings()).expect("load");
-        assert_eq!(first.ca_pin(), again.ca_pin(), "a restart must keep the CA");
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir.path().join("ca.key"))
-            .expect("key")
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o077, 0, "the CA key must not be readable by others");
-    }
-
-    #[test]
-    fn a_leftover_key_file_is_made_private_before_the_key_is_written() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().expect("tempdir");
-        // A first start interrupted after the key and before the certificate.
-        let key = dir.path().join("ca.key");
-        std::fs::write(&key, "").expect("leftover");
-        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
-        Pki::load_or_create(dir.path(), &settings()).expect("create");
-        let mode = std::fs::metadata(&key).expect("key").permissions().mode();
-        assert_eq!(mode & 0o077, 0, "the CA key must not be readable by others: {mode:o}");
+    fn the_ca_is_created_once_and_shared_through_the_store() {
+        let (_keep, store) = crate::store::testing::open(false).expect("store");
+        let first = Pki::load_or_create(&store, &settings()).expect("create");
+        let again = Pki::load_or_create(&store, &settings()).expect("load");
+        assert_eq!(first.ca_pin(), again.ca_pin(), "a restart (or a second process) must keep the CA");
     }
 
     #[test]
     fn a_signed_site_certificate_names_the_site_not_what_the_request_asked() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let pki = Pki::load_or_create(dir.path(), &settings()).expect("create");
+        let (_keep, store) = crate::store::testing::open(false).expect("store");
+        let pki = Pki::load_or_create(&store, &settings()).expect("create");
         let key = KeyPair::generate().expect("key");
         let mut req = CertificateParams::new(vec!["evil.example".to_string()]).expect("params");
         req.distinguished_name.push(DnType::CommonName, "site-b");

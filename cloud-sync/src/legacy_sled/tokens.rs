@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{CentralStore, StoreError};
+use super::{SledStore, StoreError};
 use crate::auth::Scope;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,7 +21,7 @@ pub struct TokenRecord {
     pub revoked: bool,
 }
 
-impl CentralStore {
+impl SledStore {
     /// Every token record, revoked ones included.
     pub fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
         self.tokens

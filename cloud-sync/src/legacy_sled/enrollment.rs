@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{CentralStore, StoreError};
+use super::{SledStore, StoreError};
 
 const TREE: &str = "enrollment_tokens";
 
@@ -30,7 +30,7 @@ pub enum EnrollmentError {
     Store(#[from] StoreError),
 }
 
-impl CentralStore {
+impl SledStore {
     pub fn put_enrollment_token(&self, hash: &[u8; 32], token: &EnrollmentToken) -> Result<(), StoreError> {
         let tree = self.db.open_tree(TREE)?;
         tree.insert(hash, encode(token)?)?;
@@ -86,6 +86,20 @@ fn rfc3339(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms).map_or_else(|| ms.to_string(), |t| t.to_rfc3339())
 }
 
+impl SledStore {
+    /// Every enrollment token, by the SHA-256 of its secret.
+    pub fn enrollment_tokens(&self) -> Result<Vec<(Vec<u8>, EnrollmentToken)>, StoreError> {
+        let tree = self.db.open_tree(TREE)?;
+        tree.iter()
+            .map(|item| {
+                let (k, v) = item?;
+                let token = serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt(format!("enrollment token: {e}")))?;
+                Ok((k.to_vec(), token))
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,7 +107,7 @@ mod tests {
     #[test]
     fn a_token_enrolls_once_and_not_after_it_expires() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = CentralStore::open(dir.path(), 8 << 20).expect("open");
+        let store = SledStore::open(dir.path(), 8 << 20).expect("open");
         let token = EnrollmentToken {
             site: "dock-a".into(),
             created_ms: 1_000,

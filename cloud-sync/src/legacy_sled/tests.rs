@@ -15,9 +15,9 @@ fn event(site: &str, seq: u64, id: &str, ident: &str, time: i64) -> Event {
     }
 }
 
-fn open() -> (tempfile::TempDir, CentralStore) {
+fn open() -> (tempfile::TempDir, SledStore) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = CentralStore::open(dir.path(), 8 << 20).expect("open");
+    let store = SledStore::open(dir.path(), 8 << 20).expect("open");
     (dir, store)
 }
 
@@ -110,7 +110,7 @@ fn tokens_are_durable_and_revocation_sticks() {
         revoked: false,
     };
     {
-        let s = CentralStore::open(dir.path(), 8 << 20).expect("open");
+        let s = SledStore::open(dir.path(), 8 << 20).expect("open");
         assert!(!s.has_tokens().expect("has"));
         s.insert_token(&record).expect("insert");
         assert!(s.revoke_token("tok_1").expect("revoke").is_some_and(|r| r.revoked));
@@ -119,7 +119,7 @@ fn tokens_are_durable_and_revocation_sticks() {
     // sled's flusher may hold the file lock a moment after the drop.
     let s = (0..250)
         .find_map(|_| {
-            CentralStore::open(dir.path(), 8 << 20)
+            SledStore::open(dir.path(), 8 << 20)
                 .map_err(|_| std::thread::sleep(std::time::Duration::from_millis(20)))
                 .ok()
         })
@@ -181,7 +181,7 @@ fn seqs(events: &[Event]) -> Vec<u64> {
     events.iter().map(|e| e.sequence).collect()
 }
 
-fn chunk_count(s: &CentralStore, site: &str) -> usize {
+fn chunk_count(s: &SledStore, site: &str) -> usize {
     let mut prefix = keys::join(keys::EVENT, &[site.as_bytes()]);
     prefix.push(0);
     s.events.scan_prefix(prefix).count()
@@ -433,7 +433,7 @@ fn a_store_of_the_first_layout_is_refused_with_what_to_do() {
             .expect("insert");
         db.flush().expect("flush");
     }
-    let err = CentralStore::open(dir.path(), 1 << 20).expect_err("refused");
+    let err = SledStore::open(dir.path(), 1 << 20).expect_err("refused");
     assert!(matches!(err, StoreError::Layout(_)), "{err}");
     assert!(err.to_string().contains("new data directory"), "{err}");
 }

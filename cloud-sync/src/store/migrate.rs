@@ -1,0 +1,116 @@
+//! Versioned schema migrations, one SQL file per version and engine
+//! (`migrations/<engine>/NNNN_name.sql`), applied in one transaction with the
+//! version table locked, so two central processes starting together apply each
+//! once and the second finds nothing to do. A schema newer than this binary is
+//! refused rather than used.
+
+use super::sql::{Engine, Tx};
+use super::{CentralStore, StoreError};
+
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "init",
+    sqlite: include_str!("migrations/sqlite/0001_init.sql"),
+    postgres: include_str!("migrations/postgres/0001_init.sql"),
+}];
+
+/// The schema version this binary writes and reads.
+pub const SCHEMA_VERSION: i64 = 1;
+
+const VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\
+     version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_ms BIGINT NOT NULL)";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaStatus {
+    /// The version before this call.
+    pub found: i64,
+    /// Versions this call applied.
+    pub applied: Vec<i64>,
+}
+
+impl CentralStore {
+    /// Brings the schema to [`SCHEMA_VERSION`].
+    pub fn migrate(&self) -> Result<SchemaStatus, StoreError> {
+        // Two processes creating the version table at the same moment: one of
+        // them gets a unique violation from the catalog and tries again.
+        for attempt in 0..3 {
+            match self.write(|tx| tx.batch(VERSION_TABLE)) {
+                Err(e) if e.is_unique_violation() && attempt < 2 => continue,
+                other => {
+                    other?;
+                    break;
+                }
+            }
+        }
+        self.write(|tx| {
+            if tx.engine() == Engine::Postgres {
+                // Held to the commit: a second process waits here, then finds
+                // every version applied. (SQLite's write transaction is exclusive.)
+                tx.batch("LOCK TABLE schema_migrations IN SHARE ROW EXCLUSIVE MODE")?;
+            }
+            let found = current_version(tx)?;
+            if found > SCHEMA_VERSION {
+                return Err(StoreError::SchemaTooNew {
+                    found,
+                    known: SCHEMA_VERSION,
+                });
+            }
+            let mut applied = Vec::new();
+            for m in MIGRATIONS.iter().filter(|m| m.version > found) {
+                tx.batch(match tx.engine() {
+                    Engine::Sqlite => m.sqlite,
+                    Engine::Postgres => m.postgres,
+                })?;
+                tx.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_ms) VALUES ($1, $2, $3)",
+                    &[m.version.into(), m.name.into(), chrono::Utc::now().timestamp_millis().into()],
+                )?;
+                applied.push(m.version);
+            }
+            Ok(SchemaStatus { found, applied })
+        })
+    }
+
+    /// The schema version the store holds (0 when empty).
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        self.read(|tx| {
+            let exists = match tx.engine() {
+                Engine::Sqlite => tx
+                    .query_opt(
+                        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'",
+                        &[],
+                    )?
+                    .is_some(),
+                Engine::Postgres => tx
+                    .query_opt("SELECT 1 FROM pg_tables WHERE tablename = 'schema_migrations'", &[])?
+                    .is_some(),
+            };
+            if exists { current_version(tx) } else { Ok(0) }
+        })
+    }
+}
+
+fn current_version(tx: &mut Tx<'_>) -> Result<i64, StoreError> {
+    tx.query_opt("SELECT CAST(COALESCE(MAX(version), 0) AS BIGINT) FROM schema_migrations", &[])?
+        .map_or(Ok(0), |r| r.i64(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_consecutive_and_the_last_is_the_schema_version() {
+        for (i, m) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(m.version, i as i64 + 1, "{}", m.name);
+        }
+        assert_eq!(MIGRATIONS.last().map(|m| m.version), Some(SCHEMA_VERSION));
+    }
+}
