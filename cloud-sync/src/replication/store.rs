@@ -6,8 +6,6 @@
 //! its epoch is still the latest, appends the contiguous suffix above the mark,
 //! moves the mark and commits, and only then is it acknowledged.
 
-use std::collections::HashSet;
-
 use prost::Message;
 use waymark_proto::v1::Event;
 
@@ -117,8 +115,7 @@ impl CentralStore {
                 out.high_water_mark = e.sequence;
                 new.push(e);
             }
-            let stored = insert_events(tx, site, &new)?;
-            out.applied = stored.len() as u64;
+            out.applied = insert_events(tx, site, &new)?;
             out.duplicates += new.len() as u64 - out.applied;
             if out.high_water_mark != hwm {
                 tx.execute(
@@ -152,8 +149,10 @@ impl CentralStore {
                 validate(e)?;
                 new.push(e);
             }
-            let stored = insert_events_one_by_one(tx, site, &new)?;
-            let stored: Vec<&Event> = new.iter().copied().filter(|e| stored.contains(&e.sequence)).collect();
+            let stored: Vec<&Event> = insert_events_one_by_one(tx, site, &new)?
+                .into_iter()
+                .map(|i| new[i])
+                .collect();
             crate::timeline::project(tx, site, stored.iter().copied())?;
             out.applied = stored.len() as u64;
             out.duplicates += new.len() as u64 - out.applied;
@@ -264,19 +263,22 @@ fn check_site(site: &str, events: &[Event]) -> Result<(), ApplyError> {
     }
 }
 
-/// Stores `events` (consecutive, above the mark); returns the sequences stored.
-/// Those not stored were there already by sequence or by id.
-fn insert_events(tx: &mut Tx<'_>, site: &str, events: &[&Event]) -> Result<HashSet<u64>, StoreError> {
-    match tx {
-        Tx::Postgres { tx: pg, .. } if !events.is_empty() => super::bulk::copy_events(pg, site, events),
-        _ => insert_events_one_by_one(tx, site, events),
-    }
+/// Stores `events` (consecutive, above the mark); returns how many were
+/// stored. Those not stored were there already by sequence or by id.
+fn insert_events(tx: &mut Tx<'_>, site: &str, events: &[&Event]) -> Result<u64, StoreError> {
+    let stored = match tx {
+        Tx::Postgres { tx: pg, .. } if !events.is_empty() => super::bulk::copy_events(pg, site, events)?,
+        _ => insert_events_one_by_one(tx, site, events)?.len(),
+    };
+    Ok(stored as u64)
 }
 
-fn insert_events_one_by_one(tx: &mut Tx<'_>, site: &str, events: &[&Event]) -> Result<HashSet<u64>, StoreError> {
-    let mut stored = HashSet::with_capacity(events.len());
+/// Stores each of `events` that is not there already (by sequence or by id);
+/// returns the positions in `events` of those stored.
+fn insert_events_one_by_one(tx: &mut Tx<'_>, site: &str, events: &[&Event]) -> Result<Vec<usize>, StoreError> {
+    let mut stored = Vec::with_capacity(events.len());
     let mut body = Vec::new();
-    for e in events {
+    for (i, e) in events.iter().enumerate() {
         body.clear();
         e.encode(&mut body)
             .map_err(|err| StoreError::Corrupt(err.to_string()))?;
@@ -291,7 +293,7 @@ fn insert_events_one_by_one(tx: &mut Tx<'_>, site: &str, events: &[&Event]) -> R
             ],
         )?;
         if n > 0 {
-            stored.insert(e.sequence);
+            stored.push(i);
         }
     }
     Ok(stored)

@@ -1,0 +1,446 @@
+//! One behaviour, two engines: every case runs against SQLite, and against
+//! PostgreSQL (a database of its own, dropped after) when one answers at
+//! `WAYMARK_TEST_PG` (default 127.0.0.1:5432, trust auth). CI sets
+//! `WAYMARK_REQUIRE_PG=1`, which turns a missing PostgreSQL into a failure
+//! instead of a skip.
+
+use std::collections::BTreeSet;
+
+use waymark_proto::v1::{Event, Identifier};
+use waymark_sync::orders::{NewOrder, NewParcel, OrderError};
+use waymark_sync::projection::Projection;
+use waymark_sync::replication::{ApplyError, StreamLease};
+use waymark_sync::store::CentralStore;
+use waymark_sync::store::testing;
+
+/// Runs `case` on SQLite, then on PostgreSQL if it can be had.
+fn on_both(case: impl Fn(&CentralStore)) {
+    let (_keep, store) = testing::open(false).expect("sqlite store");
+    case(&store);
+    match testing::open(true) {
+        Ok((_keep, store)) => case(&store),
+        Err(e) if std::env::var("WAYMARK_REQUIRE_PG").is_ok_and(|v| v == "1") => {
+            panic!("PostgreSQL is required (WAYMARK_REQUIRE_PG=1) and cannot be had: {e}")
+        }
+        Err(e) => eprintln!("SKIPPED on PostgreSQL: {e}"),
+    }
+}
+
+fn event(site: &str, seq: u64, id: &str, ident: &str, time: i64) -> Event {
+    Event {
+        site_id: site.into(),
+        sequence: seq,
+        event_id: id.into(),
+        event_time_ms: time,
+        identifiers: vec![Identifier {
+            kind: 1,
+            value: ident.into(),
+        }],
+        ..Event::default()
+    }
+}
+
+fn run(site: &str, seqs: std::ops::RangeInclusive<u64>) -> Vec<Event> {
+    seqs.map(|i| event(site, i, &format!("{site}-{i}"), &format!("P{}", i % 10), i as i64 * 10))
+        .collect()
+}
+
+fn seqs(events: &[Event]) -> Vec<u64> {
+    events.iter().map(|e| e.sequence).collect()
+}
+
+fn open(s: &CentralStore, site: &str) -> StreamLease {
+    s.open_stream(site, "test", 0).expect("open stream")
+}
+
+/// The timeline as readers see it, once the projector has caught up.
+fn timeline(s: &CentralStore, idents: &[&str]) -> Vec<Event> {
+    s.catch_up(Projection::Timeline, |_| {}).expect("catch up");
+    s.timeline(idents).expect("timeline")
+}
+
+#[test]
+fn re_applying_a_batch_changes_nothing() {
+    on_both(|s| {
+        let lease = open(s, "a");
+        let batch = [event("a", 1, "x1", "P1", 10), event("a", 2, "x2", "P1", 20)];
+        assert_eq!(s.apply(&lease, &batch).expect("apply").applied, 2);
+        let again = s.apply(&lease, &batch).expect("apply");
+        assert_eq!((again.applied, again.duplicates, again.high_water_mark), (0, 2, 2));
+        // The same event id under a new sequence (re-derived after a gateway lost state).
+        let rederived = s.apply(&lease, &[event("a", 3, "x2", "P1", 20)]).expect("apply");
+        assert_eq!(
+            (rederived.applied, rederived.duplicates, rederived.high_water_mark),
+            (0, 1, 3)
+        );
+        assert_eq!(s.site_events("a", 0, 100).expect("events").len(), 2);
+        assert_eq!(timeline(s, &["P1"]).len(), 2);
+    });
+}
+
+#[test]
+fn a_gap_or_a_foreign_site_is_refused_whole() {
+    on_both(|s| {
+        let lease = open(s, "a");
+        s.apply(&lease, &[event("a", 1, "x1", "P1", 10)]).expect("apply");
+        assert!(matches!(
+            s.apply(&lease, &[event("a", 3, "x3", "P1", 10)]),
+            Err(ApplyError::Gap { expected: 2, got: 3 })
+        ));
+        assert!(matches!(
+            s.apply(&lease, &[event("a", 2, "x2", "P1", 10), event("b", 3, "x3", "P1", 10)]),
+            Err(ApplyError::WrongSite { .. })
+        ));
+        assert_eq!(s.high_water_mark("a").expect("hwm"), 1);
+        assert_eq!(s.high_water_mark("b").expect("hwm"), 0);
+        assert_eq!(s.site_events("a", 0, 100).expect("events").len(), 1);
+    });
+}
+
+#[test]
+fn two_streams_for_one_site_are_fenced() {
+    on_both(|s| {
+        let older = open(s, "a");
+        s.apply(&older, &run("a", 1..=5)).expect("apply");
+        let newer = open(s, "a");
+        assert!(newer.epoch > older.epoch);
+        assert_eq!(newer.high_water_mark, 5, "the newer stream resumes from the mark");
+        match s.apply(&older, &run("a", 6..=10)) {
+            Err(ApplyError::Fenced { epoch, current, .. }) => assert_eq!((epoch, current), (older.epoch, newer.epoch)),
+            other => panic!("the older stream must be fenced, got {other:?}"),
+        }
+        assert!(matches!(
+            s.apply_expedited(&older, &run("a", 8..=8)),
+            Err(ApplyError::Fenced { .. })
+        ));
+        assert!(matches!(
+            s.record_gap(&older, 6, 7, "x", 0),
+            Err(ApplyError::Fenced { .. })
+        ));
+        assert_eq!(s.high_water_mark("a").expect("hwm"), 5, "nothing of the fenced batch");
+        let applied = s.apply(&newer, &run("a", 6..=10)).expect("newer applies");
+        assert_eq!(applied.applied, 5);
+        assert_eq!(seqs(&s.site_events("a", 0, 100).expect("events")), (1..=10).collect::<Vec<_>>());
+    });
+}
+
+#[test]
+fn a_crash_between_commit_and_ack_loses_and_doubles_nothing() {
+    on_both(|s| {
+        // The batch committed; the ack never reached the gateway (central died).
+        // The gateway reconnects (perhaps to another central process), learns the
+        // mark, and resends from its own cursor, overlapping what was committed.
+        let lease = open(s, "a");
+        s.apply(&lease, &run("a", 1..=100)).expect("apply");
+        let reconnected = open(s, "a");
+        assert_eq!(reconnected.high_water_mark, 100);
+        let resent = s.apply(&reconnected, &run("a", 51..=150)).expect("resend");
+        assert_eq!((resent.applied, resent.duplicates, resent.high_water_mark), (50, 50, 150));
+        let stored = s.site_events("a", 0, 1000).expect("events");
+        assert_eq!(stored, run("a", 1..=150));
+    });
+}
+
+#[test]
+fn expedited_events_apply_once_without_moving_the_mark() {
+    on_both(|s| {
+        let lease = open(s, "a");
+        let milestone = event("a", 3, "m3", "P9", 30);
+        let ahead = s
+            .apply_expedited(&lease, std::slice::from_ref(&milestone))
+            .expect("expedite");
+        assert_eq!((ahead.applied, ahead.high_water_mark), (1, 0));
+        assert_eq!(s.high_water_mark("a").expect("hwm"), 0);
+        assert_eq!(s.timeline(&["P9"]).expect("timeline").len(), 1, "visible at once, before any projection");
+        let ordered = [
+            event("a", 1, "x1", "P1", 10),
+            event("a", 2, "x2", "P1", 20),
+            milestone.clone(),
+        ];
+        let applied = s.apply(&lease, &ordered).expect("apply");
+        assert_eq!(
+            (applied.applied, applied.duplicates, applied.high_water_mark),
+            (2, 1, 3)
+        );
+        assert_eq!(timeline(s, &["P9"]).len(), 1, "once");
+        assert_eq!(s.apply_expedited(&lease, &[milestone]).expect("again").applied, 0);
+        assert!(matches!(
+            s.apply_expedited(&lease, &[event("b", 9, "m9", "P9", 30)]),
+            Err(ApplyError::WrongSite { .. })
+        ));
+    });
+}
+
+#[test]
+fn a_sequence_already_stored_is_never_stored_again_under_another_id() {
+    on_both(|s| {
+        let lease = open(s, "a");
+        s.apply_expedited(&lease, &[event("a", 5, "m5", "P1", 50)])
+            .expect("expedite");
+        let same_call = [event("a", 8, "y8", "P1", 80), event("a", 8, "z8", "P1", 80)];
+        assert_eq!(s.apply_expedited(&lease, &same_call).expect("expedite").applied, 1);
+        let ordered: Vec<Event> = (1..=9)
+            .map(|i| event("a", i, &format!("x{i}"), "P1", i as i64 * 10))
+            .collect();
+        let applied = s.apply(&lease, &ordered).expect("apply");
+        assert_eq!((applied.applied, applied.duplicates), (7, 2));
+        let ids: Vec<String> = s
+            .site_events("a", 0, 100)
+            .expect("events")
+            .into_iter()
+            .map(|e| e.event_id)
+            .collect();
+        assert_eq!(ids, ["x1", "x2", "x3", "x4", "m5", "x6", "x7", "y8", "x9"]);
+    });
+}
+
+#[test]
+fn a_gap_moves_the_mark_and_is_listed() {
+    on_both(|s| {
+        let lease = open(s, "a");
+        s.apply(&lease, &run("a", 1..=3)).expect("apply");
+        assert!(matches!(s.record_gap(&lease, 5, 9, "lost", 7), Err(ApplyError::Gap { .. })));
+        s.record_gap(&lease, 4, 9, "restored from an old backup", 7)
+            .expect("gap");
+        assert_eq!(s.high_water_mark("a").expect("hwm"), 9);
+        let applied = s.apply(&lease, &run("a", 10..=12)).expect("apply after the gap");
+        assert_eq!(applied.high_water_mark, 12);
+        let gaps = s.gaps("a").expect("gaps");
+        assert_eq!((gaps.len(), gaps[0].first, gaps[0].last), (1, 4, 9));
+        assert_eq!(timeline(s, &["P1", "P2", "P3", "P0"]).len(), 6);
+        assert_eq!(s.projection_lag(Projection::Timeline).expect("lag"), 0);
+    });
+}
+
+#[test]
+fn the_projection_follows_with_a_lag_and_a_rebuild_gives_the_same_timeline() {
+    on_both(|s| {
+        for site in ["a", "b"] {
+            let lease = open(s, site);
+            for chunk in run(site, 1..=12_000).chunks(3_000) {
+                s.apply(&lease, chunk).expect("apply");
+            }
+        }
+        let lease = open(s, "a");
+        s.apply_expedited(&lease, &[event("a", 12_005, "ahead", "P-AHEAD", 1)])
+            .expect("expedite");
+        assert_eq!(s.projection_lag(Projection::Timeline).expect("lag"), 24_000);
+        let step = s
+            .projection_step(Projection::Timeline, 5_000)
+            .expect("step")
+            .expect("work");
+        assert_eq!(step.events, 5_000);
+        assert_eq!(s.projection_lag(Projection::Timeline).expect("lag"), 19_000);
+        let idents = ["P1", "P2", "P-AHEAD"];
+        let before = timeline(s, &idents);
+        assert_eq!(before.len(), 2 * 2 * 1_200 + 1);
+        assert_eq!(s.projection_lag(Projection::Timeline).expect("lag"), 0);
+        s.reset_projection(Projection::Timeline).expect("reset");
+        assert_eq!(s.projection_lag(Projection::Timeline).expect("lag"), 24_000);
+        assert_eq!(s.timeline(&["P-AHEAD"]).expect("timeline").len(), 1, "kept above the mark");
+        assert_eq!(timeline(s, &idents), before);
+    });
+}
+
+#[test]
+fn workers_claim_projection_work_exclusively() {
+    on_both(|s| {
+        let sites: Vec<String> = (0..8).map(|i| format!("s{i}")).collect();
+        for site in &sites {
+            let lease = open(s, site);
+            s.apply(&lease, &run(site, 1..=2_000)).expect("apply");
+        }
+        // Four workers step at once; every (site, range) they claim must be
+        // theirs alone, and together they cover every event once.
+        let claimed = std::sync::Mutex::new(Vec::new());
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                scope.spawn(|| {
+                    loop {
+                        match s.projection_step(Projection::Timeline, 250) {
+                            Ok(Some(p)) => claimed.lock().expect("lock").push(p),
+                            Ok(None) => {
+                                if s.projection_lag(Projection::Timeline).expect("lag") == 0 {
+                                    return;
+                                }
+                            }
+                            Err(e) if e.is_transient() => {}
+                            Err(e) => panic!("step: {e}"),
+                        }
+                    }
+                });
+            }
+        });
+        let claimed = claimed.into_inner().expect("lock");
+        let total: usize = claimed.iter().map(|p| p.events).sum();
+        assert_eq!(total, 8 * 2_000, "every event projected exactly once");
+        let mut ends = BTreeSet::new();
+        for p in &claimed {
+            assert!(ends.insert((p.site.clone(), p.position)), "a range claimed twice: {p:?}");
+        }
+    });
+}
+
+#[test]
+fn orders_get_per_site_revisions_and_unique_identifiers() {
+    on_both(|s| {
+        let new = |n: &str, site: &str, sscc: &str| NewOrder {
+            order_number: n.into(),
+            site_id: site.into(),
+            parcels: vec![NewParcel {
+                sscc: Some(sscc.into()),
+                ..NewParcel::default()
+            }],
+        };
+        let (_, created) = s.create_order(new("SO-1", "a", "1"), 10).expect("create");
+        assert!(created);
+        let (_, created) = s.create_order(new("SO-1", "a", "1"), 20).expect("same again");
+        assert!(!created, "the same order twice changes nothing");
+        assert!(matches!(
+            s.create_order(new("SO-1", "a", "2"), 30),
+            Err(OrderError::Conflict(_))
+        ));
+        assert!(matches!(
+            s.create_order(new("SO-2", "a", "1"), 30),
+            Err(OrderError::IdentifierTaken { .. })
+        ));
+        assert!(s.order("SO-2").expect("read").is_none(), "a refused order leaves nothing");
+        s.create_order(new("SO-3", "b", "3"), 40).expect("create");
+        s.create_order(new("SO-4", "a", "4"), 50).expect("create");
+        let revs = s.order_revisions("a", 0, 10).expect("revisions");
+        let got: Vec<(u64, String)> = revs
+            .iter()
+            .map(|r| (r.revision, r.order.clone().map(|o| o.order_number).unwrap_or_default()))
+            .collect();
+        assert_eq!(got, [(1, "SO-1".to_string()), (2, "SO-4".to_string())]);
+        assert_eq!(s.order_revisions("a", 1, 10).expect("revisions").len(), 1);
+        assert_eq!(s.order_revisions("b", 0, 10).expect("revisions")[0].revision, 1);
+    });
+}
+
+#[test]
+fn concurrent_creates_of_one_order_make_one_order_and_one_revision() {
+    on_both(|s| {
+        let outcomes: Vec<bool> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..4)
+                .map(|_| {
+                    scope.spawn(|| {
+                        s.create_order(
+                            NewOrder {
+                                order_number: "SO-RACE".into(),
+                                site_id: "a".into(),
+                                parcels: vec![NewParcel {
+                                    tracking_number: Some("1Z999".into()),
+                                    ..NewParcel::default()
+                                }],
+                            },
+                            1,
+                        )
+                        .expect("create")
+                        .1
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("join")).collect()
+        });
+        assert_eq!(outcomes.iter().filter(|c| **c).count(), 1);
+        assert_eq!(s.order_revisions("a", 0, 10).expect("revisions").len(), 1);
+    });
+}
+
+#[test]
+fn the_bootstrap_token_is_made_once_and_revocation_sticks() {
+    on_both(|s| {
+        let record = |id: &str, hash: char| waymark_sync::auth::TokenRecord {
+            id: id.into(),
+            name: "admin".into(),
+            sha256: hash.to_string().repeat(64),
+            scopes: vec![waymark_sync::auth::Scope::Admin],
+            created_ms: 1,
+            expires_ms: None,
+            revoked: false,
+        };
+        assert!(s.insert_bootstrap_token(&record("t1", 'a')).expect("first"));
+        assert!(!s.insert_bootstrap_token(&record("t2", 'b')).expect("second"));
+        assert_eq!(s.tokens().expect("tokens").len(), 1);
+        let revoked = s.revoke_token("t1").expect("revoke").expect("known");
+        assert!(revoked.revoked);
+        assert!(s.token_by_hash(&"a".repeat(64)).expect("read").expect("there").revoked);
+        assert!(s.revoke_token("nope").expect("revoke").is_none());
+    });
+}
+
+#[test]
+fn an_enrollment_token_enrolls_once() {
+    on_both(|s| {
+        use waymark_sync::pki::{EnrollmentError, EnrollmentToken};
+        let token = EnrollmentToken {
+            site: "dock-a".into(),
+            created_ms: 1_000,
+            expires_ms: 10_000,
+            used_ms: None,
+        };
+        s.put_enrollment_token(&[1; 32], &token).expect("put");
+        s.put_enrollment_token(&[2; 32], &token).expect("put");
+        assert!(matches!(
+            s.consume_enrollment_token(&[1; 32], "dock-b", 5_000),
+            Err(EnrollmentError::OtherSite { .. })
+        ));
+        assert_eq!(s.consume_enrollment_token(&[1; 32], "dock-a", 5_000).expect("use"), "dock-a");
+        assert!(matches!(
+            s.consume_enrollment_token(&[1; 32], "dock-a", 5_001),
+            Err(EnrollmentError::Used { .. })
+        ));
+        assert!(matches!(
+            s.consume_enrollment_token(&[2; 32], "dock-a", 10_000),
+            Err(EnrollmentError::Expired { .. })
+        ));
+        assert!(matches!(
+            s.consume_enrollment_token(&[3; 32], "dock-a", 0),
+            Err(EnrollmentError::Unknown)
+        ));
+    });
+}
+
+#[test]
+fn a_schema_newer_than_the_binary_is_refused() {
+    on_both(|s| {
+        s.write(|tx| {
+            tx.execute(
+                "INSERT INTO schema_migrations (version, name, applied_ms) VALUES ($1, $2, $3)",
+                &[(waymark_sync::store::SCHEMA_VERSION + 1).into(), "future".into(), 0i64.into()],
+            )
+        })
+        .expect("insert");
+        match s.migrate() {
+            Err(e @ waymark_sync::store::StoreError::SchemaTooNew { .. }) => {
+                assert!(e.to_string().contains("newer than this waymark-sync"), "{e}");
+            }
+            other => panic!("expected SchemaTooNew, got {other:?}"),
+        }
+    });
+}
+
+#[test]
+fn migrations_run_once_when_processes_start_together() {
+    // PostgreSQL only: several processes on one database.
+    let db = match testing::TestDatabase::create() {
+        Ok(db) => db,
+        Err(e) if std::env::var("WAYMARK_REQUIRE_PG").is_ok_and(|v| v == "1") => panic!("{e}"),
+        Err(e) => return eprintln!("SKIPPED on PostgreSQL: {e}"),
+    };
+    let options = db.options();
+    let applied: Vec<Vec<i64>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                scope.spawn(|| {
+                    let store = CentralStore::connect(&options).expect("connect");
+                    store.migrate().expect("migrate").applied
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("join")).collect()
+    });
+    assert_eq!(applied.iter().filter(|a| !a.is_empty()).count(), 1, "{applied:?}");
+    drop(db);
+}
