@@ -257,6 +257,9 @@ impl From<crate::store::StoreError> for String {
 }
 
 async fn run(config: SyncConfig) -> ExitCode {
+    // Listening for signals before anything else: a SIGTERM right after the
+    // ready line must stop central cleanly, not kill it.
+    let signal = wait_for_signal();
     let shutdown = CancellationToken::new();
     let running = match crate::start(config, shutdown.clone()).await {
         Ok(r) => r,
@@ -274,7 +277,7 @@ async fn run(config: SyncConfig) -> ExitCode {
         running.store,
         running.admin_token_file.display()
     );
-    wait_for_signal().await;
+    signal.await;
     tracing::info!("shutting down");
     shutdown.cancel();
     running.wait(SHUTDOWN_GRACE).await;
@@ -362,14 +365,22 @@ fn init_tracing() {
         .ok();
 }
 
-async fn wait_for_signal() {
+/// Registers SIGINT and SIGTERM handlers now; the future ends on either.
+fn wait_for_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
-    if let Ok(mut term) = signal(SignalKind::terminate()) {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    async move {
+        match (term, int) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            _ => {
+                tokio::signal::ctrl_c().await.ok();
+            }
         }
-    } else {
-        tokio::signal::ctrl_c().await.ok();
     }
 }

@@ -126,6 +126,10 @@ pub struct Harness {
     pub http: reqwest::Client,
     /// The bootstrap admin token of the last central started, sent to its API.
     api_token: std::sync::Mutex<Option<String>>,
+    /// Central's PostgreSQL database when the suite runs on PostgreSQL
+    /// (`WAYMARK_TEST_STORE=postgres`): made at the first start, kept across
+    /// restarts, dropped with the harness.
+    database: std::sync::Mutex<Option<waymark_sync::store::testing::TestDatabase>>,
 }
 
 pub struct GatewaySpec {
@@ -213,6 +217,7 @@ impl Harness {
             bin_prefix: Vec::new(),
             http: reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?,
             api_token: std::sync::Mutex::new(None),
+            database: std::sync::Mutex::new(None),
         })
     }
 
@@ -231,15 +236,55 @@ impl Harness {
         self.dir.path().join(name)
     }
 
+    /// The store every central of this harness uses: `None` for SQLite in
+    /// central's data directory; a PostgreSQL URL when the suite runs on
+    /// PostgreSQL (one database per harness, so replicas share it).
+    pub fn store_url(&self) -> anyhow::Result<Option<String>> {
+        if !waymark_sync::store::testing::postgres_selected() {
+            return Ok(None);
+        }
+        let mut db = self.database.lock().unwrap_or_else(|p| p.into_inner());
+        if db.is_none() {
+            *db = Some(waymark_sync::store::testing::TestDatabase::create()?);
+        }
+        Ok(db.as_ref().map(|d| d.url.clone()))
+    }
+
+    /// Backs up central's store (central stopped): its data directory, and on
+    /// PostgreSQL its database.
+    pub fn backup_central(&self, label: &str) -> anyhow::Result<()> {
+        copy_dir(&self.path("central"), &self.path(&format!("central-{label}")))?;
+        if let Some(db) = self.database.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            db.snapshot(label)?;
+        }
+        Ok(())
+    }
+
+    /// Puts back the backup `label` (central stopped).
+    pub fn restore_central(&self, label: &str) -> anyhow::Result<()> {
+        std::fs::remove_dir_all(self.path("central"))?;
+        copy_dir(&self.path(&format!("central-{label}")), &self.path("central"))?;
+        if let Some(db) = self.database.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            db.restore(label)?;
+        }
+        Ok(())
+    }
+
     /// Starts central; `grpc` pins the gRPC port (for a restart), else port 0.
     pub fn start_central(&self, grpc: Option<SocketAddr>) -> anyhow::Result<Node> {
+        self.start_central_in("central", grpc)
+    }
+
+    /// Starts a central process with its own data directory `name` on the
+    /// harness's store (a second replica on PostgreSQL).
+    pub fn start_central_in(&self, name: &str, grpc: Option<SocketAddr>) -> anyhow::Result<Node> {
         let grpc = grpc.map_or_else(|| "127.0.0.1:0".to_string(), |a| a.to_string());
         let (ca_cert, ca_key) = self.ca.write(&self.path("pki"))?;
-        let args = [
+        let mut args = vec![
             "sync",
             "run",
             "--data-dir",
-            &self.path("central").display().to_string(),
+            &self.path(name).display().to_string(),
             "--grpc-listen",
             &grpc,
             "--http-listen",
@@ -251,14 +296,21 @@ impl Harness {
             "--tls-ca-key",
             &ca_key.display().to_string(),
         ]
-        .map(String::from);
-        let node = self.spawn(&args, "central", "central.log")?;
+        .into_iter()
+        .map(String::from)
+        .collect::<Vec<_>>();
+        if let Some(url) = self.store_url()? {
+            args.extend(["--store-url".to_string(), url]);
+        }
+        let node = self.spawn(&args, name, &format!("{name}.log"))?;
         let file = node
             .ready
             .get("admin_token_file")
             .context("central's ready line has no admin_token_file")?;
-        let token = std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?;
-        *self.api_token.lock().unwrap_or_else(|p| p.into_inner()) = Some(token.trim().to_string());
+        // A second replica finds the admin token the first one created.
+        if let Ok(token) = std::fs::read_to_string(file) {
+            *self.api_token.lock().unwrap_or_else(|p| p.into_inner()) = Some(token.trim().to_string());
+        }
         Ok(node)
     }
 
@@ -451,6 +503,20 @@ impl Harness {
             all.extend(events);
         }
     }
+}
+
+fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), target)?;
+        }
+    }
+    Ok(())
 }
 
 /// The argon2 PHC string for `password`, as `waymark-gateway hash-password` prints it.

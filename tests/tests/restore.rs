@@ -3,7 +3,6 @@
 //! the gap, central records and counts it where operators look, and replication
 //! goes on, instead of stalling until new reads fill the site's disk.
 
-use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -13,20 +12,6 @@ use waymark_tests::wait;
 
 const NODE: &str = env!("CARGO_BIN_EXE_waymark-node");
 const TIMEOUT: Duration = Duration::from_secs(30);
-
-fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let target = to.join(entry.file_name());
-        if entry.file_type()?.is_dir() {
-            copy_dir(&entry.path(), &target)?;
-        } else {
-            std::fs::copy(entry.path(), target)?;
-        }
-    }
-    Ok(())
-}
 
 async fn site(h: &Harness, http: std::net::SocketAddr) -> Option<Value> {
     let (_, sites) = h.get_json(format!("http://{http}/api/v1/sites")).await.ok()?;
@@ -44,7 +29,7 @@ async fn a_restored_central_gets_a_recorded_gap_not_a_stalled_site() -> anyhow::
     let grpc = central.ready.addr("grpc")?;
     // Last night's backup: central before this site sent anything.
     central.terminate()?;
-    copy_dir(&h.path("central"), &h.path("central-backup"))?;
+    h.backup_central("backup")?;
     let mut central = h.start_central(Some(grpc))?;
 
     let spec = GatewaySpec {
@@ -65,8 +50,7 @@ async fn a_restored_central_gets_a_recorded_gap_not_a_stalled_site() -> anyhow::
 
     // Central's disk is lost; it comes back from the backup.
     central.kill();
-    std::fs::remove_dir_all(h.path("central"))?;
-    copy_dir(&h.path("central-backup"), &h.path("central"))?;
+    h.restore_central("backup")?;
     let central = h.start_central(Some(grpc))?;
     let http = central.ready.addr("http")?;
     publish_tag_reads(&p, "waymark/dc-north/door-3/reads", 500, 100, 50).await?;

@@ -23,6 +23,8 @@ pub struct TestDatabase {
     pub name: String,
     pub url: String,
     admin: String,
+    /// Copies made by [`TestDatabase::snapshot`], dropped with it.
+    snapshots: std::sync::Mutex<Vec<String>>,
 }
 
 impl TestDatabase {
@@ -39,7 +41,26 @@ impl TestDatabase {
             url: format!("{base}/{name}{query}"),
             name,
             admin,
+            snapshots: std::sync::Mutex::default(),
         })
+    }
+
+    /// A copy of the database as it is now (a backup), under `label`. Nothing
+    /// may be connected to it: stop central first.
+    pub fn snapshot(&self, label: &str) -> Result<(), StoreError> {
+        let copy = format!("{}_{label}", self.name);
+        run_admin(&self.admin, &format!("CREATE DATABASE {copy} TEMPLATE {}", self.name))?;
+        self.snapshots.lock().unwrap_or_else(|p| p.into_inner()).push(copy);
+        Ok(())
+    }
+
+    /// Replaces the database with the snapshot `label` (a restore from backup).
+    pub fn restore(&self, label: &str) -> Result<(), StoreError> {
+        run_admin(&self.admin, &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))?;
+        run_admin(
+            &self.admin,
+            &format!("CREATE DATABASE {} TEMPLATE {}_{label}", self.name, self.name),
+        )
     }
 
     pub fn options(&self) -> StoreOptions {
@@ -52,7 +73,10 @@ impl TestDatabase {
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
-        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        let mut sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE);", self.name);
+        for copy in self.snapshots.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            sql.push_str(&format!("DROP DATABASE IF EXISTS {copy} WITH (FORCE);"));
+        }
         let admin = self.admin.clone();
         // The client owns a runtime of its own: not on an async worker thread.
         std::thread::spawn(move || run_admin(&admin, &sql)).join().ok();

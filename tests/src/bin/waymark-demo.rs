@@ -27,6 +27,14 @@ struct Args {
     /// Stop after this many seconds instead of waiting for Ctrl-C.
     #[arg(long)]
     duration_secs: Option<u64>,
+    /// Central's store: postgres://USER@HOST/DB for PostgreSQL (default: SQLite
+    /// in the data directory, no setup).
+    #[arg(long, env = "WAYMARK_STORE_URL")]
+    store_url: Option<String>,
+    /// Central processes on the one store (PostgreSQL only); the site gateways
+    /// are spread over them.
+    #[arg(long, default_value_t = 1)]
+    replicas: usize,
 }
 
 const SITES: [&str; 2] = ["dc-north", "dc-south"];
@@ -59,22 +67,42 @@ async fn main() -> anyhow::Result<()> {
     };
     let shutdown = CancellationToken::new();
 
-    let central = waymark_sync::start(
-        waymark_sync::config::RawConfig {
-            data_dir: Some(data_dir.join("central")),
-            grpc_listen: Some("127.0.0.1:0".into()),
-            http_listen: Some(format!("127.0.0.1:{}", args.http_port)),
-            ops_listen: Some("127.0.0.1:0".into()),
-            cache_capacity_mb: Some(64),
-            ..Default::default()
-        }
-        .validate()?,
-        shutdown.clone(),
-    )
-    .await?;
+    anyhow::ensure!(
+        (1..=8).contains(&args.replicas),
+        "--replicas must be 1-8, not {}",
+        args.replicas
+    );
+    anyhow::ensure!(
+        args.replicas == 1 || args.store_url.as_deref().is_some_and(|u| u.starts_with("postgres")),
+        "--replicas {} needs --store-url postgres://...: central processes share one PostgreSQL",
+        args.replicas
+    );
+    let mut centrals = Vec::new();
+    for i in 0..args.replicas {
+        let name = if i == 0 { "central".to_string() } else { format!("central-{}", i + 1) };
+        let central = waymark_sync::start(
+            waymark_sync::config::RawConfig {
+                data_dir: Some(data_dir.join(name)),
+                grpc_listen: Some("127.0.0.1:0".into()),
+                http_listen: Some(format!("127.0.0.1:{}", if i == 0 { args.http_port } else { 0 })),
+                ops_listen: Some("127.0.0.1:0".into()),
+                store: waymark_sync::config::RawStore {
+                    url: args.store_url.clone(),
+                    ..Default::default()
+                },
+                ..Default::default()
+            }
+            .validate()?,
+            shutdown.clone(),
+        )
+        .await?;
+        centrals.push(central);
+    }
+    let central = &centrals[0];
     let api = format!("http://{}", central.http_addr);
     let http = reqwest::Client::new();
-    // The admin token central wrote on first start; it is never printed, only its file.
+    // The admin token the first central wrote on first start; it is never
+    // printed, only its file.
     let token_file = central.admin_token_file.clone();
     let token = std::fs::read_to_string(&token_file)
         .with_context(|| format!("reading {}", token_file.display()))?
@@ -83,7 +111,8 @@ async fn main() -> anyhow::Result<()> {
 
     let password_hash = waymark_gateway::device_auth::hash_password(DEVICE_PASSWORD.as_bytes())?;
     let mut sites = Vec::new();
-    for id in SITES {
+    for (n, id) in SITES.into_iter().enumerate() {
+        let grpc = centrals[n % centrals.len()].grpc_addr;
         let toml = format!(
             r#"site_id = "{id}"
 data_dir = "{dir}"
@@ -116,7 +145,6 @@ inside = [1, 2]
 outside = [3, 4]
 "#,
             dir = data_dir.join(id).display(),
-            grpc = central.grpc_addr,
         );
         let config = waymark_gateway::config::RawConfig::from_toml(&toml)?.validate()?;
         // As site IT would: a one-time token from the operator, then `enroll`.
@@ -149,10 +177,17 @@ outside = [3, 4]
         orders.push((site, number, sscc));
     }
 
-    println!("Waymark demo is running: central, 2 site gateways, simulated scanners and portals.");
+    println!(
+        "Waymark demo is running: central ({} on {}), 2 site gateways, simulated scanners and portals.",
+        if centrals.len() == 1 { "one process".to_string() } else { format!("{} processes", centrals.len()) },
+        central.store
+    );
     println!();
     let bearer = format!("-H \"Authorization: Bearer $(cat {})\"", token_file.display());
     println!("  central API        {api}");
+    for (i, c) in centrals.iter().enumerate().skip(1) {
+        println!("  central API ({})    http://{}", i + 1, c.http_addr);
+    }
     println!("  API token file     {}", token_file.display());
     println!("  an order           curl -s {bearer} {api}/api/v1/orders/SO-1001");
     println!("  all sites          curl -s {bearer} {api}/api/v1/sites");
@@ -190,7 +225,9 @@ outside = [3, 4]
     for s in sites {
         s.running.wait(Duration::from_secs(5)).await;
     }
-    central.wait(Duration::from_secs(5)).await;
+    for c in centrals {
+        c.wait(Duration::from_secs(5)).await;
+    }
     println!("stopped");
     Ok(())
 }
