@@ -258,6 +258,8 @@ async fn open_store(config: &SyncConfig) -> Result<Arc<CentralStore>, SyncError>
     let (options, data_dir) = (config.store.clone(), config.data_dir.clone());
     let url = options.url.redacted();
     let store = tokio::task::spawn_blocking(move || {
+        // Central keeps its admin token file there, whatever the engine.
+        std::fs::create_dir_all(&data_dir)?;
         let store = CentralStore::open(&options)?;
         import::refuse_unimported(&data_dir, &store)?;
         Ok::<_, store::StoreError>(store)

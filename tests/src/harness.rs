@@ -159,6 +159,9 @@ pub struct GatewaySpec {
     pub replication: String,
     /// How the gateway gets its site certificate.
     pub credentials: Credentials,
+    /// Names the gateway's data directory, config and log instead of the site
+    /// id: a second gateway presenting the same site certificate (a clone).
+    pub instance: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -187,7 +190,13 @@ impl GatewaySpec {
             reconcile: "quiet_ms = 300\nlateness_ms = 100\n".into(),
             credentials: Credentials::Provisioned,
             replication: String::new(),
+            instance: None,
         }
+    }
+
+    /// Where this gateway's files go: its instance name, or its site id.
+    pub fn name(&self) -> &str {
+        self.instance.as_deref().unwrap_or(&self.site_id)
     }
 
     /// Gives `device` a password (the harness hashes it into the config).
@@ -236,14 +245,22 @@ impl Harness {
         self.dir.path().join(name)
     }
 
+    /// Runs this harness's centrals on PostgreSQL whatever `WAYMARK_TEST_STORE`
+    /// says (tests of several central processes on one store).
+    pub fn with_postgres(self) -> anyhow::Result<Self> {
+        *self.database.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some(waymark_sync::store::testing::TestDatabase::create()?);
+        Ok(self)
+    }
+
     /// The store every central of this harness uses: `None` for SQLite in
     /// central's data directory; a PostgreSQL URL when the suite runs on
     /// PostgreSQL (one database per harness, so replicas share it).
     pub fn store_url(&self) -> anyhow::Result<Option<String>> {
-        if !waymark_sync::store::testing::postgres_selected() {
+        let mut db = self.database.lock().unwrap_or_else(|p| p.into_inner());
+        if db.is_none() && !waymark_sync::store::testing::postgres_selected() {
             return Ok(None);
         }
-        let mut db = self.database.lock().unwrap_or_else(|p| p.into_inner());
         if db.is_none() {
             *db = Some(waymark_sync::store::testing::TestDatabase::create()?);
         }
@@ -336,7 +353,7 @@ impl Harness {
         mqtt: Option<SocketAddr>,
     ) -> anyhow::Result<Node> {
         let config = self.write_gateway_config(spec, central_grpc, mqtt)?;
-        if spec.credentials == Credentials::Enroll && !self.path(&spec.site_id).join("tls/site.crt").exists() {
+        if spec.credentials == Credentials::Enroll && !self.path(spec.name()).join("tls/site.crt").exists() {
             bail!(
                 "gateway {} is not enrolled yet: call Harness::enroll first",
                 spec.site_id
@@ -348,7 +365,7 @@ impl Harness {
             "--config".into(),
             config.display().to_string(),
         ];
-        self.spawn(&args, &spec.site_id, &format!("{}.log", spec.site_id))
+        self.spawn(&args, spec.name(), &format!("{}.log", spec.name()))
     }
 
     /// Runs `waymark-gateway enroll` for the gateway of `spec` with `token`; returns
@@ -393,7 +410,7 @@ impl Harness {
         central_grpc: SocketAddr,
         mqtt: Option<SocketAddr>,
     ) -> anyhow::Result<PathBuf> {
-        let config = self.path(&format!("{}.toml", spec.site_id));
+        let config = self.path(&format!("{}.toml", spec.name()));
         let mqtt = match &spec.external_broker {
             Some(broker) => format!("mode = \"external\"\nbroker = \"{broker}\""),
             None => {
@@ -432,7 +449,7 @@ impl Harness {
              [ops]\nlisten = \"127.0.0.1:0\"\n\n[store]\n{store}\n",
             store = spec.store,
             site = spec.site_id,
-            dir = self.path(&spec.site_id).display(),
+            dir = self.path(spec.name()).display(),
             max = spec.max_payload_bytes,
         );
         for (id, step) in &spec.devices {

@@ -19,6 +19,8 @@ pub enum LinkState {
 pub struct Proxy {
     pub addr: SocketAddr,
     state: Arc<watch::Sender<LinkState>>,
+    /// Where new connections go (a load balancer moving to another replica).
+    target: Arc<std::sync::Mutex<SocketAddr>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -27,16 +29,23 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let state = Arc::new(watch::channel(LinkState::Up).0);
-        let st = state.clone();
+        let target = Arc::new(std::sync::Mutex::new(target));
+        let (st, tg) = (state.clone(), target.clone());
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 if *st.borrow() != LinkState::Up {
                     continue; // dropped: the connection is refused
                 }
-                tokio::spawn(pipe(client, target, st.subscribe()));
+                let to = *tg.lock().unwrap_or_else(|p| p.into_inner());
+                tokio::spawn(pipe(client, to, st.subscribe()));
             }
         });
-        Ok(Self { addr, state, task })
+        Ok(Self {
+            addr,
+            state,
+            target,
+            task,
+        })
     }
 
     pub fn cut(&self) {
@@ -45,6 +54,11 @@ impl Proxy {
 
     pub fn blackhole(&self) {
         self.state.send_replace(LinkState::Blackhole);
+    }
+
+    /// New connections go to `target` from now on (existing ones stay).
+    pub fn retarget(&self, target: SocketAddr) {
+        *self.target.lock().unwrap_or_else(|p| p.into_inner()) = target;
     }
 
     pub fn heal(&self) {

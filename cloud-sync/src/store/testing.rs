@@ -73,17 +73,28 @@ impl TestDatabase {
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
-        let mut sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE);", self.name);
-        for copy in self.snapshots.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-            sql.push_str(&format!("DROP DATABASE IF EXISTS {copy} WITH (FORCE);"));
+        // One statement each: DROP DATABASE cannot share a transaction.
+        let snapshots = self.snapshots.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        for db in std::iter::once(&self.name).chain(&snapshots) {
+            run_admin(&self.admin, &format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).ok();
         }
-        let admin = self.admin.clone();
-        // The client owns a runtime of its own: not on an async worker thread.
-        std::thread::spawn(move || run_admin(&admin, &sql)).join().ok();
     }
 }
 
+/// Runs `f` on a thread of its own: the synchronous PostgreSQL client starts a
+/// runtime of its own, which tokio forbids on an async worker thread (an async test).
+pub fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|scope| match scope.spawn(f).join() {
+        Ok(v) => v,
+        Err(panic) => std::panic::resume_unwind(panic),
+    })
+}
+
 fn run_admin(admin: &str, sql: &str) -> Result<(), StoreError> {
+    off_runtime(|| run_admin_here(admin, sql))
+}
+
+fn run_admin_here(admin: &str, sql: &str) -> Result<(), StoreError> {
     let mut client = postgres::Client::connect(admin, postgres::NoTls).map_err(|e| StoreError::Unreachable {
         url: StoreUrl::Postgres(admin.to_string()).redacted(),
         reason: e.to_string(),
