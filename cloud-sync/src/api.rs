@@ -16,6 +16,7 @@ use tokio::sync::watch;
 use waymark_proto::v1::{Event, Order};
 
 use crate::auth::{self, Authorized, Gatekeeper, needs};
+use crate::error_code::ErrorCode;
 use crate::identity::valid_site;
 use crate::metrics::SyncMetrics;
 use crate::orders::{NewOrder, NewParcel, OrderError};
@@ -98,11 +99,10 @@ async fn readyz(State(state): State<Arc<ApiState>>) -> Response {
     }
 }
 
-/// An API error: status code, a stable machine code and a sentence for people.
+/// An API error: a code from the one map (`error_code`) and a sentence for people.
 #[derive(Debug)]
 pub struct ApiError {
-    status: StatusCode,
-    code: &'static str,
+    code: ErrorCode,
     message: String,
 }
 
@@ -110,16 +110,15 @@ pub struct ApiError {
 const MAX_MESSAGE_LEN: usize = 2048;
 
 impl ApiError {
-    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
-            status,
             code,
             message: message.into(),
         }
     }
 
     pub(crate) fn invalid(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", message)
+        Self::new(ErrorCode::InvalidRequest, message)
     }
 }
 
@@ -133,31 +132,27 @@ impl IntoResponse for ApiError {
             self.message.truncate(end);
             self.message.push_str("...");
         }
-        let body = serde_json::json!({ "error": { "code": self.code, "message": self.message } });
-        (self.status, Json(body)).into_response()
+        let body = serde_json::json!({ "error": { "code": self.code.as_str(), "message": self.message } });
+        (self.code.http_status(), Json(body)).into_response()
     }
 }
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         tracing::error!(error = %e, "central store failure");
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "store_unavailable",
-            "the store is unavailable; retry",
-        )
+        Self::new(ErrorCode::Unavailable, "the store is unavailable; retry")
     }
 }
 
 impl From<JsonRejection> for ApiError {
     fn from(e: JsonRejection) -> Self {
-        Self::new(e.status(), "invalid_json", e.body_text())
+        Self::new(ErrorCode::from_rejection(e.status()), e.body_text())
     }
 }
 
 impl From<QueryRejection> for ApiError {
     fn from(e: QueryRejection) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text())
+        Self::new(ErrorCode::InvalidQuery, e.body_text())
     }
 }
 
@@ -166,7 +161,7 @@ pub(crate) async fn blocking<T: Send + 'static>(
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
+        .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?
 }
 
 const MAX_PARCELS: usize = 1000;
@@ -270,7 +265,7 @@ async fn create_order(
             .map_err(|e| match e {
                 OrderError::Store(e) => e.into(),
                 e @ (OrderError::Conflict(_) | OrderError::IdentifierTaken { .. }) => {
-                    ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())
+                    ApiError::new(ErrorCode::Conflict, e.to_string())
                 }
             })
     })
@@ -298,7 +293,7 @@ async fn get_order(
     let view = blocking(move || {
         let order = store
             .order(&order_number)?
-            .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no order {order_number}")))?;
+            .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no order {order_number}")))?;
         let mut idents: Vec<&str> = crate::orders::order_identifiers(&order).collect();
         idents.push(&order.order_number);
         let timeline = store.timeline(&idents)?;

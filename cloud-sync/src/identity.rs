@@ -1,6 +1,7 @@
 //! Which site a gRPC call comes from. Every handler asks here first and refuses
 //! any request whose content names another site.
 
+use crate::error_code::ErrorCode;
 use tonic::{Request, Status};
 use waymark_proto::SITE_HEADER;
 use waymark_proto::identity::site_of_certificate;
@@ -22,21 +23,21 @@ impl IdentityMode {
         match self {
             Self::ClientCertificate => {
                 let certs = req.peer_certs().ok_or_else(|| {
-                    Status::unauthenticated("no client certificate: enroll this gateway first (waymark-gateway enroll)")
+                    ErrorCode::Unauthenticated.status("no client certificate: enroll this gateway first (waymark-gateway enroll)")
                 })?;
                 let leaf = certs
                     .first()
-                    .ok_or_else(|| Status::unauthenticated("no client certificate"))?;
-                site_of_certificate(leaf).map_err(|e| Status::unauthenticated(format!("client certificate: {e}")))
+                    .ok_or_else(|| ErrorCode::Unauthenticated.status("no client certificate"))?;
+                site_of_certificate(leaf).map_err(|e| ErrorCode::Unauthenticated.status(format!("client certificate: {e}")))
             }
             Self::InsecureHeader => {
                 let site = req
                     .metadata()
                     .get(SITE_HEADER)
                     .and_then(|v| v.to_str().ok())
-                    .ok_or_else(|| Status::unauthenticated(format!("missing {SITE_HEADER} header")))?;
+                    .ok_or_else(|| ErrorCode::Unauthenticated.status(format!("missing {SITE_HEADER} header")))?;
                 if !valid_site(site) {
-                    return Err(Status::unauthenticated(format!("invalid site id in {SITE_HEADER}")));
+                    return Err(ErrorCode::Unauthenticated.status(format!("invalid site id in {SITE_HEADER}")));
                 }
                 Ok(site.to_string())
             }
@@ -49,7 +50,7 @@ pub fn ensure_same_site(caller: &str, claimed: &str) -> Result<(), Status> {
     if caller == claimed {
         Ok(())
     } else {
-        Err(Status::permission_denied(format!(
+        Err(ErrorCode::Forbidden.status(format!(
             "site `{caller}` may not act for site `{claimed}`"
         )))
     }

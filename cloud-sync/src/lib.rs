@@ -6,6 +6,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod conn_limit;
+pub mod error_code;
 pub mod identity;
 pub mod import;
 pub mod legacy_sled;

@@ -143,6 +143,10 @@ async fn two_gateways_with_one_identity_are_fenced_and_never_double_an_event() -
     })
     .await?;
     assert!(fenced >= 1.0);
+    wait::until("events applied meanwhile", TIMEOUT, || async {
+        (hwm(&h, http, "dc-north").await? >= 1_000).then_some(())
+    })
+    .await?;
     let log = std::fs::read_to_string(h.path("central.log"))?;
     assert!(
         log.lines()

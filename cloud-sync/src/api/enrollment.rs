@@ -13,6 +13,7 @@ use chrono::SecondsFormat;
 use serde::Deserialize;
 
 use super::{ApiError, ApiState, blocking};
+use crate::error_code::ErrorCode;
 use crate::auth::{Authorized, needs};
 use crate::pki::enroll::{DEFAULT_TOKEN_TTL, IssueError, MAX_TOKEN_TTL, issue_token};
 use crate::identity::valid_site;
@@ -34,7 +35,7 @@ pub async fn issue_enrollment_token(
         IssueBody::default()
     } else {
         serde_json::from_slice(&body)
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", e.to_string()))?
+            .map_err(|e| ApiError::new(ErrorCode::InvalidJson, e.to_string()))?
     };
     if !valid_site(&site) {
         return Err(ApiError::invalid("site_id must be 1-64 of a-z 0-9 - _"));
@@ -48,8 +49,7 @@ pub async fn issue_enrollment_token(
     }
     let Some(pki) = state.pki.clone() else {
         return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "no_tls",
+            ErrorCode::Conflict,
             "central runs with insecure_plaintext: gateways have no certificates to enroll for",
         ));
     };
@@ -60,11 +60,7 @@ pub async fn issue_enrollment_token(
             IssueError::Store(e) => ApiError::from(e),
             IssueError::Random(e) => {
                 tracing::error!(error = %e, "cannot issue an enrollment token");
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    "cannot make a token now; retry",
-                )
+                ApiError::new(ErrorCode::Unavailable, "cannot make a token now; retry")
             }
         })
     })

@@ -8,10 +8,11 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
 use super::{Gatekeeper, Principal, RequiredScope, Scope};
+use crate::error_code::ErrorCode;
 
 /// Router state that holds the gatekeeper (orphan rules forbid `FromRef` for `Arc`s).
 pub trait WithGatekeeper {
@@ -92,26 +93,20 @@ impl AuthRejection {
 
 impl IntoResponse for AuthRejection {
     fn into_response(self) -> Response {
-        let (status, code, challenge) = match &self {
-            Self::Missing | Self::Malformed => (
-                StatusCode::UNAUTHORIZED,
-                "unauthenticated",
-                "Bearer realm=\"waymark\"".into(),
-            ),
+        let (code, challenge) = match &self {
+            Self::Missing | Self::Malformed => (ErrorCode::Unauthenticated, "Bearer realm=\"waymark\"".into()),
             Self::Unknown | Self::Revoked | Self::Expired => (
-                StatusCode::UNAUTHORIZED,
-                "unauthenticated",
+                ErrorCode::Unauthenticated,
                 "Bearer realm=\"waymark\", error=\"invalid_token\"".into(),
             ),
             Self::Forbidden { scope, .. } => (
-                StatusCode::FORBIDDEN,
-                "forbidden",
+                ErrorCode::Forbidden,
                 format!("Bearer realm=\"waymark\", error=\"insufficient_scope\", scope=\"{scope}\""),
             ),
-            Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", String::new()),
+            Self::RateLimited { .. } => (ErrorCode::RateLimited, String::new()),
         };
-        let body = serde_json::json!({ "error": { "code": code, "message": self.message() } });
-        let mut response = (status, Json(body)).into_response();
+        let body = serde_json::json!({ "error": { "code": code.as_str(), "message": self.message() } });
+        let mut response = (code.http_status(), Json(body)).into_response();
         let headers = response.headers_mut();
         if let Ok(v) = HeaderValue::from_str(&challenge)
             && !challenge.is_empty()

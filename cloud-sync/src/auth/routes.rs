@@ -14,6 +14,7 @@ use tracing::info;
 
 use super::{Authorized, Revoked, TokenView, needs, parse_scopes, valid_name};
 use crate::api::{ApiError, ApiState, blocking, format_utc};
+use crate::error_code::ErrorCode;
 
 /// Ten years: long enough for any integration, short enough to add without overflow.
 pub const MAX_TTL_SECS: u64 = 10 * 365 * 24 * 3600;
@@ -57,11 +58,7 @@ pub async fn create(
     let issued = blocking(move || {
         state.gatekeeper.issue(&name, scopes, expires_ms).map_err(|e| {
             tracing::error!(error = %e, "cannot issue an api token");
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "cannot issue a token now; retry",
-            )
+            ApiError::new(ErrorCode::Unavailable, "cannot issue a token now; retry")
         })
     })
     .await?;
@@ -91,7 +88,7 @@ pub async fn revoke(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     if id.is_empty() || id.len() > 2 * super::MAX_NAME_LEN {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such token"));
+        return Err(ApiError::new(ErrorCode::NotFound, "no such token"));
     }
     let outcome = blocking(move || Ok(state.gatekeeper.revoke(&id)?)).await?;
     match outcome {
@@ -99,10 +96,9 @@ pub async fn revoke(
             info!(token = %t.id, name = %t.name, by = %admin.principal.name, "api token revoked");
             Ok(StatusCode::NO_CONTENT)
         }
-        Revoked::NotFound => Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such token")),
+        Revoked::NotFound => Err(ApiError::new(ErrorCode::NotFound, "no such token")),
         Revoked::Provisioned(name) => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "provisioned",
+            ErrorCode::Conflict,
             format!("token `{name}` comes from the config file; remove it there and restart"),
         )),
     }

@@ -12,6 +12,7 @@ use waymark_proto::v1::enrollment_server::Enrollment;
 use waymark_proto::v1::{EnrollRequest, EnrollResponse};
 
 use crate::auth::secret::{RandomUnavailable, random_bytes};
+use crate::error_code::ErrorCode;
 use crate::metrics::{ReasonLabel, SyncMetrics};
 use crate::pki::Pki;
 use super::{EnrollmentError, EnrollmentToken as StoredToken};
@@ -103,21 +104,21 @@ impl Enrollment for EnrollmentService {
     async fn enroll(&self, request: Request<EnrollRequest>) -> Result<Response<EnrollResponse>, Status> {
         let req = request.into_inner();
         if req.token.len() > MAX_TOKEN_LEN || req.csr_pem.len() > MAX_CSR_BYTES {
-            return Err(self.refuse("too_large", Status::invalid_argument("token or CSR too large")));
+            return Err(self.refuse("too_large", ErrorCode::PayloadTooLarge.status("token or CSR too large")));
         }
         let token = EnrollmentToken::parse(&req.token)
-            .map_err(|e| self.refuse("malformed_token", Status::invalid_argument(e.to_string())))?;
+            .map_err(|e| self.refuse("malformed_token", ErrorCode::InvalidRequest.status(e.to_string())))?;
         if token.ca_pin != self.pki.ca_pin() {
             return Err(self.refuse(
                 "wrong_central",
-                Status::failed_precondition("this token was issued by another central (its CA pin does not match)"),
+                ErrorCode::FailedPrecondition.status("this token was issued by another central (its CA pin does not match)"),
             ));
         }
         // The request must be usable before the token is spent on it.
         rcgen::CertificateSigningRequestParams::from_pem(&req.csr_pem).map_err(|e| {
             self.refuse(
                 "bad_csr",
-                Status::invalid_argument(format!("the certificate signing request is not usable: {e}")),
+                ErrorCode::InvalidRequest.status(format!("the certificate signing request is not usable: {e}")),
             )
         })?;
         let store = self.store.clone();
@@ -125,34 +126,34 @@ impl Enrollment for EnrollmentService {
         let now_ms = chrono::Utc::now().timestamp_millis();
         let requested = req.site_id.clone();
         if !crate::identity::valid_site(&requested) {
-            return Err(self.refuse("bad_site", Status::invalid_argument("site_id is not a valid site id")));
+            return Err(self.refuse("bad_site", ErrorCode::InvalidRequest.status("site_id is not a valid site id")));
         }
         let consumed = tokio::task::spawn_blocking(move || store.consume_enrollment_token(&hash, &requested, now_ms))
             .await
-            .map_err(|e| Status::internal(format!("worker failed: {e}")))?;
+            .map_err(|e| ErrorCode::Internal.status(format!("worker failed: {e}")))?;
         let site = match consumed {
             Ok(site) => site,
             Err(EnrollmentError::Store(e)) => {
                 tracing::error!(error = %e, "central store failure");
-                return Err(Status::unavailable("central store unavailable; retry"));
+                return Err(ErrorCode::Unavailable.status("central store unavailable; retry"));
             }
             Err(e @ EnrollmentError::Unknown) => {
-                return Err(self.refuse("unknown_token", Status::unauthenticated(e.to_string())));
+                return Err(self.refuse("unknown_token", ErrorCode::Unauthenticated.status(e.to_string())));
             }
             Err(e @ EnrollmentError::Expired { .. }) => {
-                return Err(self.refuse("expired_token", Status::unauthenticated(e.to_string())));
+                return Err(self.refuse("expired_token", ErrorCode::Unauthenticated.status(e.to_string())));
             }
             Err(e @ EnrollmentError::Used { .. }) => {
-                return Err(self.refuse("used_token", Status::unauthenticated(e.to_string())));
+                return Err(self.refuse("used_token", ErrorCode::Unauthenticated.status(e.to_string())));
             }
             Err(e @ EnrollmentError::OtherSite { .. }) => {
-                return Err(self.refuse("other_site", Status::permission_denied(e.to_string())));
+                return Err(self.refuse("other_site", ErrorCode::Forbidden.status(e.to_string())));
             }
         };
         let signed = self
             .pki
             .sign_site_csr(&req.csr_pem, &site)
-            .map_err(|e| self.refuse("bad_csr", Status::invalid_argument(e.to_string())))?;
+            .map_err(|e| self.refuse("bad_csr", ErrorCode::InvalidRequest.status(e.to_string())))?;
         self.metrics.enrollments.inc();
         info!(%site, not_after_ms = signed.not_after_ms, gateway_version = %req.gateway_version.chars().take(64).collect::<String>(), "gateway enrolled");
         Ok(Response::new(EnrollResponse {

@@ -18,6 +18,7 @@ use waymark_proto::v1::{
     StatusReceipt, central_message, gateway_message,
 };
 
+use crate::error_code::ErrorCode;
 use crate::identity::{IdentityMode, ensure_same_site};
 use crate::metrics::{ReasonLabel, SiteLabel, SyncMetrics};
 use super::{ApplyError, StreamLease};
@@ -122,13 +123,13 @@ fn replica_name() -> String {
 
 fn store_status(e: StoreError) -> Status {
     tracing::error!(error = %e, "central store failure");
-    Status::unavailable("central store unavailable; retry")
+    ErrorCode::Unavailable.status("central store unavailable; retry")
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, Status> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| Status::internal(format!("worker failed: {e}")))
+        .map_err(|e| ErrorCode::Internal.status(format!("worker failed: {e}")))
 }
 
 #[tonic::async_trait]
@@ -144,7 +145,7 @@ impl SiteSync for SyncService {
         let mut inbound = request.into_inner();
         let hello = match inbound.message().await?.and_then(|m| m.body) {
             Some(gateway_message::Body::Hello(h)) => h,
-            _ => return Err(Status::invalid_argument("the first message must be hello")),
+            _ => return Err(ErrorCode::InvalidRequest.status("the first message must be hello")),
         };
         self.same_site(&site, &hello.site_id)?;
         let store = self.store.clone();
@@ -286,7 +287,7 @@ impl ReplicationSession {
                 })) => (b, true),
                 Ok(None) => return,
                 Ok(Some(_)) => {
-                    tx.send(Err(Status::invalid_argument("expected an event batch")))
+                    tx.send(Err(ErrorCode::InvalidRequest.status("expected an event batch")))
                         .await
                         .ok();
                     return;
@@ -310,7 +311,7 @@ impl ReplicationSession {
         if events.len() > MAX_BATCH_EVENTS {
             return Err(self.refuse(
                 "batch_too_large",
-                Status::invalid_argument(format!("batch of {} events exceeds {MAX_BATCH_EVENTS}", events.len())),
+                ErrorCode::PayloadTooLarge.status(format!("batch of {} events exceeds {MAX_BATCH_EVENTS}", events.len())),
             ));
         }
         let _guard = self.lock.lock().await;
@@ -329,13 +330,13 @@ impl ReplicationSession {
             Ok(a) => a,
             Err(ApplyError::Store(e)) => return Err(store_status(e)),
             Err(e @ ApplyError::WrongSite { .. }) => {
-                return Err(self.refuse("wrong_site", Status::permission_denied(e.to_string())));
+                return Err(self.refuse("wrong_site", ErrorCode::Forbidden.status(e.to_string())));
             }
             Err(e @ ApplyError::Gap { .. }) => {
-                return Err(self.refuse("sequence_gap", Status::failed_precondition(e.to_string())));
+                return Err(self.refuse("sequence_gap", ErrorCode::FailedPrecondition.status(e.to_string())));
             }
             Err(e @ ApplyError::Invalid { .. }) => {
-                return Err(self.refuse("invalid_event", Status::invalid_argument(e.to_string())));
+                return Err(self.refuse("invalid_event", ErrorCode::InvalidRequest.status(e.to_string())));
             }
             Err(e @ ApplyError::Fenced { .. }) => return Err(self.fenced(&e)),
         };
@@ -397,7 +398,7 @@ impl ReplicationSession {
             }
             Err(ApplyError::Store(e)) => Err(store_status(e)),
             Err(e @ ApplyError::Fenced { .. }) => Err(self.fenced(&e)),
-            Err(e) => Err(self.refuse("bad_gap", Status::failed_precondition(e.to_string()))),
+            Err(e) => Err(self.refuse("bad_gap", ErrorCode::FailedPrecondition.status(e.to_string()))),
         }
     }
 
@@ -417,7 +418,7 @@ impl ReplicationSession {
             .get_or_create(&ReasonLabel { reason: "fenced" })
             .inc();
         tracing::error!(site = %self.site, error = %e, "replication stream fenced: a newer stream for this site is open");
-        Status::aborted(e.to_string())
+        ErrorCode::Fenced.status(e.to_string())
     }
 
     fn refuse(&self, reason: &'static str, status: Status) -> Status {

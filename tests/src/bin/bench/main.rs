@@ -31,6 +31,19 @@ enum Scenario {
         /// The gateway's sled cache (store.cache_capacity_mb).
         #[arg(long, default_value_t = 32)]
         gateway_cache_mb: u64,
+        /// Central's store; PostgreSQL at WAYMARK_TEST_PG (a database made for the run).
+        #[arg(long, value_enum, default_value = "sqlite")]
+        store: central::Engine,
+    },
+    /// Order timeline reads with N events in central's store (loaded and
+    /// projected first): latency percentiles.
+    Timeline {
+        #[arg(long, default_value_t = 10_000_000)]
+        events: u64,
+        #[arg(long, default_value_t = 2_000)]
+        reads: usize,
+        #[arg(long, value_enum, default_value = "sqlite")]
+        store: central::Engine,
     },
     /// Decoding throughput on one core: batched Zebra payloads (500 reads each,
     /// as a portal batches them) through the gateway's decoder.
@@ -78,7 +91,9 @@ fn main() -> ExitCode {
         Scenario::CatchUp {
             events,
             gateway_cache_mb,
-        } => report(run(catch_up(events, gateway_cache_mb))),
+            store,
+        } => report(run(catch_up(events, gateway_cache_mb, store))),
+        Scenario::Timeline { events, reads, store } => report(central::timeline(store, events, reads)),
         Scenario::Decode { reads } => report(decode(reads)),
         Scenario::Reconcile { reads } => report(reconcile(reads)),
         Scenario::Ingest {
@@ -138,6 +153,7 @@ fn draft(i: u64) -> EventDraft {
     })
 }
 
+mod central;
 mod ingest;
 
 fn reconcile(total: u64) -> anyhow::Result<()> {
@@ -216,8 +232,11 @@ fn decode(total: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn catch_up(events: u64, gateway_cache_mb: u64) -> anyhow::Result<()> {
-    let h = harness()?;
+async fn catch_up(events: u64, gateway_cache_mb: u64, engine: central::Engine) -> anyhow::Result<()> {
+    let h = match engine {
+        central::Engine::Sqlite => harness()?,
+        central::Engine::Postgres => harness()?.with_postgres()?,
+    };
     let site = "dc-bench";
     let spec = GatewaySpec {
         store: format!("cache_capacity_mb = {gateway_cache_mb}\n"),
@@ -247,6 +266,8 @@ async fn catch_up(events: u64, gateway_cache_mb: u64) -> anyhow::Result<()> {
 
     let central = h.start_central(None)?;
     let http = central.ready.addr("http")?;
+    let ops = central.ready.addr("ops")?;
+    println!("central on {}", central.ready.get("store").unwrap_or("?"));
     let started = Instant::now();
     let gw = h.start_gateway(&spec, central.ready.addr("grpc")?, None)?;
     let ready_secs = started.elapsed().as_secs_f64();
@@ -275,6 +296,11 @@ async fn catch_up(events: u64, gateway_cache_mb: u64) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let secs = started.elapsed().as_secs_f64();
+    let projected_secs = central::projection_caught_up(&h, ops, started).await?;
+    println!(
+        "timeline projection caught up {projected_secs:.2} s after the catch-up started: {:.0} events/s",
+        backlog as f64 / projected_secs
+    );
     println!(
         "cpu during the run: gateway {:.1} s, central {:.1} s",
         waymark_tests::cpu_seconds(gw.pid()).unwrap_or(0.0),
@@ -295,9 +321,24 @@ async fn catch_up(events: u64, gateway_cache_mb: u64) -> anyhow::Result<()> {
         central_rss as f64 / (1 << 20) as f64
     );
     println!(
-        "| catch-up | {backlog} events | {:.0} events/s | ready {ready_secs:.2} s | gateway peak RSS {:.1} MiB |",
+        "| catch-up ({engine:?}) | {backlog} events | {:.0} events/s | ready {ready_secs:.2} s | gateway peak RSS {:.1} MiB | central peak RSS {:.1} MiB | projected {:.0} events/s |",
         backlog as f64 / secs,
-        peak_rss as f64 / (1 << 20) as f64
+        peak_rss as f64 / (1 << 20) as f64,
+        central_rss as f64 / (1 << 20) as f64,
+        backlog as f64 / projected_secs
     );
+    if let Some(url) = h.store_url()? {
+        drop(central);
+        let (rows, copy_secs) = central::raw_copy(&url, site)?;
+        let raw = rows as f64 / copy_secs;
+        println!(
+            "raw bulk load of the same {rows} rows into a table like `events` (one binary COPY, one transaction): {copy_secs:.2} s, {raw:.0} rows/s"
+        );
+        println!(
+            "| catch-up vs raw COPY (Postgres) | {:.0} events/s | raw {raw:.0} rows/s | ratio {:.2} |",
+            backlog as f64 / secs,
+            backlog as f64 / secs / raw
+        );
+    }
     Ok(())
 }
