@@ -144,8 +144,8 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             Ok(())
         }),
         Command::ImportSled { from, store } => maintenance(store, move |store, config| {
-            let imported = crate::import::import_sled(&from, store, config.cache_capacity_bytes)
-                .map_err(|e| e.to_string())?;
+            let imported =
+                crate::import::import_sled(&from, store, config.cache_capacity_bytes).map_err(|e| e.to_string())?;
             println!(
                 "imported from {} into {}: {} events of {} sites, {} gaps, {} orders, {} API tokens, {} enrollment tokens{}",
                 from.display(),
@@ -237,7 +237,10 @@ fn maintenance(
     let store = match crate::store::CentralStore::open(&config.store) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("waymark-sync: cannot open the store {}: {e}", config.store.url.redacted());
+            eprintln!(
+                "waymark-sync: cannot open the store {}: {e}",
+                config.store.url.redacted()
+            );
             return ExitCode::FAILURE;
         }
     };

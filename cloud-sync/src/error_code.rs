@@ -125,7 +125,10 @@ mod tests {
         let names: std::collections::HashSet<_> = all.iter().map(|c| c.as_str()).collect();
         assert_eq!(names.len(), all.len());
         for c in all {
-            assert!(c.http_status().is_client_error() || c.http_status().is_server_error(), "{c:?}");
+            assert!(
+                c.http_status().is_client_error() || c.http_status().is_server_error(),
+                "{c:?}"
+            );
             assert_ne!(c.grpc_code(), tonic::Code::Ok, "{c:?}");
         }
         assert_eq!(ErrorCode::Unavailable.grpc_code(), tonic::Code::Unavailable);

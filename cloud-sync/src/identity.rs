@@ -23,12 +23,14 @@ impl IdentityMode {
         match self {
             Self::ClientCertificate => {
                 let certs = req.peer_certs().ok_or_else(|| {
-                    ErrorCode::Unauthenticated.status("no client certificate: enroll this gateway first (waymark-gateway enroll)")
+                    ErrorCode::Unauthenticated
+                        .status("no client certificate: enroll this gateway first (waymark-gateway enroll)")
                 })?;
                 let leaf = certs
                     .first()
                     .ok_or_else(|| ErrorCode::Unauthenticated.status("no client certificate"))?;
-                site_of_certificate(leaf).map_err(|e| ErrorCode::Unauthenticated.status(format!("client certificate: {e}")))
+                site_of_certificate(leaf)
+                    .map_err(|e| ErrorCode::Unauthenticated.status(format!("client certificate: {e}")))
             }
             Self::InsecureHeader => {
                 let site = req
@@ -50,8 +52,6 @@ pub fn ensure_same_site(caller: &str, claimed: &str) -> Result<(), Status> {
     if caller == claimed {
         Ok(())
     } else {
-        Err(ErrorCode::Forbidden.status(format!(
-            "site `{caller}` may not act for site `{claimed}`"
-        )))
+        Err(ErrorCode::Forbidden.status(format!("site `{caller}` may not act for site `{claimed}`")))
     }
 }

@@ -145,7 +145,8 @@ pub fn import_sled(from: &Path, store: &CentralStore, cache_bytes: u64) -> Resul
     out.enrollment_tokens = (store.enrollment_tokens()?.len() - before) as u64;
     let (cert, key) = (from.join("pki/ca.crt"), from.join("pki/ca.key"));
     if cert.is_file() && key.is_file() {
-        let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| ImportError::Other(format!("{}: {e}", p.display())));
+        let read =
+            |p: &Path| std::fs::read_to_string(p).map_err(|e| ImportError::Other(format!("{}: {e}", p.display())));
         let (cert, key) = (read(&cert)?, read(&key)?);
         out.ca = store.stored_ca()?.is_none();
         let (stored, _) = store.store_ca_if_absent(&cert, &key)?;

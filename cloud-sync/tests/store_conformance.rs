@@ -120,7 +120,10 @@ fn two_streams_for_one_site_are_fenced() {
         assert_eq!(s.high_water_mark("a").expect("hwm"), 5, "nothing of the fenced batch");
         let applied = s.apply(&newer, &run("a", 6..=10)).expect("newer applies");
         assert_eq!(applied.applied, 5);
-        assert_eq!(seqs(&s.site_events("a", 0, 100).expect("events")), (1..=10).collect::<Vec<_>>());
+        assert_eq!(
+            seqs(&s.site_events("a", 0, 100).expect("events")),
+            (1..=10).collect::<Vec<_>>()
+        );
     });
 }
 
@@ -135,7 +138,10 @@ fn a_crash_between_commit_and_ack_loses_and_doubles_nothing() {
         let reconnected = open(s, "a");
         assert_eq!(reconnected.high_water_mark, 100);
         let resent = s.apply(&reconnected, &run("a", 51..=150)).expect("resend");
-        assert_eq!((resent.applied, resent.duplicates, resent.high_water_mark), (50, 50, 150));
+        assert_eq!(
+            (resent.applied, resent.duplicates, resent.high_water_mark),
+            (50, 50, 150)
+        );
         let stored = s.site_events("a", 0, 1000).expect("events");
         assert_eq!(stored, run("a", 1..=150));
     });
@@ -151,7 +157,11 @@ fn expedited_events_apply_once_without_moving_the_mark() {
             .expect("expedite");
         assert_eq!((ahead.applied, ahead.high_water_mark), (1, 0));
         assert_eq!(s.high_water_mark("a").expect("hwm"), 0);
-        assert_eq!(s.timeline(&["P9"]).expect("timeline").len(), 1, "visible at once, before any projection");
+        assert_eq!(
+            s.timeline(&["P9"]).expect("timeline").len(),
+            1,
+            "visible at once, before any projection"
+        );
         let ordered = [
             event("a", 1, "x1", "P1", 10),
             event("a", 2, "x2", "P1", 20),
@@ -199,7 +209,10 @@ fn a_gap_moves_the_mark_and_is_listed() {
     on_both(|s| {
         let lease = open(s, "a");
         s.apply(&lease, &run("a", 1..=3)).expect("apply");
-        assert!(matches!(s.record_gap(&lease, 5, 9, "lost", 7), Err(ApplyError::Gap { .. })));
+        assert!(matches!(
+            s.record_gap(&lease, 5, 9, "lost", 7),
+            Err(ApplyError::Gap { .. })
+        ));
         s.record_gap(&lease, 4, 9, "restored from an old backup", 7)
             .expect("gap");
         assert_eq!(s.high_water_mark("a").expect("hwm"), 9);
@@ -237,7 +250,11 @@ fn the_projection_follows_with_a_lag_and_a_rebuild_gives_the_same_timeline() {
         assert_eq!(s.projection_lag(Projection::Timeline).expect("lag"), 0);
         s.reset_projection(Projection::Timeline).expect("reset");
         assert_eq!(s.projection_lag(Projection::Timeline).expect("lag"), 24_000);
-        assert_eq!(s.timeline(&["P-AHEAD"]).expect("timeline").len(), 1, "kept above the mark");
+        assert_eq!(
+            s.timeline(&["P-AHEAD"]).expect("timeline").len(),
+            1,
+            "kept above the mark"
+        );
         assert_eq!(timeline(s, &idents), before);
     });
 }
@@ -276,7 +293,10 @@ fn workers_claim_projection_work_exclusively() {
         assert_eq!(total, 8 * 2_000, "every event projected exactly once");
         let mut ends = BTreeSet::new();
         for p in &claimed {
-            assert!(ends.insert((p.site.clone(), p.position)), "a range claimed twice: {p:?}");
+            assert!(
+                ends.insert((p.site.clone(), p.position)),
+                "a range claimed twice: {p:?}"
+            );
         }
     });
 }
@@ -304,7 +324,10 @@ fn orders_get_per_site_revisions_and_unique_identifiers() {
             s.create_order(new("SO-2", "a", "1"), 30),
             Err(OrderError::IdentifierTaken { .. })
         ));
-        assert!(s.order("SO-2").expect("read").is_none(), "a refused order leaves nothing");
+        assert!(
+            s.order("SO-2").expect("read").is_none(),
+            "a refused order leaves nothing"
+        );
         s.create_order(new("SO-3", "b", "3"), 40).expect("create");
         s.create_order(new("SO-4", "a", "4"), 50).expect("create");
         let revs = s.order_revisions("a", 0, 10).expect("revisions");
@@ -386,7 +409,10 @@ fn an_enrollment_token_enrolls_once() {
             s.consume_enrollment_token(&[1; 32], "dock-b", 5_000),
             Err(EnrollmentError::OtherSite { .. })
         ));
-        assert_eq!(s.consume_enrollment_token(&[1; 32], "dock-a", 5_000).expect("use"), "dock-a");
+        assert_eq!(
+            s.consume_enrollment_token(&[1; 32], "dock-a", 5_000).expect("use"),
+            "dock-a"
+        );
         assert!(matches!(
             s.consume_enrollment_token(&[1; 32], "dock-a", 5_001),
             Err(EnrollmentError::Used { .. })
@@ -408,7 +434,11 @@ fn a_schema_newer_than_the_binary_is_refused() {
         s.write(|tx| {
             tx.execute(
                 "INSERT INTO schema_migrations (version, name, applied_ms) VALUES ($1, $2, $3)",
-                &[(waymark_sync::store::SCHEMA_VERSION + 1).into(), "future".into(), 0i64.into()],
+                &[
+                    (waymark_sync::store::SCHEMA_VERSION + 1).into(),
+                    "future".into(),
+                    0i64.into(),
+                ],
             )
         })
         .expect("insert");

@@ -134,7 +134,14 @@ async fn two_gateways_with_one_identity_are_fenced_and_never_double_an_event() -
     // Both sites keep sending while both are connected.
     for round in 0..20 {
         publish_tag_reads(&p1, "waymark/dc-north/door-3/reads", round * 1_000, 1_000, 100).await?;
-        publish_tag_reads(&p2, "waymark/dc-north/door-3/reads", 500_000 + round * 1_000, 1_000, 100).await?;
+        publish_tag_reads(
+            &p2,
+            "waymark/dc-north/door-3/reads",
+            500_000 + round * 1_000,
+            1_000,
+            100,
+        )
+        .await?;
     }
     let fenced = wait::until("the older stream fenced", TIMEOUT, || async {
         let text = h.get_text(format!("http://{ops}/metrics")).await.ok()?;
@@ -158,7 +165,10 @@ async fn two_gateways_with_one_identity_are_fenced_and_never_double_an_event() -
     let mark = hwm(&h, http, "dc-north").await.unwrap_or(0);
     let (rows, ids, min, max) = stored(&h, "dc-north")?;
     assert_eq!(rows, ids, "no event stored twice");
-    assert!(rows > 0 && min == 1 && max >= rows, "{rows} rows, sequences {min}..={max}");
+    assert!(
+        rows > 0 && min == 1 && max >= rows,
+        "{rows} rows, sequences {min}..={max}"
+    );
     assert!(mark as i64 <= max + 1);
     Ok(())
 }
@@ -170,9 +180,15 @@ async fn a_store_that_cannot_be_reached_fails_the_start_naming_it_without_its_pa
     let unreachable = "postgres://waymark:s3cret-pw@127.0.0.1:1/waymark";
     let no_role = format!(
         "{}?user=no_such_role_waymark&password=zz-secret",
-        waymark_sync::store::testing::admin_url().split('?').next().unwrap_or_default()
+        waymark_sync::store::testing::admin_url()
+            .split('?')
+            .next()
+            .unwrap_or_default()
     );
-    for (url, reason) in [(unreachable, "connection refused"), (no_role.as_str(), "does not exist")] {
+    for (url, reason) in [
+        (unreachable, "connection refused"),
+        (no_role.as_str(), "does not exist"),
+    ] {
         let out = std::process::Command::new(NODE)
             .args(["sync", "run", "--data-dir"])
             .arg(dir.path())
@@ -182,7 +198,10 @@ async fn a_store_that_cannot_be_reached_fails_the_start_naming_it_without_its_pa
         let text = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{url}: started anyway");
         assert!(!text.contains("panicked"), "{text}");
-        assert!(!text.contains("s3cret-pw") && !text.contains("zz-secret"), "a password in the message: {text}");
+        assert!(
+            !text.contains("s3cret-pw") && !text.contains("zz-secret"),
+            "a password in the message: {text}"
+        );
         assert!(text.contains("***"), "the URL is named, redacted: {text}");
         assert!(text.to_lowercase().contains(reason), "the reason, {reason}: {text}");
     }

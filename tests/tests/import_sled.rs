@@ -24,7 +24,11 @@ fn event(site: &str, seq: u64) -> Event {
             kind: 1,
             value: format!("urn:epc:id:sscc:0614141.{:010}", seq % 50),
         }],
-        order_number: if seq % 50 == 1 { "SO-OLD-1".into() } else { String::new() },
+        order_number: if seq % 50 == 1 {
+            "SO-OLD-1".into()
+        } else {
+            String::new()
+        },
         ..Event::default()
     }
 }
@@ -100,12 +104,19 @@ fn old_release(dir: &Path) -> anyhow::Result<()> {
 
 fn import(from: &Path, store_url: &Option<String>) -> anyhow::Result<String> {
     let mut cmd = Command::new(NODE);
-    cmd.args(["sync", "import-sled", "--from"]).arg(from).arg("--data-dir").arg(from);
+    cmd.args(["sync", "import-sled", "--from"])
+        .arg(from)
+        .arg("--data-dir")
+        .arg(from);
     if let Some(url) = store_url {
         cmd.args(["--store-url", url]);
     }
     let out = cmd.output()?;
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     anyhow::ensure!(out.status.success(), "import-sled failed: {text}");
     Ok(text)
 }
@@ -130,7 +141,10 @@ async fn import_sled_brings_everything_once_and_the_old_admin_token_still_works(
         first.contains("3061 events of 2 sites") && first.contains("1 gaps") && first.contains("3 orders"),
         "{first}"
     );
-    assert!(first.contains("2 API tokens") && first.contains("1 enrollment tokens") && first.contains("the CA"), "{first}");
+    assert!(
+        first.contains("2 API tokens") && first.contains("1 enrollment tokens") && first.contains("the CA"),
+        "{first}"
+    );
     let second = import(&dir, &store_url)?;
     assert!(
         second.contains(": 0 events of 2 sites, 0 gaps, 0 orders, 0 API tokens, 0 enrollment tokens"),
@@ -149,10 +163,18 @@ async fn import_sled_brings_everything_once_and_the_old_admin_token_still_works(
         let store = CentralStore::connect(&options)?;
         assert_eq!(store.high_water_mark("dc-north")?, 3_000);
         assert_eq!(store.high_water_mark("dc-south")?, 80);
-        assert_eq!(store.site_events("dc-north", 0, 10_000)?.len(), 3_001, "with the one ahead of the mark");
+        assert_eq!(
+            store.site_events("dc-north", 0, 10_000)?.len(),
+            3_001,
+            "with the one ahead of the mark"
+        );
         assert_eq!(store.site_events("dc-south", 0, 10_000)?.len(), 60);
         assert_eq!(store.gaps("dc-south")?.len(), 1);
-        let revs: Vec<u64> = store.order_revisions("dc-north", 0, 10)?.iter().map(|r| r.revision).collect();
+        let revs: Vec<u64> = store
+            .order_revisions("dc-north", 0, 10)?
+            .iter()
+            .map(|r| r.revision)
+            .collect();
         assert_eq!(revs, [1, 2], "the downlink numbering the gateways hold");
         assert!(store.stored_ca()?.is_some());
         assert_eq!(store.tokens()?.iter().filter(|t| t.revoked).count(), 1);

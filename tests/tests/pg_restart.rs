@@ -70,7 +70,10 @@ async fn postgres_restarted_mid_catch_up_loses_and_doubles_nothing() -> anyhow::
         let (_, sites) = h.get_json(format!("http://{http}/api/v1/sites")).await.ok()?;
         sites["sites"].as_array()?.iter().find(|s| s["site_id"] == "dc-north")?["high_water_mark"].as_u64()
     };
-    wait::until("the catch-up under way", TIMEOUT, || async { (hwm().await? >= 5_000).then_some(()) }).await?;
+    wait::until("the catch-up under way", TIMEOUT, || async {
+        (hwm().await? >= 5_000).then_some(())
+    })
+    .await?;
 
     cluster("stop", &version, &name)?;
     let down = async {

@@ -13,10 +13,10 @@ use chrono::SecondsFormat;
 use serde::Deserialize;
 
 use super::{ApiError, ApiState, blocking};
-use crate::error_code::ErrorCode;
 use crate::auth::{Authorized, needs};
-use crate::pki::enroll::{DEFAULT_TOKEN_TTL, IssueError, MAX_TOKEN_TTL, issue_token};
+use crate::error_code::ErrorCode;
 use crate::identity::valid_site;
+use crate::pki::enroll::{DEFAULT_TOKEN_TTL, IssueError, MAX_TOKEN_TTL, issue_token};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -34,8 +34,7 @@ pub async fn issue_enrollment_token(
     let body: IssueBody = if body.iter().all(u8::is_ascii_whitespace) {
         IssueBody::default()
     } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::new(ErrorCode::InvalidJson, e.to_string()))?
+        serde_json::from_slice(&body).map_err(|e| ApiError::new(ErrorCode::InvalidJson, e.to_string()))?
     };
     if !valid_site(&site) {
         return Err(ApiError::invalid("site_id must be 1-64 of a-z 0-9 - _"));

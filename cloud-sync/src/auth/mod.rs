@@ -28,9 +28,9 @@ pub use scope::{MAX_SCOPES, RequiredScope, Scope, UnknownScope, needs, parse_sco
 
 use crate::metrics::{ReasonLabel, SyncMetrics};
 use crate::store::{CentralStore, StoreError};
-pub use store::TokenRecord;
 use limiter::FailureLimiter;
 use secret::TokenHash;
+pub use store::TokenRecord;
 
 /// Where central writes the admin token it creates on first start, in its data dir.
 pub const ADMIN_TOKEN_FILE: &str = "admin.token";

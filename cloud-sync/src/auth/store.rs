@@ -29,10 +29,13 @@ impl CentralStore {
     /// Every token record, revoked ones included.
     pub fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
         self.read(|tx| {
-            tx.query(&format!("SELECT {COLUMNS} FROM api_tokens ORDER BY created_ms, id"), &[])?
-                .iter()
-                .map(decode)
-                .collect()
+            tx.query(
+                &format!("SELECT {COLUMNS} FROM api_tokens ORDER BY created_ms, id"),
+                &[],
+            )?
+            .iter()
+            .map(decode)
+            .collect()
         })
     }
 

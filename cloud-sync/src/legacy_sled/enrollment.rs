@@ -93,7 +93,8 @@ impl SledStore {
         tree.iter()
             .map(|item| {
                 let (k, v) = item?;
-                let token = serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt(format!("enrollment token: {e}")))?;
+                let token =
+                    serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt(format!("enrollment token: {e}")))?;
                 Ok((k.to_vec(), token))
             })
             .collect()

@@ -130,9 +130,12 @@ impl CentralStore {
 
     pub fn order(&self, order_number: &str) -> Result<Option<Order>, StoreError> {
         self.read(|tx| {
-            tx.query_opt("SELECT body FROM orders WHERE order_number = $1", &[order_number.into()])?
-                .map(|r| decode_order(r.bytes(0)?))
-                .transpose()
+            tx.query_opt(
+                "SELECT body FROM orders WHERE order_number = $1",
+                &[order_number.into()],
+            )?
+            .map(|r| decode_order(r.bytes(0)?))
+            .transpose()
         })
     }
 

@@ -11,11 +11,11 @@ use waymark_proto::enrollment::{EnrollmentToken, MAX_TOKEN_LEN};
 use waymark_proto::v1::enrollment_server::Enrollment;
 use waymark_proto::v1::{EnrollRequest, EnrollResponse};
 
+use super::{EnrollmentError, EnrollmentToken as StoredToken};
 use crate::auth::secret::{RandomUnavailable, random_bytes};
 use crate::error_code::ErrorCode;
 use crate::metrics::{ReasonLabel, SyncMetrics};
 use crate::pki::Pki;
-use super::{EnrollmentError, EnrollmentToken as StoredToken};
 use crate::store::{CentralStore, StoreError};
 
 /// Longest CSR accepted (a P-256 or RSA-4096 request is far smaller).
@@ -111,7 +111,8 @@ impl Enrollment for EnrollmentService {
         if token.ca_pin != self.pki.ca_pin() {
             return Err(self.refuse(
                 "wrong_central",
-                ErrorCode::FailedPrecondition.status("this token was issued by another central (its CA pin does not match)"),
+                ErrorCode::FailedPrecondition
+                    .status("this token was issued by another central (its CA pin does not match)"),
             ));
         }
         // The request must be usable before the token is spent on it.
@@ -126,7 +127,10 @@ impl Enrollment for EnrollmentService {
         let now_ms = chrono::Utc::now().timestamp_millis();
         let requested = req.site_id.clone();
         if !crate::identity::valid_site(&requested) {
-            return Err(self.refuse("bad_site", ErrorCode::InvalidRequest.status("site_id is not a valid site id")));
+            return Err(self.refuse(
+                "bad_site",
+                ErrorCode::InvalidRequest.status("site_id is not a valid site id"),
+            ));
         }
         let consumed = tokio::task::spawn_blocking(move || store.consume_enrollment_token(&hash, &requested, now_ms))
             .await

@@ -232,7 +232,11 @@ mod tests {
         let (_keep, store) = crate::store::testing::open(false).expect("store");
         let first = Pki::load_or_create(&store, &settings()).expect("create");
         let again = Pki::load_or_create(&store, &settings()).expect("load");
-        assert_eq!(first.ca_pin(), again.ca_pin(), "a restart (or a second process) must keep the CA");
+        assert_eq!(
+            first.ca_pin(),
+            again.ca_pin(),
+            "a restart (or a second process) must keep the CA"
+        );
     }
 
     #[test]

@@ -6,5 +6,5 @@ mod service;
 mod store;
 
 pub use service::{MAX_BATCH_EVENTS, SyncService, require_site};
-pub use store::{Applied, ApplyError, StreamLease};
 pub(crate) use store::decode_event;
+pub use store::{Applied, ApplyError, StreamLease};

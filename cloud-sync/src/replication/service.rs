@@ -18,10 +18,10 @@ use waymark_proto::v1::{
     StatusReceipt, central_message, gateway_message,
 };
 
+use super::{ApplyError, StreamLease};
 use crate::error_code::ErrorCode;
 use crate::identity::{IdentityMode, ensure_same_site};
 use crate::metrics::{ReasonLabel, SiteLabel, SyncMetrics};
-use super::{ApplyError, StreamLease};
 use crate::store::{CentralStore, StoreError};
 
 /// Revisions sent per store read on the downlink.
@@ -311,7 +311,8 @@ impl ReplicationSession {
         if events.len() > MAX_BATCH_EVENTS {
             return Err(self.refuse(
                 "batch_too_large",
-                ErrorCode::PayloadTooLarge.status(format!("batch of {} events exceeds {MAX_BATCH_EVENTS}", events.len())),
+                ErrorCode::PayloadTooLarge
+                    .status(format!("batch of {} events exceeds {MAX_BATCH_EVENTS}", events.len())),
             ));
         }
         let _guard = self.lock.lock().await;

@@ -70,7 +70,11 @@ impl CentralStore {
                 })?;
                 tx.execute(
                     "INSERT INTO schema_migrations (version, name, applied_ms) VALUES ($1, $2, $3)",
-                    &[m.version.into(), m.name.into(), chrono::Utc::now().timestamp_millis().into()],
+                    &[
+                        m.version.into(),
+                        m.name.into(),
+                        chrono::Utc::now().timestamp_millis().into(),
+                    ],
                 )?;
                 applied.push(m.version);
             }
@@ -98,8 +102,11 @@ impl CentralStore {
 }
 
 fn current_version(tx: &mut Tx<'_>) -> Result<i64, StoreError> {
-    tx.query_opt("SELECT CAST(COALESCE(MAX(version), 0) AS BIGINT) FROM schema_migrations", &[])?
-        .map_or(Ok(0), |r| r.i64(0))
+    tx.query_opt(
+        "SELECT CAST(COALESCE(MAX(version), 0) AS BIGINT) FROM schema_migrations",
+        &[],
+    )?
+    .map_or(Ok(0), |r| r.i64(0))
 }
 
 #[cfg(test)]

@@ -43,7 +43,8 @@ impl Pg {
             url: url.clone(),
             reason,
         };
-        let mut config = postgres::Config::from_str(&options.url.driver_url()).map_err(|e| unreachable(e.to_string()))?;
+        let mut config =
+            postgres::Config::from_str(&options.url.driver_url()).map_err(|e| unreachable(e.to_string()))?;
         let mode = options.url.ssl_mode().map_err(unreachable)?;
         config.connect_timeout(options.connect_timeout);
         if config.get_application_name().is_none() {

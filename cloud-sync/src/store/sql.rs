@@ -123,7 +123,9 @@ impl Row {
     pub fn i64(&self, i: usize) -> Result<i64, StoreError> {
         match self.at(i)? {
             Value::I64(v) => Ok(*v),
-            other => Err(StoreError::Corrupt(format!("column {i}: expected an integer, got {other:?}"))),
+            other => Err(StoreError::Corrupt(format!(
+                "column {i}: expected an integer, got {other:?}"
+            ))),
         }
     }
 
@@ -157,7 +159,9 @@ impl Row {
     pub fn bytes(&self, i: usize) -> Result<&[u8], StoreError> {
         match self.at(i)? {
             Value::Bytes(b) => Ok(b),
-            other => Err(StoreError::Corrupt(format!("column {i}: expected bytes, got {other:?}"))),
+            other => Err(StoreError::Corrupt(format!(
+                "column {i}: expected bytes, got {other:?}"
+            ))),
         }
     }
 }
@@ -228,10 +232,7 @@ impl Tx<'_> {
             }
             Self::Postgres { tx, statements } => {
                 let stmt = pg_statement(tx, statements, sql)?;
-                tx.query(&stmt, &pg_params(params))?
-                    .iter()
-                    .map(pg_row)
-                    .collect()
+                tx.query(&stmt, &pg_params(params))?.iter().map(pg_row).collect()
             }
         }
     }

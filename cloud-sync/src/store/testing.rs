@@ -56,7 +56,10 @@ impl TestDatabase {
 
     /// Replaces the database with the snapshot `label` (a restore from backup).
     pub fn restore(&self, label: &str) -> Result<(), StoreError> {
-        run_admin(&self.admin, &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))?;
+        run_admin(
+            &self.admin,
+            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        )?;
         run_admin(
             &self.admin,
             &format!("CREATE DATABASE {} TEMPLATE {}_{label}", self.name, self.name),

@@ -156,8 +156,8 @@ mod tests {
     #[test]
     fn passwords_never_show() {
         let dir = Path::new("/d");
-        let u = StoreUrl::parse("postgres://waymark:s3cret@db.example:5432/waymark?sslmode=require", dir)
-            .expect("valid");
+        let u =
+            StoreUrl::parse("postgres://waymark:s3cret@db.example:5432/waymark?sslmode=require", dir).expect("valid");
         assert_eq!(
             u.redacted(),
             "postgres://waymark:***@db.example:5432/waymark?sslmode=require"
@@ -173,10 +173,7 @@ mod tests {
     #[test]
     fn sqlite_is_the_default_in_the_data_dir() {
         let dir = Path::new("/var/lib/w");
-        assert_eq!(
-            StoreUrl::parse("", dir),
-            Ok(StoreUrl::Sqlite(dir.join(SQLITE_FILE)))
-        );
+        assert_eq!(StoreUrl::parse("", dir), Ok(StoreUrl::Sqlite(dir.join(SQLITE_FILE))));
         assert_eq!(
             StoreUrl::parse("sqlite:/tmp/x.db", dir),
             Ok(StoreUrl::Sqlite("/tmp/x.db".into()))

@@ -79,7 +79,11 @@ async fn main() -> anyhow::Result<()> {
     );
     let mut centrals = Vec::new();
     for i in 0..args.replicas {
-        let name = if i == 0 { "central".to_string() } else { format!("central-{}", i + 1) };
+        let name = if i == 0 {
+            "central".to_string()
+        } else {
+            format!("central-{}", i + 1)
+        };
         let central = waymark_sync::start(
             waymark_sync::config::RawConfig {
                 data_dir: Some(data_dir.join(name)),
@@ -179,7 +183,11 @@ outside = [3, 4]
 
     println!(
         "Waymark demo is running: central ({} on {}), 2 site gateways, simulated scanners and portals.",
-        if centrals.len() == 1 { "one process".to_string() } else { format!("{} processes", centrals.len()) },
+        if centrals.len() == 1 {
+            "one process".to_string()
+        } else {
+            format!("{} processes", centrals.len())
+        },
         central.store
     );
     println!();

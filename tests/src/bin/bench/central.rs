@@ -34,7 +34,10 @@ pub async fn projection_caught_up(h: &Harness, ops: std::net::SocketAddr, since:
             );
             last_print = Instant::now();
         }
-        anyhow::ensure!(since.elapsed() < Duration::from_secs(3600), "projection stalled at lag {lag}");
+        anyhow::ensure!(
+            since.elapsed() < Duration::from_secs(3600),
+            "projection stalled at lag {lag}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -171,7 +174,10 @@ pub fn timeline(engine: Engine, events: u64, reads: usize) -> anyhow::Result<()>
     let mut found = 0;
     for i in 0..reads as u64 {
         let order = (i.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 11) % orders.max(1);
-        let (p1, p2) = (format!("0061414{:011}", order * 2), format!("0061414{:011}", order * 2 + 1));
+        let (p1, p2) = (
+            format!("0061414{:011}", order * 2),
+            format!("0061414{:011}", order * 2 + 1),
+        );
         let number = format!("SO-{order}");
         let asked = Instant::now();
         found += store.timeline(&[&p1, &p2, &number])?.len();
