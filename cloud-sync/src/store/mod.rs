@@ -103,7 +103,7 @@ pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
 
 enum Backend {
     Sqlite(sqlite::Sqlite),
-    Postgres(postgres::Pg),
+    Postgres(Box<postgres::Pg>),
 }
 
 /// Central's store, on either engine.
@@ -133,7 +133,7 @@ impl CentralStore {
     pub fn connect(options: &StoreOptions) -> Result<Self, StoreError> {
         let backend = match &options.url {
             StoreUrl::Sqlite(path) => Backend::Sqlite(sqlite::Sqlite::open(path)?),
-            StoreUrl::Postgres(_) => Backend::Postgres(postgres::Pg::connect(options)?),
+            StoreUrl::Postgres(_) => Backend::Postgres(Box::new(postgres::Pg::connect(options)?)),
         };
         Ok(Self {
             backend,
