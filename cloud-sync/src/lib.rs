@@ -1,12 +1,12 @@
 //! Waymark central sync service: applies every site's events exactly once, holds
 //! orders and their timelines, serves each site its orders, and answers the API.
 
-pub mod api;
 pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod conn_limit;
 pub mod error_code;
+pub mod http;
 pub mod identity;
 pub mod import;
 pub mod legacy_sled;
@@ -189,15 +189,15 @@ pub async fn start(config: SyncConfig, shutdown: CancellationToken) -> Result<Ru
         )
     };
     let store_description = store.describe();
-    let api_state = Arc::new(api::ApiState {
+    let api_state = Arc::new(http::ApiState {
         pki: pki.clone(),
         store,
         metrics,
         order_writes,
         gatekeeper,
     });
-    let app = api::router(api_state.clone());
-    let ops_app = api::ops_router(api_state);
+    let app = http::router(api_state.clone());
+    let ops_app = http::ops_router(api_state);
     let ops_shutdown = shutdown.clone();
     let ops = tokio::spawn(
         async move {

@@ -178,7 +178,7 @@ async fn scopes_decide_and_tokens_can_be_revoked_or_expire() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(message(&body).split("; ").count(), 3, "{body}");
 
-    let big = "x".repeat(waymark_sync::api::MAX_BODY_BYTES + 1);
+    let big = "x".repeat(waymark_sync::http::MAX_BODY_BYTES + 1);
     let resp = c
         .http
         .post(format!("{}/orders", c.api))

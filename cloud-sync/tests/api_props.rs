@@ -8,9 +8,9 @@ use axum::http::{Request, header};
 use proptest::prelude::*;
 use tokio::sync::watch;
 use tower::ServiceExt;
-use waymark_sync::api::{self, ApiState};
 use waymark_sync::auth::limiter::FailureLimiter;
 use waymark_sync::auth::{Gatekeeper, Scope};
+use waymark_sync::http::{self as api, ApiState};
 use waymark_sync::metrics::SyncMetrics;
 use waymark_sync::store::CentralStore;
 

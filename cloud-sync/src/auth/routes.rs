@@ -13,8 +13,9 @@ use serde_json::{Value, json};
 use tracing::info;
 
 use super::{Authorized, Revoked, TokenView, needs, parse_scopes, valid_name};
-use crate::api::{ApiError, ApiState, blocking, format_utc};
 use crate::error_code::ErrorCode;
+use crate::http::{ApiError, ApiState, blocking};
+use crate::timeline::view::format_utc;
 
 /// Ten years: long enough for any integration, short enough to add without overflow.
 pub const MAX_TTL_SECS: u64 = 10 * 365 * 24 * 3600;

@@ -3,3 +3,4 @@
 mod store;
 
 pub use store::{GapRecord, SiteSummary};
+pub mod routes;

@@ -4,3 +4,4 @@
 mod store;
 
 pub use store::{NewOrder, NewParcel, OrderError, order_identifiers};
+pub mod routes;

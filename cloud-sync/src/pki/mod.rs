@@ -21,6 +21,7 @@ use crate::config::TlsSettings;
 use crate::store::CentralStore;
 
 pub mod enroll;
+pub mod routes;
 mod store;
 
 pub use store::{EnrollmentError, EnrollmentToken};

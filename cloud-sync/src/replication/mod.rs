@@ -6,5 +6,4 @@ mod service;
 mod store;
 
 pub use service::{MAX_BATCH_EVENTS, SyncService, require_site};
-pub(crate) use store::decode_event;
 pub use store::{Applied, ApplyError, StreamLease};

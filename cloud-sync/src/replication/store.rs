@@ -10,6 +10,7 @@ use prost::Message;
 use waymark_proto::v1::Event;
 
 use crate::store::{CentralStore, Engine, Param, StoreError, Tx, seq_param};
+use crate::timeline::decode_event;
 
 /// The right to append to one site's events, until a newer stream opens.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -297,10 +298,6 @@ fn insert_events_one_by_one(tx: &mut Tx<'_>, site: &str, events: &[&Event]) -> R
         }
     }
     Ok(stored)
-}
-
-pub(crate) fn decode_event(bytes: &[u8]) -> Result<Event, StoreError> {
-    Event::decode(bytes).map_err(|e| StoreError::Corrupt(format!("stored event: {e}")))
 }
 
 fn validate(e: &Event) -> Result<(), ApplyError> {

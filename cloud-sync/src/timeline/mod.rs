@@ -5,8 +5,10 @@
 
 use waymark_proto::v1::Event;
 
-use crate::replication::decode_event;
+pub mod view;
+
 use crate::store::{CentralStore, Engine, Param, StoreError, Tx, seq_param};
+use prost::Message;
 
 pub const PROJECTION: &str = "timeline";
 
@@ -141,4 +143,9 @@ impl CentralStore {
             Ok(rows)
         })
     }
+}
+
+/// A stored event, decoded.
+pub(crate) fn decode_event(bytes: &[u8]) -> Result<Event, StoreError> {
+    Event::decode(bytes).map_err(|e| StoreError::Corrupt(format!("stored event: {e}")))
 }

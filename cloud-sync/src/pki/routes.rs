@@ -12,11 +12,11 @@ use axum::http::StatusCode;
 use chrono::SecondsFormat;
 use serde::Deserialize;
 
-use super::{ApiError, ApiState, blocking};
+use super::enroll::{DEFAULT_TOKEN_TTL, IssueError, MAX_TOKEN_TTL, issue_token};
 use crate::auth::{Authorized, needs};
 use crate::error_code::ErrorCode;
+use crate::http::{ApiError, ApiState, blocking};
 use crate::identity::valid_site;
-use crate::pki::enroll::{DEFAULT_TOKEN_TTL, IssueError, MAX_TOKEN_TTL, issue_token};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
