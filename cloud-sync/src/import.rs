@@ -116,15 +116,7 @@ pub fn import_sled(from: &Path, store: &CentralStore, cache_bytes: u64) -> Resul
     }
     let before = store.tokens()?.len();
     for t in sled.tokens()? {
-        store.insert_token(&crate::auth::TokenRecord {
-            id: t.id,
-            name: t.name,
-            sha256: t.sha256,
-            scopes: t.scopes,
-            created_ms: t.created_ms,
-            expires_ms: t.expires_ms,
-            revoked: t.revoked,
-        })?;
+        store.insert_token(&t)?;
     }
     out.api_tokens = (store.tokens()?.len() - before) as u64;
     let before = store.enrollment_tokens()?.len();
@@ -132,15 +124,7 @@ pub fn import_sled(from: &Path, store: &CentralStore, cache_bytes: u64) -> Resul
         let Ok(hash) = <[u8; 32]>::try_from(hash.as_slice()) else {
             continue;
         };
-        store.put_enrollment_token(
-            &hash,
-            &crate::pki::EnrollmentToken {
-                site: t.site,
-                created_ms: t.created_ms,
-                expires_ms: t.expires_ms,
-                used_ms: t.used_ms,
-            },
-        )?;
+        store.put_enrollment_token(&hash, &t)?;
     }
     out.enrollment_tokens = (store.enrollment_tokens()?.len() - before) as u64;
     let (cert, key) = (from.join("pki/ca.crt"), from.join("pki/ca.key"));

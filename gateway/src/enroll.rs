@@ -11,10 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
+use rustls::pki_types::ServerName;
 use sha2::{Digest, Sha256};
 use tokio::net::TcpStream;
 use tonic::transport::{Certificate, ClientTlsConfig};
@@ -216,7 +213,7 @@ async fn presented_chain(host: &str, port: u16, server_name: &str) -> Result<Vec
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(ChainRecorder(provider)))
+        .with_custom_certificate_verifier(Arc::new(waymark_proto::tls::AnyChainVerifier::new(provider)))
         .with_no_client_auth();
     let name = ServerName::try_from(server_name.to_string()).map_err(|e| e.to_string())?;
     let tcp = tokio::time::timeout(Duration::from_secs(10), TcpStream::connect((host, port)))
@@ -237,45 +234,6 @@ async fn presented_chain(host: &str, port: u16, server_name: &str) -> Result<Vec
         .map(|c| c.iter().map(|c| c.to_vec()).collect())
         .unwrap_or_default();
     Ok(chain)
-}
-
-/// Accepts any chain (the caller pins the CA in it) but checks handshake signatures.
-#[derive(Debug)]
-struct ChainRecorder(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for ChainRecorder {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
 }
 
 #[cfg(test)]

@@ -2,19 +2,10 @@
 //! one is a compare-and-swap, so two gateways racing with the same token cannot
 //! both enroll; the token record stays, marked used, for the audit trail.
 
-use serde::{Deserialize, Serialize};
-
 use super::{SledStore, StoreError};
+pub use crate::pki::EnrollmentToken;
 
 const TREE: &str = "enrollment_tokens";
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EnrollmentToken {
-    pub site: String,
-    pub created_ms: i64,
-    pub expires_ms: i64,
-    pub used_ms: Option<i64>,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum EnrollmentError {

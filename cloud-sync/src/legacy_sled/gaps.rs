@@ -3,20 +3,12 @@
 //! old backup). Recorded where operators see them instead of stalling the site's
 //! replication forever.
 
-use serde::{Deserialize, Serialize};
+pub use crate::ops::GapRecord;
 
 use super::{Applied, ApplyError, SledStore, StoreError, keys};
 
 const TREE: &str = "gaps";
 const MAX_REASON: usize = 200;
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GapRecord {
-    pub first: u64,
-    pub last: u64,
-    pub reason: String,
-    pub recorded_ms: i64,
-}
 
 impl SledStore {
     /// Records that `first..=last` of `site` cannot be delivered and moves the

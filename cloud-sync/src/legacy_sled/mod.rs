@@ -26,6 +26,7 @@ use prost::Message;
 use waymark_proto::chunk::{self, CHUNK_TARGET_BYTES};
 use waymark_proto::v1::{Event, GatewayStatus};
 
+pub use crate::ops::SiteSummary;
 pub use enrollment::{EnrollmentError, EnrollmentToken};
 pub use gaps::GapRecord;
 pub use orders::{NewOrder, NewParcel, OrderError, order_identifiers};
@@ -87,7 +88,6 @@ impl std::fmt::Debug for SledStore {
     }
 }
 
-const MAX_IDENTIFIERS_PER_EVENT: usize = 16;
 /// Events per sled batch of an apply (see `apply_events`). Unit tests use small
 /// batches so that a few hundred events already span several.
 const EVENTS_PER_BATCH: usize = if cfg!(test) { 128 } else { 1024 };
@@ -107,7 +107,6 @@ struct Staged {
 /// Timeline entries worth a second thread: below this, starting it costs more
 /// than it saves.
 const PARALLEL_TIMELINE_ENTRIES: usize = 512;
-const MAX_FIELD_LEN: usize = 128;
 
 impl SledStore {
     pub fn open(dir: &Path, cache_capacity_bytes: u64) -> Result<Self, StoreError> {
@@ -484,26 +483,6 @@ impl SledStore {
     }
 }
 
-#[derive(Debug, Clone)]
-pub struct SiteSummary {
-    pub site_id: String,
-    pub high_water_mark: u64,
-    pub last_status: Option<GatewayStatus>,
-    /// Sequences the site's gateway could no longer deliver.
-    pub gaps: Vec<GapRecord>,
-}
-
-impl SiteSummary {
-    fn new(site_id: String) -> Self {
-        Self {
-            site_id,
-            high_water_mark: 0,
-            last_status: None,
-            gaps: Vec::new(),
-        }
-    }
-}
-
 /// Stages the timeline entries of one stored event; returns how many.
 fn stage_timeline(batch: &mut sled::Batch, site: &str, e: &Event) -> usize {
     let mut n = 0;
@@ -530,34 +509,13 @@ fn timeline_keys(e: &Event) -> impl Iterator<Item = &str> {
 }
 
 fn validate(e: &Event) -> Result<(), ApplyError> {
-    let invalid = |problem: String| ApplyError::Invalid {
-        sequence: e.sequence,
-        problem,
-    };
-    if e.event_id.is_empty() || e.event_id.len() > 64 {
-        return Err(invalid(format!("event_id must be 1-64 bytes, is {}", e.event_id.len())));
+    match crate::replication::event_problem(e) {
+        Some(problem) => Err(ApplyError::Invalid {
+            sequence: e.sequence,
+            problem,
+        }),
+        None => Ok(()),
     }
-    if e.identifiers.is_empty() || e.identifiers.len() > MAX_IDENTIFIERS_PER_EVENT {
-        return Err(invalid(format!(
-            "must name 1-{MAX_IDENTIFIERS_PER_EVENT} identifiers, names {}",
-            e.identifiers.len()
-        )));
-    }
-    let fields = e.identifiers.iter().map(|i| i.value.as_str()).chain([
-        e.read_point.as_str(),
-        e.device_id.as_str(),
-        e.business_step.as_str(),
-        e.disposition.as_str(),
-        e.order_number.as_str(),
-    ]);
-    for f in fields {
-        if f.len() > MAX_FIELD_LEN || f.contains('\0') {
-            return Err(invalid(format!(
-                "a field is longer than {MAX_FIELD_LEN} bytes or holds NUL"
-            )));
-        }
-    }
-    Ok(())
 }
 
 /// A stored chunk: the events `first..=last` of a site, encoded.

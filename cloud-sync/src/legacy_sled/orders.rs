@@ -5,22 +5,7 @@ use waymark_proto::v1::{Order, OrderRevision, Parcel};
 
 use super::keys::{self, ORDER, PARCEL_ID, REVISION, REVISION_COUNTER};
 use super::{SledStore, StoreError, read_u64};
-
-/// An order as a merchant system submits it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewOrder {
-    pub order_number: String,
-    pub site_id: String,
-    pub parcels: Vec<NewParcel>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct NewParcel {
-    pub parcel_id: Option<String>,
-    pub sscc: Option<String>,
-    pub tracking_number: Option<String>,
-    pub epc: Option<String>,
-}
+pub use crate::orders::{NewOrder, NewParcel};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OrderError {

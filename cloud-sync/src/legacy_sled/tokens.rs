@@ -2,24 +2,8 @@
 //! secret (never the secret). Revoked tokens stay, so an id is never reused and
 //! the bootstrap token is not recreated once any token ever existed.
 
-use serde::{Deserialize, Serialize};
-
 use super::{SledStore, StoreError};
-use crate::auth::Scope;
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TokenRecord {
-    pub id: String,
-    pub name: String,
-    /// Hex SHA-256 of the secret.
-    pub sha256: String,
-    pub scopes: Vec<Scope>,
-    pub created_ms: i64,
-    #[serde(default)]
-    pub expires_ms: Option<i64>,
-    #[serde(default)]
-    pub revoked: bool,
-}
+pub use crate::auth::TokenRecord;
 
 impl SledStore {
     /// Every token record, revoked ones included.

@@ -24,7 +24,7 @@ pub struct SiteSummary {
 }
 
 impl SiteSummary {
-    fn new(site_id: String) -> Self {
+    pub(crate) fn new(site_id: String) -> Self {
         Self {
             site_id,
             high_water_mark: 0,

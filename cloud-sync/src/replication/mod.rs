@@ -6,4 +6,5 @@ mod service;
 mod store;
 
 pub use service::{MAX_BATCH_EVENTS, SyncService, require_site};
+pub(crate) use store::event_problem;
 pub use store::{Applied, ApplyError, StreamLease};

@@ -301,32 +301,35 @@ fn insert_events_one_by_one(tx: &mut Tx<'_>, site: &str, events: &[&Event]) -> R
 }
 
 fn validate(e: &Event) -> Result<(), ApplyError> {
-    let invalid = |problem: String| ApplyError::Invalid {
-        sequence: e.sequence,
-        problem,
-    };
+    match event_problem(e) {
+        Some(problem) => Err(ApplyError::Invalid {
+            sequence: e.sequence,
+            problem,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// What makes an event unfit to store, if anything: ids, identifiers and
+/// fields of bounded size without NUL.
+pub(crate) fn event_problem(e: &Event) -> Option<String> {
     if e.event_id.is_empty() || e.event_id.len() > 64 {
-        return Err(invalid(format!("event_id must be 1-64 bytes, is {}", e.event_id.len())));
+        return Some(format!("event_id must be 1-64 bytes, is {}", e.event_id.len()));
     }
     if e.identifiers.is_empty() || e.identifiers.len() > MAX_IDENTIFIERS_PER_EVENT {
-        return Err(invalid(format!(
+        return Some(format!(
             "must name 1-{MAX_IDENTIFIERS_PER_EVENT} identifiers, names {}",
             e.identifiers.len()
-        )));
+        ));
     }
-    let fields = e.identifiers.iter().map(|i| i.value.as_str()).chain([
+    let mut fields = e.identifiers.iter().map(|i| i.value.as_str()).chain([
         e.read_point.as_str(),
         e.device_id.as_str(),
         e.business_step.as_str(),
         e.disposition.as_str(),
         e.order_number.as_str(),
     ]);
-    for f in fields {
-        if f.len() > MAX_FIELD_LEN || f.contains('\0') {
-            return Err(invalid(format!(
-                "a field is longer than {MAX_FIELD_LEN} bytes or holds NUL"
-            )));
-        }
-    }
-    Ok(())
+    fields
+        .any(|f| f.len() > MAX_FIELD_LEN || f.contains('\0'))
+        .then(|| format!("a field is longer than {MAX_FIELD_LEN} bytes or holds NUL"))
 }
