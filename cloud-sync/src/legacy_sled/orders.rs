@@ -1,7 +1,7 @@
 //! Orders and parcels, and the per-site revision log the downlink serves from.
 
 use prost::Message;
-use waymark_proto::v1::{Order, OrderRevision, Parcel};
+use waymark_proto::v1::{Order, OrderRevision};
 
 use super::keys::{self, ORDER, PARCEL_ID, REVISION, REVISION_COUNTER};
 use super::{SledStore, StoreError, read_u64};
@@ -22,25 +22,7 @@ impl SledStore {
     /// same order again is accepted and changes nothing (`Ok((order, false))`).
     pub fn create_order(&self, new: NewOrder, now_ms: i64) -> Result<(Order, bool), OrderError> {
         let _guard = self.order_write.lock().unwrap_or_else(|p| p.into_inner());
-        let order = Order {
-            order_number: new.order_number.clone(),
-            site_id: new.site_id.clone(),
-            parcels: new
-                .parcels
-                .iter()
-                .enumerate()
-                .map(|(i, p)| Parcel {
-                    parcel_id: p
-                        .parcel_id
-                        .clone()
-                        .unwrap_or_else(|| format!("{}-{}", new.order_number, i + 1)),
-                    sscc: p.sscc.clone().unwrap_or_default(),
-                    tracking_number: p.tracking_number.clone().unwrap_or_default(),
-                    epc: p.epc.clone().unwrap_or_default(),
-                })
-                .collect(),
-            created_ms: now_ms,
-        };
+        let order = new.to_order(now_ms);
         if let Some(existing) = self.order(&new.order_number)? {
             let same = existing.site_id == order.site_id && existing.parcels == order.parcels;
             return if same {

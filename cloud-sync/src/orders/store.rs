@@ -23,6 +23,31 @@ pub struct NewParcel {
     pub epc: Option<String>,
 }
 
+impl NewOrder {
+    /// The order as stored: a parcel without an id is numbered after the order.
+    pub fn to_order(&self, now_ms: i64) -> Order {
+        Order {
+            order_number: self.order_number.clone(),
+            site_id: self.site_id.clone(),
+            parcels: self
+                .parcels
+                .iter()
+                .enumerate()
+                .map(|(i, p)| Parcel {
+                    parcel_id: p
+                        .parcel_id
+                        .clone()
+                        .unwrap_or_else(|| format!("{}-{}", self.order_number, i + 1)),
+                    sscc: p.sscc.clone().unwrap_or_default(),
+                    tracking_number: p.tracking_number.clone().unwrap_or_default(),
+                    epc: p.epc.clone().unwrap_or_default(),
+                })
+                .collect(),
+            created_ms: now_ms,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum OrderError {
     #[error("order {0} already exists with different content")]
@@ -38,25 +63,7 @@ impl CentralStore {
     /// same order again is accepted and changes nothing (`Ok((order, false))`),
     /// also when two central processes receive it at the same moment.
     pub fn create_order(&self, new: NewOrder, now_ms: i64) -> Result<(Order, bool), OrderError> {
-        let order = Order {
-            order_number: new.order_number.clone(),
-            site_id: new.site_id.clone(),
-            parcels: new
-                .parcels
-                .iter()
-                .enumerate()
-                .map(|(i, p)| Parcel {
-                    parcel_id: p
-                        .parcel_id
-                        .clone()
-                        .unwrap_or_else(|| format!("{}-{}", new.order_number, i + 1)),
-                    sscc: p.sscc.clone().unwrap_or_default(),
-                    tracking_number: p.tracking_number.clone().unwrap_or_default(),
-                    epc: p.epc.clone().unwrap_or_default(),
-                })
-                .collect(),
-            created_ms: now_ms,
-        };
+        let order = new.to_order(now_ms);
         let body = order.encode_to_vec();
         self.write(|tx| {
             let inserted = tx.execute(
