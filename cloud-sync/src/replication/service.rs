@@ -24,6 +24,21 @@ use crate::identity::{IdentityMode, ensure_same_site};
 use crate::metrics::{ReasonLabel, SiteLabel, SyncMetrics};
 use crate::store::{CentralStore, StoreError};
 
+/// Messages read ahead of the one being applied.
+const READ_AHEAD: usize = 16;
+/// Ordered batches received together are applied in one transaction up to
+/// about this many events.
+const GROUP_MAX_EVENTS: usize = 10_000;
+
+/// Aborts the task when dropped (the stream's reader ends with its session).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Revisions sent per store read on the downlink.
 const DOWNLINK_PAGE: usize = 500;
 /// Most events one batch may carry.
@@ -262,59 +277,92 @@ impl ReplicationSession {
         tx: mpsc::Sender<Result<CentralMessage, Status>>,
         shutdown: CancellationToken,
     ) {
-        loop {
-            let msg = tokio::select! {
-                () = shutdown.cancelled() => return,
-                m = inbound.message() => m,
-            };
-            if let Ok(Some(GatewayMessage {
-                body: Some(gateway_message::Body::Gap(gap)),
-            })) = &msg
-            {
-                let reply = self.record_gap(gap).await;
-                let failed = reply.is_err();
-                if tx.send(reply).await.is_err() || failed {
+        // A reader forwards the stream's messages, so that ordered batches
+        // already received are applied together: one commit for all of them
+        // (group commit), then an ack for each.
+        let (forward, mut received) = mpsc::channel(READ_AHEAD);
+        let reader = tokio::spawn(async move {
+            loop {
+                let msg = inbound.message().await.transpose();
+                let last = !matches!(msg, Some(Ok(_)));
+                if forward.send(msg).await.is_err() || last {
                     return;
                 }
-                continue;
             }
-            let (batch, expedite) = match msg {
-                Ok(Some(GatewayMessage {
-                    body: Some(gateway_message::Body::Batch(b)),
-                })) => (b, false),
-                Ok(Some(GatewayMessage {
-                    body: Some(gateway_message::Body::Expedite(b)),
-                })) => (b, true),
-                Ok(None) => return,
-                Ok(Some(_)) => {
+        });
+        let _reader = AbortOnDrop(reader);
+        let mut next: Option<Option<Result<GatewayMessage, Status>>> = None;
+        loop {
+            let msg = match next.take() {
+                Some(m) => m,
+                None => tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    m = received.recv() => m.flatten(),
+                },
+            };
+            let body = match msg {
+                Some(Ok(GatewayMessage { body: Some(body) })) => body,
+                None => return,
+                Some(Ok(GatewayMessage { body: None })) => {
                     tx.send(Err(ErrorCode::InvalidRequest.status("expected an event batch")))
                         .await
                         .ok();
                     return;
                 }
-                Err(e) => {
+                Some(Err(e)) => {
                     warn!(error = %e.message(), "replication stream broke");
                     return;
                 }
             };
-            let reply = self.apply(batch.events, expedite).await;
-            let failed = reply.is_err();
-            if tx.send(reply).await.is_err() || failed {
-                return;
+            let replies = match body {
+                gateway_message::Body::Gap(gap) => vec![self.record_gap(&gap).await],
+                gateway_message::Body::Expedite(b) => vec![self.apply(vec![b.events], true).await],
+                gateway_message::Body::Batch(b) => {
+                    let mut group = vec![b.events];
+                    let mut events = group[0].len();
+                    while events < GROUP_MAX_EVENTS {
+                        match received.try_recv() {
+                            Ok(Some(Ok(GatewayMessage {
+                                body: Some(gateway_message::Body::Batch(b)),
+                            }))) => {
+                                events += b.events.len();
+                                group.push(b.events);
+                            }
+                            Ok(other) => {
+                                next = Some(other);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    let batches = group.len();
+                    match self.apply(group, false).await {
+                        Ok(ack) => vec![Ok(ack); batches],
+                        Err(e) => vec![Err(e)],
+                    }
+                }
+                gateway_message::Body::Hello(_) => vec![Err(ErrorCode::InvalidRequest.status("expected an event batch"))],
+            };
+            for reply in replies {
+                let failed = reply.is_err();
+                if tx.send(reply).await.is_err() || failed {
+                    return;
+                }
             }
         }
     }
 
-    /// Applies an ordered batch (answered with `Ack`) or a priority-lane batch
-    /// (answered with `ExpediteAck`).
-    async fn apply(&self, events: Vec<waymark_proto::Event>, expedite: bool) -> Result<CentralMessage, Status> {
-        if events.len() > MAX_BATCH_EVENTS {
+    /// Applies ordered batches received together, in one transaction (each is
+    /// then answered with an `Ack`), or one priority-lane batch (answered with
+    /// `ExpediteAck`).
+    async fn apply(&self, batches: Vec<Vec<waymark_proto::Event>>, expedite: bool) -> Result<CentralMessage, Status> {
+        if let Some(big) = batches.iter().find(|b| b.len() > MAX_BATCH_EVENTS) {
             return Err(self.refuse(
                 "batch_too_large",
-                ErrorCode::PayloadTooLarge
-                    .status(format!("batch of {} events exceeds {MAX_BATCH_EVENTS}", events.len())),
+                ErrorCode::PayloadTooLarge.status(format!("batch of {} events exceeds {MAX_BATCH_EVENTS}", big.len())),
             ));
         }
+        let events: Vec<waymark_proto::Event> = batches.into_iter().flatten().collect();
         let _guard = self.lock.lock().await;
         let started = Instant::now();
         let (store, lease) = (self.store.clone(), self.lease.clone());
