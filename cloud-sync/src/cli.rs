@@ -135,15 +135,18 @@ async fn run(config: SyncConfig) -> ExitCode {
         }
     };
     let tls = if running.pki.is_some() { "mtls" } else { "plaintext" };
-    println!(
+    let ready = format!(
         "waymark-sync ready grpc={} http={} ops={} tls={tls} admin_token_file={}",
         running.grpc_addr,
         running.http_addr,
         running.ops_addr,
         running.admin_token_file.display()
     );
+    println!("{ready}");
+    waymark_proto::service_manager::ready(&ready);
     wait_for_signal().await;
     tracing::info!("shutting down");
+    waymark_proto::service_manager::stopping();
     shutdown.cancel();
     running.wait(SHUTDOWN_GRACE).await;
     ExitCode::SUCCESS

@@ -285,12 +285,15 @@ async fn run(config: GatewayConfig) -> ExitCode {
         .tls_addr()
         .map(|a| format!(" mqtt_tls={a}"))
         .unwrap_or_default();
-    println!(
+    let ready = format!(
         "waymark-gateway ready site={site} mqtt={}{tls} ops={}",
         running.mqtt, running.ops_addr
     );
+    println!("{ready}");
+    waymark_proto::service_manager::ready(&ready);
     wait_for_signal().await;
     tracing::info!("shutting down");
+    waymark_proto::service_manager::stopping();
     shutdown.cancel();
     running.wait(SHUTDOWN_GRACE).await;
     ExitCode::SUCCESS

@@ -16,6 +16,7 @@ pub mod chunk;
 pub mod enrollment;
 pub mod id_runs;
 pub mod identity;
+pub mod service_manager;
 
 pub use v1::{
     CentralMessage, DownlinkRequest, Event, EventBatch, EventKind, GatewayMessage, GatewayStatus, Identifier,
