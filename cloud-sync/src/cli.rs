@@ -14,8 +14,17 @@ use crate::config::{ConfigError, ENV_KEYS, RawConfig, SyncConfig};
 
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
+/// The end of `--help`, as a man page's FILES and EXIT STATUS would say it.
+const FILES: &str = "\
+Files:
+  /etc/waymark/sync.toml   config (the Debian package's; `check-config` validates it)
+  /var/lib/waymark-sync    data_dir: the store, the CA (pki/), admin.token
+Logs go to stderr (the journal under systemd; WAYMARK_LOG=debug for more), the ready line to stdout.
+Exit status: 0 success, 2 invalid config or arguments, 1 any other failure.
+Docs: /usr/share/doc/waymark-sync/INSTALL.md";
+
 #[derive(Debug, Parser)]
-#[command(name = "waymark-sync", version, about = "Waymark central sync service")]
+#[command(name = "waymark-sync", version, about = "Waymark central sync service", after_help = FILES)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -28,12 +37,16 @@ enum Command {
         /// Config file (TOML); see deploy/sync.example.toml. Optional when --data-dir is given.
         #[arg(long, short)]
         config: Option<PathBuf>,
+        /// Instead of `data_dir` in the config (and WAYMARK_DATA_DIR).
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// Instead of `grpc_listen` (and WAYMARK_GRPC_LISTEN).
         #[arg(long)]
         grpc_listen: Option<String>,
+        /// Instead of `http_listen` (and WAYMARK_HTTP_LISTEN).
         #[arg(long)]
         http_listen: Option<String>,
+        /// Instead of `ops_listen` (and WAYMARK_OPS_LISTEN).
         #[arg(long)]
         ops_listen: Option<String>,
         /// Development only: plaintext gRPC, the site taken from a header.
