@@ -32,7 +32,12 @@ case "$profile" in
   *) echo "package.sh: --profile is release or debug, not $profile" >&2; exit 2 ;;
 esac
 
-if [ "$build" = 1 ]; then
+if [ "$build" = 1 ] && [ "$profile" = debug ]; then
+  # The targets `cargo test --workspace` builds: dependency features resolve the
+  # same way (dev-dependencies included), so after the suite (CI) this only links
+  # the gateway binary instead of compiling the dependency tree a second time.
+  cargo build --locked ${target:+--target "$target"} --workspace --bins --tests
+elif [ "$build" = 1 ]; then
   cargo build --locked --profile "$cargo_profile" ${target:+--target "$target"} \
     -p waymark-gateway -p waymark-sync
 fi
