@@ -108,7 +108,7 @@ for pkg in waymark-gateway waymark-sync; do
   [ ! -e "/usr/bin/$pkg" ] || fail "/usr/bin/$pkg still there"
   [ -d "/var/lib/$pkg" ] || fail "dpkg -r removed /var/lib/$pkg"
   [ -f "/etc/waymark/${pkg#waymark-}.toml" ] || fail "dpkg -r removed the config"
-  echo "$pkg: $(dpkg_state "$pkg"); data kept: $(ls -A "/var/lib/$pkg" | tr '\n' ' ')"
+  echo "$pkg: $(dpkg_state "$pkg"); data kept: $(find "/var/lib/$pkg" -mindepth 1 -maxdepth 1 -printf '%f ')"
 done
 
 step "dpkg -P: data and config gone"
