@@ -66,6 +66,20 @@ depends_of() {
   echo "libc6 (>= $glibc)$deps, adduser"
 }
 
+# Release binaries lose their DWARF line tables (80% of their size: 91 MB -> 19 MB
+# for the gateway) and keep their symbols, so a panic's backtrace still names the
+# functions. The unstripped binary stays in target/ for a debugger.
+strip_binary() {
+  [ "$profile" = release ] || return 0
+  local tool=strip
+  [ -n "$target" ] && tool="${target%%-*}-linux-gnu-strip"
+  if command -v "$tool" >/dev/null 2>&1; then
+    "$tool" --strip-debug "$1"
+  else
+    echo "package.sh: $tool not found: $(basename "$1") is packaged unstripped" >&2
+  fi
+}
+
 # package NAME CONFIG_NAME USER EXTRA_GROUPS SHORT_DESCRIPTION LONG_DESCRIPTION
 package() {
   local pkg="$1" conf="$2" user="$3" groups="$4" short="$5" long="$6"
@@ -75,6 +89,7 @@ package() {
   install -d -m 0755 "$root/DEBIAN" "$root/usr/bin" "$root/lib/systemd/system" \
     "$root/etc/waymark" "$root/usr/share/doc/$pkg"
   install -m 0755 "$bin" "$root/usr/bin/$pkg"
+  strip_binary "$root/usr/bin/$pkg"
   install -m 0644 "deploy/systemd/$pkg.service" "$root/lib/systemd/system/$pkg.service"
   # The shipped config is the example; its data_dir is the package's data directory.
   grep -qx "data_dir = \"$data\"" "deploy/$conf.example.toml" \
