@@ -15,8 +15,17 @@ use crate::config::{ConfigError, ENV_KEYS, RawConfig, SyncConfig};
 
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
+/// The end of `--help`, as a man page's FILES and EXIT STATUS would say it.
+const FILES: &str = "\
+Files:
+  /etc/waymark/sync.toml   config (the Debian package's; `check-config` validates it)
+  /var/lib/waymark-sync    data_dir: the store, the CA (pki/), admin.token
+Logs go to stderr (the journal under systemd; WAYMARK_LOG=debug for more), the ready line to stdout.
+Exit status: 0 success, 2 invalid config or arguments, 1 any other failure.
+Docs: /usr/share/doc/waymark-sync/INSTALL.md";
+
 #[derive(Debug, Parser)]
-#[command(name = "waymark-sync", version, about = "Waymark central sync service")]
+#[command(name = "waymark-sync", version, about = "Waymark central sync service", after_help = FILES)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -29,16 +38,20 @@ enum Command {
         /// Config file (TOML); see deploy/sync.example.toml. Optional when --data-dir is given.
         #[arg(long, short)]
         config: Option<PathBuf>,
+        /// Instead of `data_dir` in the config (and WAYMARK_DATA_DIR).
         #[arg(long)]
         data_dir: Option<PathBuf>,
         /// The store: postgres://USER:PASSWORD@HOST/DB[?sslmode=require] or sqlite:PATH
-        /// (default: SQLite in the data directory). Also WAYMARK_STORE_URL.
+        /// (default: SQLite in the data directory). Instead of `[store] url` (and WAYMARK_STORE_URL).
         #[arg(long)]
         store_url: Option<String>,
+        /// Instead of `grpc_listen` (and WAYMARK_GRPC_LISTEN).
         #[arg(long)]
         grpc_listen: Option<String>,
+        /// Instead of `http_listen` (and WAYMARK_HTTP_LISTEN).
         #[arg(long)]
         http_listen: Option<String>,
+        /// Instead of `ops_listen` (and WAYMARK_OPS_LISTEN).
         #[arg(long)]
         ops_listen: Option<String>,
         /// Development only: plaintext gRPC, the site taken from a header.
@@ -272,7 +285,7 @@ async fn run(config: SyncConfig) -> ExitCode {
         }
     };
     let tls = if running.pki.is_some() { "mtls" } else { "plaintext" };
-    println!(
+    let ready = format!(
         "waymark-sync ready grpc={} http={} ops={} tls={tls} store={} admin_token_file={}",
         running.grpc_addr,
         running.http_addr,
@@ -280,8 +293,11 @@ async fn run(config: SyncConfig) -> ExitCode {
         running.store,
         running.admin_token_file.display()
     );
+    println!("{ready}");
+    waymark_proto::service_manager::ready(&ready);
     signal.await;
     tracing::info!("shutting down");
+    waymark_proto::service_manager::stopping();
     shutdown.cancel();
     running.wait(SHUTDOWN_GRACE).await;
     ExitCode::SUCCESS

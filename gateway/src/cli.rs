@@ -12,11 +12,20 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{ConfigError, ENV_KEYS, GatewayConfig, RawConfig};
 
+/// The end of `--help`, as a man page's FILES and EXIT STATUS would say it.
+const FILES: &str = "\
+Files:
+  /etc/waymark/gateway.toml   config (the Debian package's; `check-config` lists every problem)
+  /var/lib/waymark-gateway    data_dir: the store, and tls/ after `enroll`
+Logs go to stderr (the journal under systemd; WAYMARK_LOG=debug for more), the ready line to stdout.
+Exit status: 0 success, 2 invalid config or arguments, 1 any other failure.
+Docs: /usr/share/doc/waymark-gateway/INSTALL.md";
+
 /// How long shutdown waits for the pipeline to drain.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Parser)]
-#[command(name = "waymark-gateway", version, about = "Waymark site gateway")]
+#[command(name = "waymark-gateway", version, about = "Waymark site gateway", after_help = FILES)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -73,14 +82,19 @@ enum Command {
 /// Flags override the environment, which overrides the file.
 #[derive(Debug, clap::Args)]
 struct Overrides {
+    /// Instead of `site_id` in the config (and WAYMARK_SITE_ID).
     #[arg(long)]
     site_id: Option<String>,
+    /// Instead of `data_dir` (and WAYMARK_DATA_DIR).
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Instead of `[central] endpoint` (and WAYMARK_CENTRAL_ENDPOINT).
     #[arg(long)]
     central: Option<String>,
+    /// Instead of `[mqtt] listen` (and WAYMARK_MQTT_LISTEN).
     #[arg(long)]
     mqtt_listen: Option<String>,
+    /// Instead of `[ops] listen` (and WAYMARK_OPS_LISTEN).
     #[arg(long)]
     ops_listen: Option<String>,
 }
@@ -285,12 +299,15 @@ async fn run(config: GatewayConfig) -> ExitCode {
         .tls_addr()
         .map(|a| format!(" mqtt_tls={a}"))
         .unwrap_or_default();
-    println!(
+    let ready = format!(
         "waymark-gateway ready site={site} mqtt={}{tls} ops={}",
         running.mqtt, running.ops_addr
     );
+    println!("{ready}");
+    waymark_proto::service_manager::ready(&ready);
     wait_for_signal().await;
     tracing::info!("shutting down");
+    waymark_proto::service_manager::stopping();
     shutdown.cancel();
     running.wait(SHUTDOWN_GRACE).await;
     ExitCode::SUCCESS

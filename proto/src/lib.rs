@@ -17,6 +17,7 @@ pub mod enrollment;
 pub mod id_runs;
 pub mod identity;
 pub mod tls;
+pub mod service_manager;
 
 pub use v1::{
     CentralMessage, DownlinkRequest, Event, EventBatch, EventKind, GatewayMessage, GatewayStatus, Identifier,
