@@ -300,6 +300,7 @@ mod tests {
             serial: None,
             password_hash: None,
             hostname: hostname.map(str::to_string),
+            repeat_window_ms: None,
         };
         let devices = BTreeMap::from([(door.id.clone(), door)]);
         Ingest {

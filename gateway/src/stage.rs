@@ -238,6 +238,8 @@ impl Stage {
             .inc_by(now.exceptions.saturating_sub(was.exceptions));
         m.reconcile_rematched
             .inc_by(now.rematched.saturating_sub(was.rematched));
+        m.reconcile_scans_repeated
+            .inc_by(now.scans_repeated.saturating_sub(was.scans_repeated));
         self.counted = now;
         if now != was {
             self.publish_view();

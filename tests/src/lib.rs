@@ -8,6 +8,7 @@ pub mod mqtt;
 pub mod mqtt_raw;
 pub mod pki;
 pub mod proxy;
+pub mod pty;
 pub mod wait;
 
 use std::ffi::OsString;
