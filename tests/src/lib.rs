@@ -4,6 +4,7 @@
 
 pub mod devsim;
 pub mod harness;
+pub mod mosquitto;
 pub mod mqtt;
 pub mod mqtt_raw;
 pub mod pki;
