@@ -7,6 +7,7 @@ pub mod harness;
 pub mod mosquitto;
 pub mod mqtt;
 pub mod mqtt_raw;
+pub mod mqtt_resend;
 pub mod pki;
 pub mod proxy;
 pub mod pty;
