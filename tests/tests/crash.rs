@@ -49,6 +49,13 @@ async fn wait_subscribed(h: &Harness, gw: &Node) -> anyhow::Result<()> {
     .await
 }
 
+/// The last lines of a gateway's log (all its lifetimes), for a failure message.
+fn log_tail(h: &Harness, site: &str) -> String {
+    let log = std::fs::read_to_string(h.path(&format!("{site}.log"))).unwrap_or_default();
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(30)..].join("\n")
+}
+
 async fn central_hwm(h: &Harness, http: SocketAddr, site: &str) -> Option<u64> {
     let (_, sites) = h.get_json(format!("http://{http}/api/v1/sites")).await.ok()?;
     sites["sites"].as_array()?.iter().find(|s| s["site_id"] == site)?["high_water_mark"].as_u64()
@@ -124,7 +131,9 @@ async fn kill_dash_nine_loses_nothing_with_an_external_broker() -> anyhow::Resul
         absorbed += duplicates(&h, &gw).await;
         gw.kill();
         gw = h.start_gateway(&spec, central.ready.addr("grpc")?, None)?;
-        wait_subscribed(&h, &gw).await?;
+        wait_subscribed(&h, &gw)
+            .await
+            .with_context(|| format!("after kill {}; the gateway's log ends:\n{}", k + 1, log_tail(&h, &site)))?;
         // Everything the gateway had reported as recorded reaches central.
         wait::until("recorded events to reach central after a restart", TIMEOUT, || async {
             (central_hwm(&h, http, &site).await? >= recorded).then_some(())
