@@ -14,9 +14,6 @@ use crate::ingest::IngestBatch;
 use crate::metrics::{GatewayMetrics, RejectLabel};
 use crate::store::{BudgetUse, CommitExtras, EventDraft, Store, StoreError};
 
-/// The shortest interval between the starts of two commits.
-const COMMIT_GAP: Duration = Duration::from_millis(4);
-
 pub struct Recorder {
     pub site_id: String,
     pub store: Arc<Store>,
@@ -42,16 +39,11 @@ impl Recorder {
         // not recorded; a snapshot now would mark them as done. Keep journaling, take
         // no snapshot until a restart replays the journal.
         let mut snapshots_allowed = true;
-        let mut last_commit = Instant::now();
         while let Some(mut batch) = rx.blocking_recv() {
-            // Group commit with a floor on the interval: a commit costs a few
-            // hundred microseconds of CPU and two fdatasyncs however little it
-            // holds, so under a stream of small payloads the recorder lets
-            // them gather for up to COMMIT_GAP after the previous commit began.
-            if let Some(wait) = (last_commit + COMMIT_GAP).checked_duration_since(Instant::now()) {
-                std::thread::sleep(wait);
-            }
-            last_commit = Instant::now();
+            // Group commit: whatever waits goes in. No pause to let more gather:
+            // devices' PUBACKs wait for this commit, so a pause would be added to
+            // every device's round trip and, through its in-flight window, divide
+            // its throughput.
             while batch.drafts.len() < self.max_events_per_commit {
                 match rx.try_recv() {
                     Ok(more) => batch.append(more),
