@@ -152,6 +152,10 @@ pub struct RawDevice {
     /// The reader's hostname as its payloads state it (Zebra `hostName`, Impinj
     /// `hostname`); when set, payloads naming another reader are rejected.
     pub hostname: Option<String>,
+    /// Makes the device a scanner (serial ones are, with the default window): each
+    /// scan is an event at once, and scans of the same label this close to the
+    /// previous one fold into it.
+    pub repeat_window_ms: Option<u64>,
 }
 
 fn default_kind() -> String {
@@ -302,6 +306,8 @@ pub struct DeviceConfig {
     pub serial: Option<SerialPortConfig>,
     pub password_hash: Option<crate::device_auth::PasswordHashPhc>,
     pub hostname: Option<String>,
+    /// `Some` for a scanner: its scans are decided at once (`reconcile::Capture::Scan`).
+    pub repeat_window_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -568,6 +574,7 @@ impl RawConfig {
                     "{key}.hostname: only zebra and impinj payloads name their reader"
                 ));
             }
+            let repeat_window_ms = repeat_window(&mut problems, &key, kind, d.repeat_window_ms);
             let read_point = d.read_point.unwrap_or_else(|| d.id.clone());
             let step = d.business_step.unwrap_or_default();
             let default_disposition = BUSINESS_STEPS.iter().find(|(s, _)| *s == step).map(|(_, disp)| *disp);
@@ -595,6 +602,7 @@ impl RawConfig {
                     serial,
                     password_hash,
                     hostname: d.hostname,
+                    repeat_window_ms,
                 },
             );
         }
@@ -764,6 +772,22 @@ fn listeners(problems: &mut Vec<String>, m: &RawMqtt, external: bool) -> (Option
         problems.push("mqtt.listen: is off and there is no mqtt.tls_listen: devices could not connect".into());
     }
     (plain, tls)
+}
+
+/// A scanner's repeat window: its own, the default for serial scanners, none for RFID readers.
+fn repeat_window(problems: &mut Vec<String>, key: &str, kind: DeviceKind, window: Option<u64>) -> Option<u64> {
+    use crate::reconcile::config::{DEFAULT_REPEAT_WINDOW_MS, MAX_REPEAT_WINDOW_MS};
+    match window {
+        Some(w) if w > MAX_REPEAT_WINDOW_MS => {
+            problems.push(format!(
+                "{key}.repeat_window_ms: {w} is outside 0..={MAX_REPEAT_WINDOW_MS} (default {DEFAULT_REPEAT_WINDOW_MS})"
+            ));
+            Some(DEFAULT_REPEAT_WINDOW_MS)
+        }
+        Some(w) => Some(w),
+        None if kind == DeviceKind::Serial => Some(DEFAULT_REPEAT_WINDOW_MS),
+        None => None,
+    }
 }
 
 fn serial_port(problems: &mut Vec<String>, key: &str, kind: DeviceKind, d: &RawDevice) -> Option<SerialPortConfig> {

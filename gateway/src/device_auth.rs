@@ -231,6 +231,7 @@ mod tests {
             serial: None,
             password_hash,
             hostname: None,
+            repeat_window_ms: None,
         };
         let phc = PasswordHashPhc::parse(&hash).expect("parses");
         let devices = [

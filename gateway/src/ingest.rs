@@ -17,6 +17,7 @@ use waymark_devices::impinj::{AlarmKind, ImpinjItem};
 use crate::config::{DeviceConfig, DeviceKind};
 use crate::inflight::InflightBudget;
 use crate::metrics::{DeviceLabel, GatewayMetrics};
+use crate::mqtt_settle::{PublishKey, Settlements};
 use crate::stage::StageInput;
 use crate::status::DeviceBoard;
 use crate::store::EventDraft;
@@ -38,7 +39,7 @@ pub struct IngestBatch {
     /// Journal entries and an engine snapshot committed with the drafts.
     pub extras: crate::store::CommitExtras,
     /// Each learns whether the commit that holds its reads succeeded (true) or failed.
-    pub recorded: Vec<oneshot::Sender<bool>>,
+    pub recorded: Vec<OnRecorded>,
     /// When each payload whose reads this batch journals reached the gateway:
     /// read-to-recorded latency starts there. Empty when it carries no reads.
     pub arrivals: Vec<std::time::Instant>,
@@ -65,6 +66,25 @@ impl IngestBatch {
 
     pub fn is_empty(&self) -> bool {
         self.drafts.is_empty() && self.extras.is_empty() && self.recorded.is_empty()
+    }
+}
+
+/// Who learns whether a payload's reads were committed.
+#[derive(Debug)]
+pub enum OnRecorded {
+    /// The external broker's acker, which acknowledges in order.
+    Channel(oneshot::Sender<bool>),
+    /// The embedded broker's front, which holds the device's PUBACK until then.
+    Settle(Arc<Settlements>, PublishKey),
+}
+
+impl OnRecorded {
+    pub fn notify(self, recorded: bool) {
+        match self {
+            // The receiver is gone when its connection or acker ended: nothing to tell.
+            Self::Channel(tx) => drop(tx.send(recorded)),
+            Self::Settle(settlements, key) => settlements.settle(key, recorded),
+        }
     }
 }
 
@@ -110,11 +130,14 @@ impl IngestError {
 const IDLE_REFILL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Reads the embedded broker's link until shutdown or until the recorder is gone.
-/// The embedded broker has already acknowledged what arrives here (see docs/DESIGN-spine.md).
+/// The broker has acknowledged what arrives here, but the front holds each QoS 1
+/// PUBACK until the message is settled here: at once when it is rejected (a resend
+/// would change nothing), by the recorder once its reads are committed otherwise.
 pub async fn run_embedded(
     ingest: Arc<Ingest>,
     link: (LinkTx, LinkRx),
     inflight: Arc<InflightBudget>,
+    settlements: Arc<Settlements>,
     out: mpsc::Sender<StageInput>,
     shutdown: CancellationToken,
 ) {
@@ -140,11 +163,14 @@ pub async fn run_embedded(
         match note {
             Ok(Some(Notification::Forward(f))) => {
                 inflight.release(f.publish.topic.len() + f.publish.payload.len());
+                let key = PublishKey::of(&f.publish.topic, &f.publish.payload);
                 let topic = String::from_utf8_lossy(&f.publish.topic);
                 let Some((device, reads)) = ingest.process(&topic, &f.publish.payload) else {
+                    settlements.settle(key, true);
                     continue;
                 };
-                if out.send(StageInput::new(&device, reads, None)).await.is_err() {
+                let recorded = OnRecorded::Settle(settlements.clone(), key);
+                if out.send(StageInput::new(&device, reads, Some(recorded))).await.is_err() {
                     break;
                 }
             }
@@ -300,6 +326,7 @@ mod tests {
             serial: None,
             password_hash: None,
             hostname: hostname.map(str::to_string),
+            repeat_window_ms: None,
         };
         let devices = BTreeMap::from([(door.id.clone(), door)]);
         Ingest {

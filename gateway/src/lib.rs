@@ -23,6 +23,8 @@ pub mod mqtt_connect;
 pub mod mqtt_external;
 pub mod mqtt_frame;
 pub mod mqtt_front;
+pub mod mqtt_hold;
+pub mod mqtt_settle;
 pub mod mqtt_tls;
 pub mod ops;
 pub mod reconcile;
@@ -180,11 +182,6 @@ pub async fn start(config: GatewayConfig, shutdown: CancellationToken) -> Result
         store: store.clone(),
         metrics: metrics.clone(),
         max_events_per_commit: config.store.commit_max_events,
-        when_full: if config.mqtt.external.is_some() {
-            recorder::WhenFull::Wait
-        } else {
-            recorder::WhenFull::Refuse
-        },
         alarm: alarm.clone(),
         recorded: recorded_tx,
         shutdown: shutdown.clone(),
@@ -257,6 +254,7 @@ pub async fn start(config: GatewayConfig, shutdown: CancellationToken) -> Result
                 config.mqtt.allow_anonymous,
             ));
             security_warnings(&config, &credentials);
+            let settlements = Arc::new(mqtt_settle::Settlements::default());
             let front = Arc::new(mqtt_front::Front::new(
                 &broker,
                 mqtt_front::FrontLimits {
@@ -267,12 +265,13 @@ pub async fn start(config: GatewayConfig, shutdown: CancellationToken) -> Result
                 },
                 credentials,
                 metrics.clone(),
+                settlements.clone(),
             ));
             spawn(
                 "mqtt_front",
                 Box::pin(mqtt_front::run(front, plain, tls, shutdown.clone())),
             );
-            let run = ingest::run_embedded(ingest, broker.link, inflight, reads_tx, shutdown.clone());
+            let run = ingest::run_embedded(ingest, broker.link, inflight, settlements, reads_tx, shutdown.clone());
             spawn("ingest", Box::pin(run));
             (
                 MqttEndpoint::Embedded {

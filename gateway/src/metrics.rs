@@ -67,6 +67,7 @@ pub struct GatewayMetrics {
     pub reconcile_reads_unmapped: Counter,
     pub reconcile_exceptions: Counter,
     pub reconcile_rematched: Counter,
+    pub reconcile_scans_repeated: Counter,
     pub quarantine_size: Gauge,
     pub mqtt_backpressure_waits: Counter,
 }
@@ -117,6 +118,7 @@ impl Default for GatewayMetrics {
             reconcile_reads_unmapped: Counter::default(),
             reconcile_exceptions: Counter::default(),
             reconcile_rematched: Counter::default(),
+            reconcile_scans_repeated: Counter::default(),
             quarantine_size: Gauge::default(),
             mqtt_backpressure_waits: Counter::default(),
             registry: Registry::default(),
@@ -293,6 +295,11 @@ impl Default for GatewayMetrics {
                 "rematched",
                 "Quarantined stays matched once their order arrived",
                 &m.reconcile_rematched,
+            ),
+            (
+                "scans_repeated",
+                "Scans folded into an earlier scan of the same label at the same station",
+                &m.reconcile_scans_repeated,
             ),
         ] {
             registry.register(name, help, c.clone());

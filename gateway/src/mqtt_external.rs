@@ -16,7 +16,7 @@ use tracing::{Instrument, error, info, info_span, warn};
 use crate::backoff::Backoff;
 use crate::broker::PACKET_OVERHEAD_BYTES;
 use crate::config::ExternalBroker;
-use crate::ingest::Ingest;
+use crate::ingest::{Ingest, OnRecorded};
 use crate::stage::StageInput;
 
 /// Messages received but not yet acknowledged; bounds what a slow store holds up.
@@ -73,7 +73,11 @@ pub async fn run(
                 let recorded = match ingest.process(&p.topic, &p.payload) {
                     Some((device, reads)) => {
                         let (tx, rx) = oneshot::channel();
-                        if out.send(StageInput::new(&device, reads, Some(tx))).await.is_err() {
+                        if out
+                            .send(StageInput::new(&device, reads, Some(OnRecorded::Channel(tx))))
+                            .await
+                            .is_err()
+                        {
                             break;
                         }
                         Some(rx)

@@ -1,9 +1,12 @@
 //! Tracks MQTT packet boundaries in a client's byte stream (after its CONNECT) so
 //! the front acceptor can refuse an oversized packet before the broker buffers it,
 //! and a PUBLISH whose topic the connection may not use before any of it is
-//! forwarded. Pure; holds at most one packet header and topic.
+//! forwarded. Pure; holds at most one packet header and topic. It also notes each
+//! QoS 1 PUBLISH it has seen whole (packet id and content key), so that the front
+//! can hold its PUBACK until the reads are recorded (`mqtt_settle`).
 
 use crate::mqtt_connect::MAX_TOPIC_LEN;
+use crate::mqtt_settle::{KeyDigest, PublishKey};
 
 /// Largest remaining-length MQTT can express (four 7-bit bytes).
 const MAX_REMAINING_LENGTH: usize = 268_435_455;
@@ -54,6 +57,96 @@ enum State {
 /// Largest SUBSCRIBE held for checking; a device subscribes to a few topics.
 pub const MAX_SUBSCRIBE_BYTES: usize = 4096;
 
+/// A QoS 1 PUBLISH seen whole: what its PUBACK will name, and its content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Qos1Publish {
+    pub packet_id: u16,
+    pub key: PublishKey,
+}
+
+/// Where the scanner is in a QoS 1 PUBLISH's body: packet id, then (MQTT 5) the
+/// properties, then the payload, which goes into the content key.
+#[derive(Debug, Clone)]
+struct PublishTrack {
+    id_bytes_left: u8,
+    packet_id: u16,
+    properties: Properties,
+    digest: KeyDigest,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Properties {
+    Length { value: usize, shift: u32 },
+    Skip(usize),
+    Done,
+    Malformed,
+}
+
+impl PublishTrack {
+    fn new(topic: &[u8], v5: bool) -> Self {
+        Self {
+            id_bytes_left: 2,
+            packet_id: 0,
+            properties: if v5 {
+                Properties::Length { value: 0, shift: 0 }
+            } else {
+                Properties::Done
+            },
+            digest: KeyDigest::new(topic),
+        }
+    }
+
+    fn feed(&mut self, mut b: &[u8]) {
+        while self.id_bytes_left > 0 {
+            let Some((&first, rest)) = b.split_first() else { return };
+            self.packet_id = self.packet_id << 8 | u16::from(first);
+            self.id_bytes_left -= 1;
+            b = rest;
+        }
+        loop {
+            match self.properties {
+                Properties::Length { value, shift } => {
+                    let Some((&byte, rest)) = b.split_first() else { return };
+                    b = rest;
+                    let value = value | (usize::from(byte & 0x7f) << shift);
+                    self.properties = if byte & 0x80 == 0 {
+                        Properties::Skip(value)
+                    } else if shift >= 21 {
+                        Properties::Malformed
+                    } else {
+                        Properties::Length {
+                            value,
+                            shift: shift + 7,
+                        }
+                    };
+                }
+                Properties::Skip(0) => self.properties = Properties::Done,
+                Properties::Skip(n) => {
+                    if b.is_empty() {
+                        return;
+                    }
+                    let k = n.min(b.len());
+                    b = &b[k..];
+                    self.properties = Properties::Skip(n - k);
+                }
+                Properties::Done => {
+                    self.digest.feed(b);
+                    return;
+                }
+                Properties::Malformed => return,
+            }
+        }
+    }
+
+    fn finish(self) -> Option<Qos1Publish> {
+        let whole = self.id_bytes_left == 0 && matches!(self.properties, Properties::Done);
+        whole.then(|| Qos1Publish {
+            packet_id: self.packet_id,
+            key: self.digest.finish(),
+        })
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct FrameScanner {
     state: State,
@@ -62,6 +155,10 @@ pub struct FrameScanner {
     v5: bool,
     /// Bytes not yet released: a fixed header and, for a PUBLISH, its topic so far.
     held: Vec<u8>,
+    /// The QoS 1 PUBLISH whose body is passing through.
+    track: Option<PublishTrack>,
+    /// QoS 1 PUBLISH packets completed since the last `take_qos1`.
+    qos1: Vec<Qos1Publish>,
 }
 
 impl FrameScanner {
@@ -72,7 +169,16 @@ impl FrameScanner {
             limit,
             v5: false,
             held: Vec::with_capacity(16),
+            track: None,
+            qos1: Vec::new(),
         }
+    }
+
+    /// The QoS 1 PUBLISH packets completed by the bytes fed so far, in stream order.
+    /// Topics starting with `$` are left out: ingest's `#` subscription never sees
+    /// them, so nothing would settle them.
+    pub fn take_qos1(&mut self) -> Vec<Qos1Publish> {
+        std::mem::take(&mut self.qos1)
     }
 
     /// For an MQTT 5 connection.
@@ -115,6 +221,7 @@ impl FrameScanner {
                     }
                     self.held.clear();
                     self.held.push(kind);
+                    self.track = None;
                     self.state = State::Length {
                         kind,
                         value: 0,
@@ -200,9 +307,13 @@ impl FrameScanner {
                     if got < 2 + len {
                         continue;
                     }
-                    if !topic_allowed(&self.held[header + 2..]) {
+                    let topic = &self.held[header + 2..];
+                    if !topic_allowed(topic) {
                         return Err(FrameError::TopicRefused);
                     }
+                    let qos = (self.held[0] >> 1) & 0b11;
+                    self.track = (qos == 1 && remaining > got && !topic.starts_with(b"$"))
+                        .then(|| PublishTrack::new(topic, self.v5));
                     out.append(&mut self.held);
                     self.state = if remaining == got {
                         State::Type
@@ -230,8 +341,14 @@ impl FrameScanner {
                 State::Body { remaining } => {
                     let n = remaining.min(bytes.len());
                     out.extend_from_slice(&bytes[..n]);
+                    if let Some(track) = &mut self.track {
+                        track.feed(&bytes[..n]);
+                    }
                     bytes = &bytes[n..];
                     self.state = if n == remaining {
+                        if let Some(p) = self.track.take().and_then(PublishTrack::finish) {
+                            self.qos1.push(p);
+                        }
                         State::Type
                     } else {
                         State::Body {
@@ -485,6 +602,42 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn notes_qos1_publishes_with_their_id_and_content_past_mqtt5_properties() {
+        // MQTT 5: topic, packet id 0x0102, 4 bytes of properties (content type "a":
+        // 0x03, length 0x0001, 'a'), then the payload.
+        let topic = b"waymark/dc/door-3/reads";
+        let mut body = (topic.len() as u16).to_be_bytes().to_vec();
+        body.extend_from_slice(topic);
+        body.extend_from_slice(&[1, 2, 4, 0x03, 0x00, 0x01, b'a']);
+        body.extend_from_slice(b"payload");
+        let mut packet = vec![0x32];
+        encode_remaining_length(body.len(), &mut packet);
+        packet.extend(body);
+        for chunk in 1..packet.len() {
+            let mut s = FrameScanner::new(1 << 20).mqtt5(true);
+            let mut out = Vec::new();
+            for c in packet.chunks(chunk) {
+                s.feed(c, &mut out, &mut |_| true).expect("valid");
+            }
+            let expected = Qos1Publish {
+                packet_id: 0x0102,
+                key: PublishKey::of(topic, b"payload"),
+            };
+            assert_eq!(s.take_qos1(), [expected], "chunks of {chunk}");
+            assert!(s.take_qos1().is_empty(), "reported once");
+        }
+    }
+
+    #[test]
+    fn qos0_and_dollar_topics_are_not_held() {
+        let mut s = FrameScanner::new(1 << 20);
+        let mut out = Vec::new();
+        let stream = [publish("a/b", false, b"x"), publish("$SYS/x", true, b"y")].concat();
+        s.feed(&stream, &mut out, &mut |_| true).expect("valid");
+        assert!(s.take_qos1().is_empty());
+    }
+
     proptest! {
         #[test]
         fn forwards_exactly_the_allowed_stream_in_any_chunking(
@@ -499,6 +652,12 @@ mod tests {
             }
             prop_assert_eq!(out, stream);
             prop_assert_eq!(topics, packets.iter().map(|(t, _, _)| t.clone()).collect::<Vec<_>>());
+            let qos1: Vec<Qos1Publish> = packets
+                .iter()
+                .filter(|(_, q, _)| *q)
+                .map(|(t, _, p)| Qos1Publish { packet_id: 7, key: PublishKey::of(t.as_bytes(), p) })
+                .collect();
+            prop_assert_eq!(s.take_qos1(), qos1);
         }
 
         #[test]

@@ -4,15 +4,19 @@
 //! an idle socket blocks nobody), authenticates the CONNECT against the device
 //! registry, checks that every PUBLISH is for the authenticated device and refuses
 //! oversized packets. Every refusal is counted by reason. See docs/SECURITY.md.
+//!
+//! The broker acknowledges a QoS 1 PUBLISH on receipt; the front holds that PUBACK
+//! until ingest has settled the message (its reads committed), so a device is never
+//! told a read was delivered that a `kill -9` could lose (`mqtt_hold`, `mqtt_settle`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info_span, warn};
 
@@ -21,6 +25,8 @@ use crate::inflight::InflightBudget;
 use crate::metrics::GatewayMetrics;
 use crate::mqtt_connect::{self, ConnectError, MAX_CLIENT_ID_LEN, MAX_CONNECT_BYTES, Refusal, Version};
 use crate::mqtt_frame::{FrameError, FrameScanner};
+use crate::mqtt_hold::{HeldPubacks, HoldError, Packet, PacketSplitter};
+use crate::mqtt_settle::{Settlements, Waiter};
 
 /// A device must send its CONNECT this soon after connecting (and after its TLS
 /// handshake); the broker's own limit is the same.
@@ -50,6 +56,8 @@ pub struct Front {
     pub limits: FrontLimits,
     pub credentials: Arc<DeviceCredentials>,
     pub metrics: Arc<GatewayMetrics>,
+    /// Where ingest tells connections that a publish's reads are recorded.
+    pub settlements: Arc<Settlements>,
 }
 
 impl Front {
@@ -59,6 +67,7 @@ impl Front {
         limits: FrontLimits,
         credentials: Arc<DeviceCredentials>,
         metrics: Arc<GatewayMetrics>,
+        settlements: Arc<Settlements>,
     ) -> Self {
         Self {
             broker: broker.internal_addr,
@@ -67,6 +76,7 @@ impl Front {
             limits,
             credentials,
             metrics,
+            settlements,
         }
     }
 }
@@ -349,14 +359,23 @@ where
         }
     };
     upstream.set_nodelay(true).ok();
-    let (mut dev_rx, mut dev_tx) = tokio::io::split(device);
+    let (mut dev_rx, dev_tx) = tokio::io::split(device);
     let (mut up_rx, mut up_tx) = upstream.into_split();
+    // QoS 1 publishes forwarded, in order, to the task that holds their PUBACKs; and
+    // ingest's verdicts on them (through `front.settlements`).
+    let (held_tx, held_rx) = mpsc::channel(MAX_HELD_PER_CONNECTION);
+    let (results_tx, results_rx) = mpsc::unbounded_channel();
     let inbound = async {
         up_tx.write_all(&connect).await?;
-        let mut scanner = FrameScanner::new(front.limits.max_packet_bytes).mqtt5(v5);
-        let mut out = Vec::with_capacity(64 * 1024);
+        let mut conn = Inbound {
+            scanner: FrameScanner::new(front.limits.max_packet_bytes).mqtt5(v5),
+            out: Vec::with_capacity(64 * 1024),
+            held: held_tx,
+            results: results_tx,
+            next_seq: 0,
+        };
         let mut buf = vec![0u8; 64 * 1024];
-        if let Some(refused) = forward(&leftover, &mut scanner, &mut out, identity, front, &mut up_tx).await? {
+        if let Some(refused) = conn.forward(&leftover, identity, front, &mut up_tx).await? {
             return Ok(Some(refused));
         }
         loop {
@@ -364,12 +383,12 @@ where
             if n == 0 {
                 return Ok::<_, std::io::Error>(None);
             }
-            if let Some(refused) = forward(&buf[..n], &mut scanner, &mut out, identity, front, &mut up_tx).await? {
+            if let Some(refused) = conn.forward(&buf[..n], identity, front, &mut up_tx).await? {
                 return Ok(Some(refused));
             }
         }
     };
-    let outbound = tokio::io::copy(&mut up_rx, &mut dev_tx);
+    let outbound = outbound(&mut up_rx, dev_tx, held_rx, results_rx);
     let device = identity.device();
     tokio::select! {
         () = shutdown.cancelled() => {}
@@ -381,20 +400,179 @@ where
             Ok(None) => debug!("device closed the connection"),
             Err(e) => debug!(error = %e, "device connection ended"),
         },
-        r = outbound => debug!(result = ?r, "broker closed the connection"),
+        r = outbound => match r {
+            Ok(()) => debug!("broker closed the connection"),
+            Err(Outbound::Io(e)) => debug!(error = %e, "device connection ended"),
+            Err(Outbound::Malformed(e)) => warn!(error = %e, "broker stream unreadable; closing device connection"),
+            Err(Outbound::NotRecorded(e)) => {
+                // The recorder has logged and counted why; the device resends after
+                // it reconnects, and nothing it was told is delivered is lost.
+                warn!(device = device.unwrap_or("anonymous"), error = %e, "closing device connection without acknowledging");
+            }
+            Err(Outbound::Timeout(held)) => {
+                front.metrics.reject("puback_timeout", device);
+                warn!(
+                    device = device.unwrap_or("anonymous"),
+                    held,
+                    timeout_s = HOLD_TIMEOUT.as_secs(),
+                    "publishes not recorded in time; closing device connection so that it resends them"
+                );
+            }
+        },
     }
 }
 
-/// Forwards what the scanner releases of `bytes`, after admitting its publish bytes
-/// to the in-flight budget. `Ok(Some(..))`: a refused packet and its topic, if any.
-async fn forward<W: AsyncWrite + Unpin>(
-    bytes: &[u8],
+/// Most QoS 1 publishes of one connection awaiting their PUBACK; a device with more
+/// in flight is slowed down (MQTT 5's default receive maximum is far above it, real
+/// clients keep 10-100 in flight).
+const MAX_HELD_PER_CONNECTION: usize = 1024;
+/// A publish not recorded this long after it was forwarded (the broker lost it, or
+/// the store is stuck) closes the connection: the device then resends it.
+const HOLD_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A QoS 1 publish forwarded to the broker, on its way to the PUBACK holder.
+struct Forwarded {
+    seq: u64,
+    packet_id: u16,
+    at: Instant,
+}
+
+/// The device-to-broker half of a connection.
+struct Inbound {
+    scanner: FrameScanner,
+    out: Vec<u8>,
+    held: mpsc::Sender<Forwarded>,
+    results: mpsc::UnboundedSender<(u64, bool)>,
+    next_seq: u64,
+}
+
+impl Inbound {
+    /// Forwards what the scanner releases of `bytes`, after admitting its publish
+    /// bytes to the in-flight budget and registering its QoS 1 publishes, so that
+    /// ingest can settle them and their PUBACKs wait for that. `Ok(Some(..))`: a
+    /// refused packet and its topic, if any.
+    async fn forward<W: AsyncWrite + Unpin>(
+        &mut self,
+        bytes: &[u8],
+        identity: &Identity,
+        front: &Front,
+        upstream: &mut W,
+    ) -> std::io::Result<Option<(FrameError, String)>> {
+        let publish_bytes = match scan(&mut self.scanner, bytes, &mut self.out, identity, front) {
+            Ok(b) => b,
+            Err(refused) => return Ok(Some(refused)),
+        };
+        for p in self.scanner.take_qos1() {
+            self.next_seq += 1;
+            let seq = self.next_seq;
+            let waiter = Waiter {
+                results: self.results.clone(),
+                seq,
+            };
+            front.settlements.expect(p.key, waiter);
+            let forwarded = Forwarded {
+                seq,
+                packet_id: p.packet_id,
+                at: Instant::now(),
+            };
+            if self.held.send(forwarded).await.is_err() {
+                return Err(std::io::ErrorKind::BrokenPipe.into());
+            }
+        }
+        let inflight = &front.limits.inflight;
+        if !inflight.try_admit(publish_bytes) {
+            front.metrics.mqtt_backpressure_waits.inc();
+            inflight.admit(publish_bytes).await;
+        }
+        upstream.write_all(&self.out).await?;
+        Ok(None)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum Outbound {
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Malformed(#[from] FrameError),
+    #[error(transparent)]
+    NotRecorded(#[from] HoldError),
+    #[error("{0} publishes held too long")]
+    Timeout(usize),
+}
+
+/// The broker-to-device half: passes packets on, except PUBACKs of QoS 1 publishes,
+/// which wait until ingest has settled their message, then go out in order.
+async fn outbound<R, W>(
+    up_rx: &mut R,
+    mut dev_tx: W,
+    mut forwarded: mpsc::Receiver<Forwarded>,
+    mut results: mpsc::UnboundedReceiver<(u64, bool)>,
+) -> Result<(), Outbound>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut held = HeldPubacks::default();
+    let mut splitter = PacketSplitter::default();
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut out = Vec::with_capacity(16 * 1024);
+    loop {
+        out.clear();
+        held.release(&mut out)?;
+        if !out.is_empty() {
+            dev_tx.write_all(&out).await?;
+        }
+        let deadline = held.oldest().map(|t| tokio::time::Instant::from_std(t + HOLD_TIMEOUT));
+        tokio::select! {
+            n = up_rx.read(&mut buf) => {
+                let n = n?;
+                if n == 0 {
+                    return Ok(());
+                }
+                // A PUBACK follows its PUBLISH, which was registered before it was
+                // forwarded: take in every registration first.
+                while let Ok(f) = forwarded.try_recv() {
+                    held.published(f.seq, f.packet_id, f.at);
+                }
+                out.clear();
+                splitter.feed(&buf[..n], &mut |p| match p {
+                    Packet::Puback { packet_id, bytes } if held.broker_acked(packet_id, bytes) => {}
+                    Packet::Puback { bytes, .. } | Packet::Other(bytes) => out.extend_from_slice(bytes),
+                })?;
+                if !out.is_empty() {
+                    dev_tx.write_all(&out).await?;
+                }
+            }
+            Some(f) = forwarded.recv() => held.published(f.seq, f.packet_id, f.at),
+            Some((seq, recorded)) = results.recv() => {
+                while let Ok(f) = forwarded.try_recv() {
+                    held.published(f.seq, f.packet_id, f.at);
+                }
+                held.settled(seq, recorded);
+            }
+            () = sleep_until(deadline) => return Err(Outbound::Timeout(held.len())),
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Feeds `bytes` to the scanner, which checks each PUBLISH topic and SUBSCRIBE
+/// filter against the connection's identity; what may be forwarded goes to `out`.
+/// Returns the publish bytes completed, or the refused packet's error and topic.
+fn scan(
     scanner: &mut FrameScanner,
+    bytes: &[u8],
     out: &mut Vec<u8>,
     identity: &Identity,
     front: &Front,
-    upstream: &mut W,
-) -> std::io::Result<Option<(FrameError, String)>> {
+) -> Result<u64, (FrameError, String)> {
     let mut refused_topic = String::new();
     out.clear();
     let mut refused_filter = String::new();
@@ -419,15 +597,5 @@ async fn forward<W: AsyncWrite + Unpin>(
     if refused_topic.is_empty() {
         refused_topic = refused_filter;
     }
-    let publish_bytes = match fed {
-        Ok(b) => b,
-        Err(e) => return Ok(Some((e, refused_topic))),
-    };
-    let inflight = &front.limits.inflight;
-    if !inflight.try_admit(publish_bytes) {
-        front.metrics.mqtt_backpressure_waits.inc();
-        inflight.admit(publish_bytes).await;
-    }
-    upstream.write_all(out).await?;
-    Ok(None)
+    fed.map_err(|e| (e, refused_topic))
 }

@@ -14,26 +14,11 @@ use crate::ingest::IngestBatch;
 use crate::metrics::{GatewayMetrics, RejectLabel};
 use crate::store::{BudgetUse, CommitExtras, EventDraft, Store, StoreError};
 
-/// The shortest interval between the starts of two commits.
-const COMMIT_GAP: Duration = Duration::from_millis(4);
-
-/// What to do with a commit that does not fit in the disk budget.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WhenFull {
-    /// Refuse it and count its events as rejected (`disk_budget`): nothing upstream
-    /// could keep them (the embedded broker has already acknowledged them).
-    Refuse,
-    /// Wait until central's acks let compaction make room: ingest stops reading and
-    /// the external broker keeps the unacknowledged messages.
-    Wait,
-}
-
 pub struct Recorder {
     pub site_id: String,
     pub store: Arc<Store>,
     pub metrics: Arc<GatewayMetrics>,
     pub max_events_per_commit: usize,
-    pub when_full: WhenFull,
     pub alarm: Arc<BudgetAlarm>,
     /// The last recorded sequence; the replicator waits on it.
     pub recorded: watch::Sender<u64>,
@@ -54,16 +39,11 @@ impl Recorder {
         // not recorded; a snapshot now would mark them as done. Keep journaling, take
         // no snapshot until a restart replays the journal.
         let mut snapshots_allowed = true;
-        let mut last_commit = Instant::now();
         while let Some(mut batch) = rx.blocking_recv() {
-            // Group commit with a floor on the interval: a commit costs a few
-            // hundred microseconds of CPU and two fdatasyncs however little it
-            // holds, so under a stream of small payloads the recorder lets
-            // them gather for up to COMMIT_GAP after the previous commit began.
-            if let Some(wait) = (last_commit + COMMIT_GAP).checked_duration_since(Instant::now()) {
-                std::thread::sleep(wait);
-            }
-            last_commit = Instant::now();
+            // Group commit: whatever waits goes in. No pause to let more gather:
+            // devices' PUBACKs wait for this commit, so a pause would be added to
+            // every device's round trip and, through its in-flight window, divide
+            // its throughput.
             while batch.drafts.len() < self.max_events_per_commit {
                 match rx.try_recv() {
                     Ok(more) => batch.append(more),
@@ -79,20 +59,28 @@ impl Recorder {
             if !snapshots_allowed {
                 extras.snapshot = None;
             }
-            let ok = self.commit(drafts, &extras);
-            if !ok && snapshots_allowed {
+            let committed = self.commit(drafts, &extras);
+            if !committed && snapshots_allowed {
                 snapshots_allowed = false;
-                error!("a commit failed: no more engine snapshots until restart, so the journal keeps every read");
+                error!(
+                    "a commit failed: no more engine snapshots and no more acknowledgements until restart, \
+                     so the journal keeps every read and devices keep what was not recorded"
+                );
             }
+            // After a failed commit the engine has taken in reads whose events were not
+            // recorded; the same reads sent again would be absorbed as duplicates. So
+            // nothing is acknowledged any more: devices and the site broker keep every
+            // later message, and the restart's replay derives them again.
+            let ok = committed && snapshots_allowed;
             // Read-to-recorded latency is a read's: batches without reads (the
             // engine's snapshots, stays closed by the clock) have no arrivals.
-            if ok {
+            if committed {
                 for r in arrivals {
                     self.metrics.read_to_recorded_seconds.observe(r.elapsed().as_secs_f64());
                 }
             }
             for w in waiting {
-                w.send(ok).ok();
+                w.notify(ok);
             }
         }
         info!(last_sequence = self.store.last_sequence(), "recorder drained");
@@ -131,15 +119,18 @@ impl Recorder {
                     take = rest.len();
                 }
                 Err(StoreError::BudgetExhausted { .. }) if take > 1 => take /= 2,
-                Err(e @ StoreError::BudgetExhausted { .. }) if self.when_full == WhenFull::Wait => {
+                // A commit that does not fit waits until central's acks let compaction
+                // make room: ingest stops reading, and what is not recorded is not
+                // acknowledged, so the site broker or the device keeps it meanwhile.
+                Err(e @ StoreError::BudgetExhausted { .. }) => {
                     let n = rest.len();
                     warn!(error = %e, events = n, "store full: waiting for central to acknowledge events");
                     std::thread::sleep(Duration::from_secs(1));
                     if self.shutdown.is_cancelled() {
-                        // Not acknowledged: the external broker keeps these messages.
+                        // Not acknowledged: the site broker or the devices keep these messages.
                         warn!(
                             events = n,
-                            "shutting down with the store full: these reads stay with the broker"
+                            "shutting down with the store full: these reads stay with the broker or the devices"
                         );
                         return false;
                     }
@@ -147,11 +138,7 @@ impl Recorder {
                 }
                 Err(e) => {
                     let n = rest.len() as u64;
-                    let reason = if matches!(e, StoreError::BudgetExhausted { .. }) {
-                        "disk_budget"
-                    } else {
-                        "store_error"
-                    };
+                    let reason = "store_error";
                     self.metrics
                         .rejected
                         .get_or_create(&RejectLabel {

@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, FixedOffset, Local, Utc};
 use serde::Serialize;
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{Notify, mpsc};
 use tracing::{info, warn};
 use waymark_devices::Read;
 
-use crate::ingest::IngestBatch;
+use crate::ingest::{IngestBatch, OnRecorded};
 use crate::metrics::GatewayMetrics;
 use crate::reconcile::{BusinessEvent, Engine, EngineState, Identity, ReconcileSettings, Stats};
 use crate::store::{EngineSnapshot, EventDraft, Store, StoreError};
@@ -35,12 +35,12 @@ pub struct StageInput {
     /// The gateway's clock at arrival; stands in for reads without a time.
     pub received: DateTime<FixedOffset>,
     pub arrived: Instant,
-    /// Told whether the reads were journaled durably (external broker acks).
-    pub ack: Option<oneshot::Sender<bool>>,
+    /// Told whether the reads were journaled durably (the MQTT acknowledgement).
+    pub ack: Option<OnRecorded>,
 }
 
 impl StageInput {
-    pub fn new(device: &str, reads: Vec<Read>, ack: Option<oneshot::Sender<bool>>) -> Self {
+    pub fn new(device: &str, reads: Vec<Read>, ack: Option<OnRecorded>) -> Self {
         Self {
             device: device.to_string(),
             reads,
@@ -238,6 +238,8 @@ impl Stage {
             .inc_by(now.exceptions.saturating_sub(was.exceptions));
         m.reconcile_rematched
             .inc_by(now.rematched.saturating_sub(was.rematched));
+        m.reconcile_scans_repeated
+            .inc_by(now.scans_repeated.saturating_sub(was.scans_repeated));
         self.counted = now;
         if now != was {
             self.publish_view();

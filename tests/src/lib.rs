@@ -4,10 +4,13 @@
 
 pub mod devsim;
 pub mod harness;
+pub mod mosquitto;
 pub mod mqtt;
 pub mod mqtt_raw;
+pub mod mqtt_resend;
 pub mod pki;
 pub mod proxy;
+pub mod pty;
 pub mod wait;
 
 use std::ffi::OsString;

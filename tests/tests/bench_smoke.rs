@@ -22,6 +22,7 @@ fn every_scenario_runs_and_reports() -> anyhow::Result<()> {
     for (args, row) in [
         (&["decode", "--reads", "2000"][..], "| decode"),
         (&["reconcile", "--reads", "2000"][..], "| reconcile"),
+        (&["scan-latency", "--scans", "3", "--gap-ms", "0"][..], "| scan latency"),
         (
             &["catch-up", "--events", "500", "--gateway-cache-mb", "8"][..],
             "| catch-up",

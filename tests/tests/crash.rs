@@ -1,22 +1,32 @@
-//! Crash harness, external site broker mode: a device publishes to the site's
-//! Mosquitto while the gateway is killed with SIGKILL again and again. The gateway
-//! acknowledges a message only once its events are recorded, so the broker
-//! redelivers the rest: every published read must reach central exactly once.
+//! Crash harness: the gateway is killed with SIGKILL again and again while devices
+//! publish, in both broker modes.
 //!
-//! CI runs 3 kills; the long run is
+//! - External site broker: a device publishes to the site's Mosquitto. The gateway
+//!   acknowledges a message only once its events are recorded, so the broker
+//!   redelivers the rest: every published read must reach central exactly once.
+//! - Embedded broker: QoS 1 devices publish to the gateway itself and resend what
+//!   was not acknowledged when they reconnect. The front holds each PUBACK until the
+//!   reads are recorded: every read a device saw acknowledged must reach central,
+//!   exactly once.
+//!
+//! CI runs 3 kills of each; the long run is
 //! `WAYMARK_CRASH_KILLS=200 cargo test --release -p waymark-tests --test crash -- --nocapture`.
-//! Needs an MQTT broker on `WAYMARK_TEST_BROKER` (default 127.0.0.1:1883, Mosquitto).
+//! Starts its own Mosquitto on a free port (`waymark_tests::mosquitto`), keeping every
+//! queued message; says SKIPPED when Mosquitto is not installed (CI installs it).
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
 use serde_json::{Value, json};
+use tokio::sync::watch;
 use waymark_tests::harness::{GatewaySpec, Harness, Node, metric};
+use waymark_tests::mosquitto::Mosquitto;
 use waymark_tests::mqtt::Publisher;
+use waymark_tests::mqtt_resend::{self, Tally};
 use waymark_tests::wait;
 
 const NODE: &str = env!("CARGO_BIN_EXE_waymark-node");
@@ -39,31 +49,47 @@ async fn wait_subscribed(h: &Harness, gw: &Node) -> anyhow::Result<()> {
     .await
 }
 
+/// The last lines of a gateway's log (all its lifetimes), for a failure message.
+fn log_tail(h: &Harness, site: &str) -> String {
+    let log = std::fs::read_to_string(h.path(&format!("{site}.log"))).unwrap_or_default();
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(30)..].join("\n")
+}
+
 async fn central_hwm(h: &Harness, http: SocketAddr, site: &str) -> Option<u64> {
     let (_, sites) = h.get_json(format!("http://{http}/api/v1/sites")).await.ok()?;
     sites["sites"].as_array()?.iter().find(|s| s["site_id"] == site)?["high_water_mark"].as_u64()
 }
 
-#[tokio::test]
-async fn kill_dash_nine_loses_nothing_with_an_external_broker() -> anyhow::Result<()> {
-    let kills: usize = std::env::var("WAYMARK_CRASH_KILLS")
+/// A resending device: its tags' item reference, what it counted, its task.
+type Device = (u32, Arc<Mutex<Tally>>, tokio::task::JoinHandle<anyhow::Result<()>>);
+
+fn kills() -> usize {
+    std::env::var("WAYMARK_CRASH_KILLS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(3);
-    let broker: SocketAddr = std::env::var("WAYMARK_TEST_BROKER")
-        .unwrap_or_else(|_| "127.0.0.1:1883".into())
-        .parse()?;
-    if tokio::net::TcpStream::connect(broker).await.is_err() {
-        anyhow::ensure!(std::env::var_os("CI").is_none(), "no MQTT broker on {broker} in CI");
-        eprintln!("SKIPPED: no MQTT broker on {broker} (start mosquitto or set WAYMARK_TEST_BROKER)");
+        .unwrap_or(3)
+}
+
+/// Reads of distinct SGTIN tags, `READS_PER_PAYLOAD` to a payload, all read at one
+/// fixed time (generic format); `item` keeps devices' tags apart.
+fn tag_reads(item: u32, from: usize) -> Vec<u8> {
+    let reads: Vec<Value> = (from..from + READS_PER_PAYLOAD)
+        .map(|k| json!({ "id": format!("urn:epc:id:sgtin:0614141.{item}.{k}"), "time": "2026-11-21T06:00:00Z" }))
+        .collect();
+    serde_json::to_vec(&reads).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn kill_dash_nine_loses_nothing_with_an_external_broker() -> anyhow::Result<()> {
+    let kills = kills();
+    let Some(mosquitto) = Mosquitto::start()? else {
+        anyhow::ensure!(std::env::var_os("CI").is_none(), "mosquitto is not installed in CI");
+        eprintln!("SKIPPED: mosquitto is not installed (apt-get install mosquitto)");
         return Ok(());
-    }
-    // The broker is shared: a fresh site id keeps this run's session and topics apart.
-    let nonce = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_nanos()
-        % 1_000_000_000;
-    let site = format!("crash-{}-{nonce}", std::process::id());
+    };
+    let broker = mosquitto.addr;
+    let site = "dc-crash".to_string();
     let h = Harness::new(NODE)?;
     let central = h.start_central(None)?;
     let http = central.ready.addr("http")?;
@@ -84,10 +110,7 @@ async fn kill_dash_nine_loses_nothing_with_an_external_broker() -> anyhow::Resul
             let mut payloads = 0u64;
             while !stop.load(Ordering::SeqCst) {
                 let from = published.load(Ordering::SeqCst);
-                let reads: Vec<Value> = (from..from + READS_PER_PAYLOAD)
-                    .map(|k| json!({ "id": format!("urn:epc:id:sgtin:0614141.812345.{k}"), "time": "2026-11-21T06:00:00Z" }))
-                    .collect();
-                p.publish(&topic, serde_json::to_vec(&reads)?).await?;
+                p.publish(&topic, tag_reads(812345, from)).await?;
                 payloads += 1;
                 published.store(from + READS_PER_PAYLOAD, Ordering::SeqCst);
                 tokio::time::sleep(Duration::from_millis(3)).await;
@@ -108,7 +131,9 @@ async fn kill_dash_nine_loses_nothing_with_an_external_broker() -> anyhow::Resul
         absorbed += duplicates(&h, &gw).await;
         gw.kill();
         gw = h.start_gateway(&spec, central.ready.addr("grpc")?, None)?;
-        wait_subscribed(&h, &gw).await?;
+        wait_subscribed(&h, &gw)
+            .await
+            .with_context(|| format!("after kill {}; the gateway's log ends:\n{}", k + 1, log_tail(&h, &site)))?;
         // Everything the gateway had reported as recorded reaches central.
         wait::until("recorded events to reach central after a restart", TIMEOUT, || async {
             (central_hwm(&h, http, &site).await? >= recorded).then_some(())
@@ -126,7 +151,8 @@ async fn kill_dash_nine_loses_nothing_with_an_external_broker() -> anyhow::Resul
         let done = last as usize >= total && s["backlog_events"].as_u64()? == 0;
         (done && central_hwm(&h, http, &site).await? == last).then_some(last)
     })
-    .await?;
+    .await
+    .with_context(|| format!("mosquitto's log:\n{}", mosquitto.log()))?;
     absorbed += duplicates(&h, &gw).await;
     let events = h.central_events(http, &site).await?;
     let seqs: Vec<u64> = events.iter().filter_map(|e| e["sequence"].as_u64()).collect();
@@ -154,6 +180,114 @@ async fn kill_dash_nine_loses_nothing_with_an_external_broker() -> anyhow::Resul
     assert!(
         absorbed <= 3.0 * total as f64,
         "{absorbed} duplicates for {total} reads: restarts replay more than they should"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn kill_dash_nine_loses_no_acknowledged_read_with_the_embedded_broker() -> anyhow::Result<()> {
+    let kills = kills();
+    let site = "dc-crash";
+    let h = Harness::new(NODE)?;
+    let central = h.start_central(None)?;
+    let http = central.ready.addr("http")?;
+    let spec = GatewaySpec::site(site).recording_unmatched();
+    let mut gw = h.start_gateway(&spec, central.ready.addr("grpc")?, None)?;
+
+    // Two devices publish paced QoS 1 payloads until told to stop, then keep
+    // reconnecting until all they published is acknowledged.
+    let (addr_tx, addr_rx) = watch::channel(gw.ready.addr("mqtt")?);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let devices: Vec<Device> = [(812345, "door-3"), (812346, "pack-1")]
+        .into_iter()
+        .map(|(item, device)| {
+            let tally = Arc::new(Mutex::new(Tally::default()));
+            let plan = mqtt_resend::Plan {
+                client_id: format!("{device}-device"),
+                topic: format!("waymark/{site}/{device}/reads"),
+                window: 16,
+                pace: Duration::from_millis(3),
+            };
+            let payload = move |n: u64| tag_reads(item, n as usize * READS_PER_PAYLOAD);
+            let run = mqtt_resend::run(plan, addr_rx.clone(), payload, stop_rx.clone(), tally.clone());
+            (item, tally, tokio::spawn(run))
+        })
+        .collect();
+
+    let acked = |devices: &[Device]| -> usize {
+        devices
+            .iter()
+            .map(|(_, t, _)| t.lock().map_or(0, |t| t.acked.len()))
+            .sum()
+    };
+    for k in 0..kills {
+        tokio::time::sleep(Duration::from_millis(100 + (k as u64 * 37) % 300)).await;
+        gw.kill();
+        gw = h.start_gateway(&spec, central.ready.addr("grpc")?, None)?;
+        addr_tx.send(gw.ready.addr("mqtt")?)?;
+        if k % 20 == 19 {
+            eprintln!("{} kills, {} payloads acknowledged so far", k + 1, acked(&devices));
+        }
+    }
+    stop_tx.send(true)?;
+    let mut expected = HashSet::new();
+    let (mut published, mut resent) = (0, 0);
+    for (item, tally, task) in devices {
+        tokio::time::timeout(TIMEOUT, task)
+            .await
+            .context("a device's publishes were never all acknowledged")???;
+        let t = tally.lock().map_err(|_| anyhow::anyhow!("tally poisoned"))?.clone();
+        assert_eq!(
+            t.acked.len() as u64,
+            t.published,
+            "every publish acknowledged in the end"
+        );
+        for n in &t.acked {
+            let from = *n as usize * READS_PER_PAYLOAD;
+            expected.extend((from..from + READS_PER_PAYLOAD).map(|k| format!("urn:epc:id:sgtin:0614141.{item}.{k}")));
+        }
+        published += t.published;
+        resent += t.resent;
+    }
+
+    let caught_up = wait::until("every acknowledged read recorded and replicated", TIMEOUT, || async {
+        let s = h.status(&gw).await?;
+        let last = s["last_sequence"].as_u64()?;
+        let done = last as usize >= expected.len() && s["backlog_events"].as_u64()? == 0;
+        (done && central_hwm(&h, http, site).await? == last).then_some(last)
+    })
+    .await;
+    let events = h.central_events(http, site).await?;
+    let at_central: HashSet<&str> = events
+        .iter()
+        .filter_map(|e| e["identifiers"][0]["value"].as_str())
+        .collect();
+    let lost = expected.iter().filter(|r| !at_central.contains(r.as_str())).count();
+    assert_eq!(
+        lost,
+        0,
+        "{lost} of {} acknowledged reads never reached central",
+        expected.len()
+    );
+    let last = caught_up?;
+    let seqs: Vec<u64> = events.iter().filter_map(|e| e["sequence"].as_u64()).collect();
+    assert_eq!(seqs, (1..=last).collect::<Vec<_>>(), "central's sequences");
+    let reads: Vec<String> = events
+        .iter()
+        .filter_map(|e| e["identifiers"][0]["value"].as_str().map(str::to_string))
+        .collect();
+    let distinct: HashSet<String> = reads.iter().cloned().collect();
+    assert_eq!(distinct.len(), reads.len(), "a read was recorded twice");
+    let missing: Vec<&String> = expected.difference(&distinct).take(5).collect();
+    assert!(
+        missing.is_empty(),
+        "acknowledged reads missing at central, e.g. {missing:?}"
+    );
+    assert_eq!(distinct, expected, "central holds reads nobody published");
+    eprintln!(
+        "{kills} kills: {published} payloads ({} reads) acknowledged, each read recorded and applied at central \
+         exactly once; {resent} publishes resent after reconnects",
+        expected.len()
     );
     Ok(())
 }

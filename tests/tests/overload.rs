@@ -2,6 +2,7 @@
 //! the in-flight budget ahead of ingest, so the embedded broker never holds more than
 //! that (rumqttd would drop its oldest segments, silently, if it ran past them).
 //! Beyond the budget, devices are slowed by TCP backpressure; nothing is dropped.
+//! No PUBACK reaches a device before ingest has settled its message.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +13,7 @@ use waymark_gateway::device_auth::DeviceCredentials;
 use waymark_gateway::inflight::InflightBudget;
 use waymark_gateway::metrics::GatewayMetrics;
 use waymark_gateway::mqtt_front::{self, FrontLimits};
+use waymark_gateway::mqtt_settle::{PublishKey, Settlements};
 use waymark_tests::mqtt::Publisher;
 
 const PAYLOAD: usize = 20 * 1024;
@@ -26,6 +28,7 @@ async fn the_broker_never_holds_more_than_the_budget_and_loses_nothing() -> anyh
     let addr = listener.local_addr()?;
     let shutdown = CancellationToken::new();
     let metrics = Arc::new(GatewayMetrics::default());
+    let settlements = Arc::new(Settlements::default());
     let front = Arc::new(mqtt_front::Front::new(
         &broker,
         FrontLimits {
@@ -36,6 +39,7 @@ async fn the_broker_never_holds_more_than_the_budget_and_loses_nothing() -> anyh
         // No registry, anonymous devices: this test is about backpressure.
         Arc::new(DeviceCredentials::new(&Default::default(), true)),
         metrics.clone(),
+        settlements.clone(),
     ));
     tokio::spawn(mqtt_front::run(front, Some(listener), None, shutdown.clone()));
 
@@ -47,16 +51,23 @@ async fn the_broker_never_holds_more_than_the_budget_and_loses_nothing() -> anyh
             .await?;
     }
     // Admission is per chunk read off the socket (up to three of these packets), so
-    // the broker stops a few packets short of the budget, never past it.
-    let admitted = (BUDGET / PAYLOAD) as u64;
-    device.wait_acked(admitted / 2, Duration::from_secs(10)).await?;
-    let stalled = device.wait_acked(admitted + 2, Duration::from_secs(1)).await;
-    assert!(stalled.is_err(), "the broker accepted past the budget: {stalled:?}");
+    // the front stops a few packets short of the budget, never past it.
+    let admitted = BUDGET / PAYLOAD;
+    waymark_tests::wait::until("the front waiting for budget", Duration::from_secs(10), || async {
+        metrics
+            .render()
+            .contains("waymark_mqtt_backpressure_waits_total 1")
+            .then_some(())
+    })
+    .await?;
+    // Registered before forwarding: what the broker has, plus one chunk awaiting admission.
+    let forwarded = settlements.len();
     assert!(
-        metrics.render().contains("waymark_mqtt_backpressure_waits_total 1"),
-        "{}",
-        metrics.render()
+        forwarded > admitted / 2 && forwarded <= admitted + 3,
+        "{forwarded} publishes forwarded against a budget of {admitted}"
     );
+    let early = device.wait_acked(1, Duration::from_millis(200)).await;
+    assert!(early.is_err(), "a PUBACK before ingest settled anything");
 
     // Ingest starts taking messages off the link: every one arrives, in order.
     let (_tx, mut rx) = broker.link;
@@ -66,6 +77,7 @@ async fn the_broker_never_holds_more_than_the_budget_and_loses_nothing() -> anyh
             Some(rumqttd::Notification::Forward(f)) => {
                 budget.release(f.publish.topic.len() + f.publish.payload.len());
                 assert_eq!(f.publish.payload.len(), PAYLOAD);
+                settlements.settle(PublishKey::of(&f.publish.topic, &f.publish.payload), true);
                 received += 1;
             }
             Some(rumqttd::Notification::Unschedule) => rx.wake().await?,

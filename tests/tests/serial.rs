@@ -3,32 +3,15 @@
 //! ingest resumes without restarting the gateway.
 
 use std::io::Write;
-use std::os::fd::OwnedFd;
-use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use waymark_tests::harness::{GatewaySpec, Harness, Node, metric};
+use waymark_tests::pty::plug_scanner as plug;
 use waymark_tests::wait;
 
 const NODE: &str = env!("CARGO_BIN_EXE_waymark-node");
 const TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Plugs a new "scanner": a pty whose slave the symlink `link` points at, as
-/// udev's /dev/serial/by-id links do. Returns the master end (the scanner).
-fn plug(link: &Path) -> anyhow::Result<std::fs::File> {
-    let pty = nix::pty::openpty(None, None)?;
-    // Not inherited by the gateway we spawn: then closing the master is an unplug.
-    for fd in [&pty.master, &pty.slave] {
-        nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC))?;
-    }
-    let slave_path = std::fs::read_link(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&pty.slave)))?;
-    // The gateway opens the slave itself; keeping ours open would hide the unplug.
-    drop::<OwnedFd>(pty.slave);
-    std::fs::remove_file(link).ok();
-    std::os::unix::fs::symlink(slave_path, link)?;
-    Ok(std::fs::File::from(pty.master))
-}
 
 async fn scanner_line(h: &Harness, gw: &Node) -> Option<Value> {
     let (_, s) = h
@@ -169,5 +152,54 @@ async fn devsim_scanner_writes_frames_the_gateway_decodes() -> anyhow::Result<()
         .collect();
     assert_eq!(codes, expected);
     assert_eq!(noise, 3, "100% noise: one garbage line before each GS1-128 code");
+    Ok(())
+}
+
+/// A pack-station scan is its event at once, and a label scanned three times in a row
+/// is one event. The quiet interval and lateness here are ten minutes: an RFID stay
+/// would not be decided within the test, so the events can only come from the scans.
+#[tokio::test]
+async fn a_label_scanned_three_times_in_a_row_is_one_event_at_once() -> anyhow::Result<()> {
+    let h = Harness::new(NODE)?;
+    let central = h.start_central(None)?;
+    let link = h.path("scanner0");
+    let spec = GatewaySpec {
+        extra_devices: format!(
+            "\n[[devices]]\nid = \"scanner-1\"\nkind = \"serial\"\npath = \"{}\"\nread_point = \"pack-station-1\"\nbusiness_step = \"packing\"\nrepeat_window_ms = 5000\n",
+            link.display()
+        ),
+        reconcile: "quiet_ms = 600000\nlateness_ms = 600000\n[[reconcile.read_points]]\nid = \"pack-station-1\"\ndevice = \"scanner-1\"\nbusiness_step = \"packing\"\nunmatched = \"record\"\n".into(),
+        ..GatewaySpec::site("dc-north")
+    };
+    let mut scanner = plug(&link)?;
+    let gw = h.start_gateway(&spec, central.ready.addr("grpc")?, None)?;
+    wait_connected(&h, &gw, true).await?;
+
+    let label = b"]C100106141412345678908\r\n";
+    for _ in 0..3 {
+        scanner.write_all(label)?;
+        scanner.flush()?;
+    }
+    scanner.write_all(b"]C100006141410000000005\r\n")?; // another parcel after them
+    scanner.flush()?;
+
+    let http = central.ready.addr("http")?;
+    let events = wait::until("the scans at central", TIMEOUT, || async {
+        let events = h.central_events(http, "dc-north").await.ok()?;
+        (events.len() >= 2).then_some(events)
+    })
+    .await?;
+    let ids: Vec<&str> = events
+        .iter()
+        .filter_map(|e| e["identifiers"][0]["value"].as_str())
+        .collect();
+    // The second parcel's event was recorded after the repeats were seen: none of them
+    // can still be on its way.
+    assert_eq!(ids, ["106141412345678908", "006141410000000005"], "{events:?}");
+    let ops = gw.ready.addr("ops")?;
+    let text = h.get_text(format!("http://{ops}/metrics")).await?;
+    assert_eq!(metric(&text, "waymark_scans_repeated_total", &[]), 2.0, "{text}");
+    let (_, s) = h.get_json(format!("http://{ops}/status")).await?;
+    assert_eq!(s["last_sequence"], json!(2), "{s}");
     Ok(())
 }

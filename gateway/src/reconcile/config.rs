@@ -11,7 +11,7 @@ use crate::config::DeviceConfig;
 
 mod settings;
 
-pub use settings::{ReadPoint, ReconcileSettings, UnmatchedPolicy};
+pub use settings::{Capture, ReadPoint, ReconcileSettings, UnmatchedPolicy};
 
 pub const DEFAULT_QUIET_MS: u64 = 2_000;
 pub const DEFAULT_MIN_READS: u32 = 1;
@@ -23,6 +23,10 @@ pub const DEFAULT_LATE_READ_HORIZON_MS: u64 = 10 * 60_000;
 pub const DEFAULT_QUARANTINE_CAPACITY: usize = 10_000;
 pub const DEFAULT_QUARANTINE_MAX_AGE_HOURS: u64 = 7 * 24;
 pub const DEFAULT_PARCEL_RETENTION_HOURS: u64 = 72;
+/// Scans of one label at one scan station this close together are one scan.
+pub const DEFAULT_REPEAT_WINDOW_MS: u64 = 2_000;
+/// Longest repeat window: beyond a minute a second scan is a new act.
+pub const MAX_REPEAT_WINDOW_MS: u64 = 60_000;
 /// Loaded without a packed event is an exception unless configured otherwise.
 pub const DEFAULT_PREREQUISITES: &[(Milestone, &[Milestone])] = &[(Milestone::Loaded, &[Milestone::Packed])];
 
@@ -97,6 +101,11 @@ pub struct ReadPointConfig {
     pub min_duration_ms: Option<u64>,
     /// `quarantine` (default where the step marks a milestone) or `record`.
     pub unmatched: Option<String>,
+    /// Makes this a scan station: every scan is an event at once, and scans of the
+    /// same label this close to the previous one fold into it. Read points of a
+    /// scanner device (`[[devices]] repeat_window_ms`, or any serial scanner) take
+    /// the device's window unless they set their own.
+    pub repeat_window_ms: Option<u64>,
 }
 
 /// Every problem found, each naming its key.
@@ -124,6 +133,11 @@ impl ReconcileConfig {
                     "reconcile.read_points[{i}].device: `{}` is not a registered device",
                     rp.device
                 ));
+            }
+        }
+        for rp in &mut self.read_points {
+            if rp.repeat_window_ms.is_none() {
+                rp.repeat_window_ms = devices.get(&rp.device).and_then(|d| d.repeat_window_ms);
             }
         }
         let mentioned: BTreeSet<String> = self.read_points.iter().map(|rp| rp.device.clone()).collect();
@@ -156,6 +170,7 @@ impl ReadPointConfig {
             min_reads: None,
             min_duration_ms: None,
             unmatched: None,
+            repeat_window_ms: d.repeat_window_ms,
         }
     }
 }

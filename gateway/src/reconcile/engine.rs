@@ -10,13 +10,14 @@
 use chrono::{DateTime, FixedOffset};
 use waymark_devices::Read;
 
-use super::config::ReconcileSettings;
+use super::config::{Capture, ReconcileSettings};
 use super::cross_read::Due;
 use super::event::{BusinessEvent, Release};
 use super::matching::{Identity, Matcher, ParcelRef};
 use super::milestones::ParcelState;
 use super::presence::{Placement, Sighting, Stay, StayKey};
 use super::quarantine::Quarantine;
+use super::scans::Scan;
 
 mod routing;
 mod state;
@@ -79,6 +80,7 @@ impl Engine {
         }
         let known = |k: &StayKey| settings.read_point(&k.read_point).is_some();
         let dropped = state.open.retain(known) + state.cross.retain(known);
+        state.scans.retain(known);
         state.stats.stays_discarded += dropped as u64;
         Ok(Self {
             site_id: site_id.into(),
@@ -130,8 +132,10 @@ impl Engine {
                 antenna: read.antenna,
             });
         }
-        let out = self.advance(self.engine_time(now), matcher);
-        self.place(device, read, now);
+        let mut out = self.advance(self.engine_time(now), matcher);
+        if let Some((key, stay)) = self.place(device, read, now) {
+            out.extend(self.scanned(&key, &stay, matcher));
+        }
         Ok(out)
     }
 
@@ -148,7 +152,9 @@ impl Engine {
         let mut out = self.advance(clock, matcher);
         for read in reads {
             if self.settings.locate(device, read.antenna).is_some() {
-                self.place(device, read, now);
+                if let Some((key, stay)) = self.place(device, read, now) {
+                    out.extend(self.scanned(&key, &stay, matcher));
+                }
             } else {
                 self.state.stats.reads_unmapped += 1;
             }
@@ -203,10 +209,10 @@ impl Engine {
         now.timestamp_millis().saturating_sub(self.settings.lateness_ms)
     }
 
-    fn place(&mut self, device: &str, read: &Read, now: DateTime<FixedOffset>) {
-        let Some(point) = self.settings.locate(device, read.antenna) else {
-            return;
-        };
+    /// Places a read in its stay. A scan at a scan station that is not a repeat is
+    /// returned, to be decided at once.
+    fn place(&mut self, device: &str, read: &Read, now: DateTime<FixedOffset>) -> Option<(StayKey, Stay)> {
+        let point = self.settings.locate(device, read.antenna)?;
         let time = read.time.unwrap_or(now);
         let s = Sighting {
             time_ms: time.timestamp_millis(),
@@ -222,18 +228,27 @@ impl Engine {
         };
         let stats = &mut self.state.stats;
         stats.reads += 1;
+        if let Capture::Scan { repeat_window_ms } = point.capture {
+            return match self.state.scans.scan(&key, s.time_ms, repeat_window_ms) {
+                Scan::New => Some((key, Stay::new(device, &s))),
+                Scan::Repeat => {
+                    stats.scans_repeated += 1;
+                    None
+                }
+            };
+        }
         let behind = match self.state.open.place(&key, device, &s, quiet) {
-            Placement::Extended => return,
+            Placement::Extended => return None,
             Placement::Duplicate => {
                 stats.reads_duplicate += 1;
-                return;
+                return None;
             }
             Placement::Split(over) => {
                 stats.stays_opened += 1;
                 self.wake_by(over.last_ms + hold);
                 self.wake_by(s.time_ms + quiet);
                 self.state.cross.close(key, over);
-                return;
+                return None;
             }
             Placement::Behind => true,
             Placement::NoOpenStay => false,
@@ -255,6 +270,19 @@ impl Engine {
             self.state.open.open(key, device, &s);
             self.wake_by(s.time_ms + quiet);
         }
+        None
+    }
+
+    /// A new scan: decided now, whatever the clock. Scan stations have no neighbours
+    /// (validated) and a deliberate scan is never a blip.
+    fn scanned<M: Matcher + ?Sized>(&mut self, key: &StayKey, stay: &Stay, matcher: &mut M) -> Vec<BusinessEvent> {
+        let stats = &mut self.state.stats;
+        stats.scans += 1;
+        stats.stays_opened += 1;
+        stats.stays_decided += 1;
+        let events = self.decide_scan(key, stay, matcher);
+        self.count(&events);
+        events
     }
 
     fn wake_by(&mut self, at_ms: i64) {
@@ -315,6 +343,7 @@ impl Engine {
 
     fn housekeeping(&mut self, clock: i64) {
         self.state.cross.prune(clock, self.settings.late_read_horizon_ms);
+        self.state.scans.prune(clock, self.settings.late_read_horizon_ms);
         let cutoff = clock.saturating_sub(self.settings.parcel_retention_ms);
         self.state.stats.parcels_forgotten += self.state.parcels.forget_before(cutoff) as u64;
         self.state.next_housekeeping_ms = clock.saturating_add(HOUSEKEEPING_EVERY_MS);

@@ -6,7 +6,8 @@
 //! ([`direction`]), drops cross-reads between adjacent read points ([`cross_read`]),
 //! matches stays to parcels or quarantines them ([`matching`], [`quarantine`]), and
 //! turns them into milestones, late events and exceptions ([`milestones`]), with ids
-//! that are the same whenever the same reads are derived again ([`event`]).
+//! that are the same whenever the same reads are derived again ([`event`]). Scan
+//! stations skip the smoothing: a scan is decided at once, repeats fold ([`scans`]).
 
 pub mod config;
 pub mod cross_read;
@@ -17,13 +18,14 @@ pub mod matching;
 pub mod milestones;
 pub mod presence;
 pub mod quarantine;
+pub mod scans;
 pub mod sim;
 
 mod as_vec;
 #[cfg(test)]
 mod engine_tests;
 
-pub use config::{ConfigError, ReadPointConfig, ReconcileConfig, ReconcileSettings};
+pub use config::{Capture, ConfigError, ReadPointConfig, ReconcileConfig, ReconcileSettings};
 pub use direction::Direction;
 pub use engine::{Engine, EngineState, ReconcileError, Stats};
 pub use event::{BusinessEvent, ExceptionReason, Release, StayReport};

@@ -3,7 +3,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{BUSINESS_STEPS, ConfigError, DEFAULT_PREREQUISITES, ReadPointConfig, ReconcileConfig};
+use super::{
+    BUSINESS_STEPS, ConfigError, DEFAULT_PREREQUISITES, DEFAULT_REPEAT_WINDOW_MS, MAX_REPEAT_WINDOW_MS,
+    ReadPointConfig, ReconcileConfig,
+};
 use super::{
     DEFAULT_CROSS_READ_WINDOW_MS, DEFAULT_DIRECTION_AGREEMENT, DEFAULT_LATE_READ_HORIZON_MS, DEFAULT_LATENESS_MS,
     DEFAULT_MIN_DURATION_MS, DEFAULT_MIN_READS, DEFAULT_PARCEL_RETENTION_HOURS, DEFAULT_QUARANTINE_CAPACITY,
@@ -18,6 +21,17 @@ pub enum UnmatchedPolicy {
     Quarantine,
     /// Record it at once as an observation without an order.
     Record,
+}
+
+/// How a read point's reads become stays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Capture {
+    /// RFID: reads fold into a stay that ends after the quiet interval, and is
+    /// decided once its competitors at adjacent read points are.
+    Dwell,
+    /// A scan station: each scan is decided at once; repeats of a label within
+    /// `repeat_window_ms` of the previous scan fold into it.
+    Scan { repeat_window_ms: i64 },
 }
 
 /// A validated read point.
@@ -36,6 +50,7 @@ pub struct ReadPoint {
     pub min_reads: u32,
     pub min_duration_ms: i64,
     pub unmatched: UnmatchedPolicy,
+    pub capture: Capture,
     sides: BTreeMap<u16, Side>,
 }
 
@@ -252,6 +267,31 @@ impl ReadPointConfig {
                 UnmatchedPolicy::Record
             }
         };
+        let capture = match self.repeat_window_ms {
+            None => Capture::Dwell,
+            Some(window) => {
+                if !inside.is_empty() {
+                    p.push(format!("{key}: a scan station (repeat_window_ms) cannot be a portal"));
+                }
+                if !adjacent.is_empty() {
+                    p.push(format!(
+                        "{key}: a scan station (repeat_window_ms) decides at once and has no cross-reads; \
+                         it cannot be adjacent to `{}`",
+                        adjacent.join("`, `")
+                    ));
+                }
+                let window = bounded(
+                    p,
+                    &format!("{key}.repeat_window_ms"),
+                    Some(window),
+                    DEFAULT_REPEAT_WINDOW_MS,
+                    0..=MAX_REPEAT_WINDOW_MS,
+                );
+                Capture::Scan {
+                    repeat_window_ms: window as i64,
+                }
+            }
+        };
         let quiet = bounded(p, &format!("{key}.quiet_ms"), self.quiet_ms, d.quiet, 100..=600_000) as i64;
         let hold = if adjacent.is_empty() {
             quiet
@@ -280,6 +320,7 @@ impl ReadPointConfig {
                 0..=600_000,
             ) as i64,
             unmatched,
+            capture,
             sides: sides.collect(),
         };
         (point, antennas)

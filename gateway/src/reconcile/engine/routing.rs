@@ -28,6 +28,19 @@ impl Engine {
         Vec::new()
     }
 
+    /// A scan's stay, kept as it is.
+    pub(super) fn decide_scan<M: Matcher + ?Sized>(
+        &mut self,
+        key: &StayKey,
+        stay: &Stay,
+        matcher: &mut M,
+    ) -> Vec<BusinessEvent> {
+        match self.report(key, stay) {
+            Some(report) => self.route(report, matcher),
+            None => Vec::new(),
+        }
+    }
+
     /// What a kept stay says: direction, the step it stands for, its id.
     fn report(&self, key: &StayKey, stay: &Stay) -> Option<StayReport> {
         let point = self.settings.read_point(&key.read_point)?;

@@ -7,6 +7,7 @@ use crate::reconcile::cross_read::CrossReads;
 use crate::reconcile::milestones::ParcelBook;
 use crate::reconcile::presence::Presence;
 use crate::reconcile::quarantine::Quarantine;
+use crate::reconcile::scans::RecentScans;
 
 /// Counters since the state was created (they survive restarts with it).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,6 +37,10 @@ pub struct Stats {
     pub parcels_forgotten: u64,
     /// Stays of read points missing from the configuration at restore.
     pub stays_discarded: u64,
+    /// Scans at scan stations decided at once.
+    pub scans: u64,
+    /// Scans folded into an earlier scan of the same label (within the repeat window).
+    pub scans_repeated: u64,
 }
 
 /// Everything the engine must find again after a restart.
@@ -46,6 +51,9 @@ pub struct EngineState {
     pub(super) next_housekeeping_ms: i64,
     pub(super) open: Presence,
     pub(super) cross: CrossReads,
+    /// Absent from snapshots taken before scan stations existed.
+    #[serde(default)]
+    pub(super) scans: RecentScans,
     pub(super) quarantine: Quarantine,
     pub(super) parcels: ParcelBook,
     pub(super) stats: Stats,
@@ -59,6 +67,7 @@ impl Default for EngineState {
             next_housekeeping_ms: i64::MIN,
             open: Presence::default(),
             cross: CrossReads::default(),
+            scans: RecentScans::default(),
             quarantine: Quarantine::default(),
             parcels: ParcelBook::default(),
             stats: Stats::default(),

@@ -61,6 +61,7 @@ fn device(id: &str, read_point: &str, step: &str, disposition: &str) -> (String,
         serial: None,
         password_hash: None,
         hostname: None,
+        repeat_window_ms: None,
     };
     (id.to_string(), d)
 }

@@ -6,6 +6,7 @@ mod milestones;
 mod offline;
 mod portal;
 mod properties;
+mod scans;
 
 use std::collections::BTreeMap;
 

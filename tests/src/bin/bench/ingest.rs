@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use waymark_gateway::metrics::GatewayMetrics;
+use waymark_gateway::mqtt_settle::PublishKey;
 use waymark_gateway::{broker, mqtt_front};
 use waymark_tests::harness::{GatewaySpec, metric};
 use waymark_tests::mqtt::Publisher;
@@ -156,6 +157,9 @@ async fn broker_alone(payloads: &[Vec<u8>], per_publisher: u64) -> anyhow::Resul
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let shutdown = tokio_util::sync::CancellationToken::new();
+    // The consumer settles each message as it takes it: the front holds every
+    // PUBACK until then, as in the gateway, without a commit behind it.
+    let settlements = Arc::new(waymark_gateway::mqtt_settle::Settlements::default());
     let front = Arc::new(mqtt_front::Front::new(
         &b,
         mqtt_front::FrontLimits {
@@ -169,16 +173,19 @@ async fn broker_alone(payloads: &[Vec<u8>], per_publisher: u64) -> anyhow::Resul
             true,
         )),
         Arc::new(GatewayMetrics::default()),
+        settlements.clone(),
     ));
     tokio::spawn(mqtt_front::run(front, Some(listener), None, shutdown.clone()));
     let received = Arc::new(AtomicU64::new(0));
     let counter = received.clone();
+    let settled = settlements.clone();
     let (_tx, mut rx) = b.link;
     tokio::spawn(async move {
         while let Ok(n) = rx.next().await {
             match n {
                 Some(rumqttd::Notification::Forward(f)) => {
                     inflight.release(f.publish.topic.len() + f.publish.payload.len());
+                    settled.settle(PublishKey::of(&f.publish.topic, &f.publish.payload), true);
                     counter.fetch_add(1, Ordering::Relaxed);
                 }
                 Some(rumqttd::Notification::Unschedule) if rx.wake().await.is_err() => return,

@@ -1,6 +1,7 @@
 //! Benchmarks, one command per scenario; results go to docs/BENCHMARKS.md by hand.
 //!
 //! `cargo run --release -p waymark-tests --bin bench -- catch-up [--events N]`
+//! `cargo run --release -p waymark-tests --bin bench -- scan-latency [--scans N]`
 //!
 //! Programs run as child processes (this binary re-executed as `bench node ...`),
 //! on ports the OS picks, over real sockets.
@@ -76,6 +77,15 @@ enum Scenario {
         #[arg(long, default_value_t = 1_000_000)]
         reads: u64,
     },
+    /// Barcode scans on a serial line, one at a time: scan -> recorded at the
+    /// gateway and scan -> in central's order timeline (p50, p99, max).
+    ScanLatency {
+        #[arg(long, default_value_t = 200)]
+        scans: u64,
+        /// Pause after each scan has shown at central, in milliseconds.
+        #[arg(long, default_value_t = 20)]
+        gap_ms: u64,
+    },
     /// Internal: run a program as a child process of a scenario.
     #[command(hide = true, trailing_var_arg = true)]
     Node {
@@ -96,6 +106,10 @@ fn main() -> ExitCode {
         Scenario::Timeline { events, reads, store } => report(central::timeline(store, events, reads)),
         Scenario::Decode { reads } => report(decode(reads)),
         Scenario::Reconcile { reads } => report(reconcile(reads)),
+        Scenario::ScanLatency { scans, gap_ms } => report(run(scan::run(scan::Plan {
+            scans,
+            gap: Duration::from_millis(gap_ms),
+        }))),
         Scenario::Ingest {
             reads,
             publishers,
@@ -155,6 +169,7 @@ fn draft(i: u64) -> EventDraft {
 
 mod central;
 mod ingest;
+mod scan;
 
 fn reconcile(total: u64) -> anyhow::Result<()> {
     use waymark_gateway::reconcile::{Direction, Engine, Identity, sim};
