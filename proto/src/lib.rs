@@ -16,8 +16,8 @@ pub mod chunk;
 pub mod enrollment;
 pub mod id_runs;
 pub mod identity;
-pub mod tls;
 pub mod service_manager;
+pub mod tls;
 
 pub use v1::{
     CentralMessage, DownlinkRequest, Event, EventBatch, EventKind, GatewayMessage, GatewayStatus, Identifier,

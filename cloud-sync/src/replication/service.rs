@@ -341,7 +341,9 @@ impl ReplicationSession {
                         Err(e) => vec![Err(e)],
                     }
                 }
-                gateway_message::Body::Hello(_) => vec![Err(ErrorCode::InvalidRequest.status("expected an event batch"))],
+                gateway_message::Body::Hello(_) => {
+                    vec![Err(ErrorCode::InvalidRequest.status("expected an event batch"))]
+                }
             };
             for reply in replies {
                 let failed = reply.is_err();

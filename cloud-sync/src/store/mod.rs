@@ -153,9 +153,10 @@ impl CentralStore {
         self.url.redacted()
     }
 
-    /// Runs `f` in a write transaction and commits. SQLite has one writer at a
-    /// time; PostgreSQL retries `f` on a serialization failure or deadlock, so
-    /// `f` must not have effects outside the transaction.
+    /// Runs `f` in a write transaction and commits; an error from `f` rolls it
+    /// back. SQLite has one writer at a time; on PostgreSQL, transactions run
+    /// at READ COMMITTED and take the rows they change in a fixed order, and a
+    /// failure the caller may retry says so (`StoreError::is_transient`).
     pub fn write<T, E: From<StoreError>>(&self, mut f: impl FnMut(&mut Tx<'_>) -> Result<T, E>) -> Result<T, E> {
         match &self.backend {
             Backend::Sqlite(db) => db.write(|tx| f(tx)),
