@@ -41,7 +41,8 @@ elif [ "$build" = 1 ]; then
   cargo build --locked --profile "$cargo_profile" ${target:+--target "$target"} \
     -p waymark-gateway -p waymark-sync
 fi
-bin_dir="target/${target:+$target/}$profile"
+# Where cargo put them: CARGO_TARGET_DIR when set (a shared build cache).
+bin_dir="${CARGO_TARGET_DIR:-target}/${target:+$target/}$profile"
 
 case "${target:-$(uname -m)}" in
   x86_64*) arch=amd64 ;;
