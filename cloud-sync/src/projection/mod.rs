@@ -128,34 +128,66 @@ impl CentralStore {
     /// Runs steps until `projection` has caught up; `progress` hears the lag
     /// after each. For the `rebuild-projection` command and tests.
     pub fn catch_up(&self, projection: Projection, mut progress: impl FnMut(u64)) -> Result<(), StoreError> {
-        while self.projection_step(projection, STEP_EVENTS)?.is_some() {
+        let mut projected = 0;
+        while let Some(step) = self.projection_step(projection, STEP_EVENTS)? {
+            projected += step.events as u64;
             progress(self.projection_lag(projection)?);
+        }
+        if projected >= ANALYZE_AFTER_EVENTS {
+            self.refresh_statistics()?;
         }
         Ok(())
     }
+
+    /// Refreshes the planner's statistics of the tables that grow with the
+    /// events. PostgreSQL plans a timeline read as a sequential scan of 20
+    /// million rows (seconds) instead of an index lookup (under a millisecond)
+    /// when its statistics predate a bulk load, and autovacuum may be off or
+    /// not have come by yet; SQLite gets `PRAGMA optimize`.
+    pub fn refresh_statistics(&self) -> Result<(), StoreError> {
+        self.write(|tx| match tx.engine() {
+            Engine::Postgres => tx.batch("ANALYZE events; ANALYZE timeline"),
+            Engine::Sqlite => tx.batch("PRAGMA optimize"),
+        })
+    }
 }
+
+/// Events projected since the last statistics refresh that make it worth another.
+const ANALYZE_AFTER_EVENTS: u64 = 100_000;
 
 /// The projector task: steps every projection while there is work, sleeps
 /// until woken (an apply in this process) or the poll interval passes, and
 /// publishes each projection's lag.
 pub async fn run(store: Arc<CentralStore>, metrics: Arc<SyncMetrics>, wake: Arc<Notify>, shutdown: CancellationToken) {
     let mut failing = false;
+    // Projected since the statistics were last refreshed; refreshed once the
+    // projector has caught up after a large batch of work (a catch-up).
+    let mut unanalyzed = 0;
     loop {
         let (st, m) = (store.clone(), metrics.clone());
+        let analyze = unanalyzed >= ANALYZE_AFTER_EVENTS;
         let step = tokio::task::spawn_blocking(move || {
-            let mut worked = false;
+            let mut projected = 0;
             for p in Projection::ALL {
                 if let Some(progress) = st.projection_step(p, STEP_EVENTS)? {
-                    worked = true;
+                    projected += progress.events as u64;
                     m.projected(p.name(), progress.events as u64);
                 }
                 m.projection_lag(p.name(), st.projection_lag(p)?);
             }
-            Ok::<_, StoreError>(worked)
+            if projected == 0 && analyze {
+                st.refresh_statistics()?;
+            }
+            Ok::<_, StoreError>(projected)
         })
         .await;
         let worked = match step {
-            Ok(Ok(worked)) => {
+            Ok(Ok(projected)) => {
+                if projected == 0 && analyze {
+                    unanalyzed = 0;
+                }
+                unanalyzed += projected;
+                let worked = projected > 0;
                 if failing {
                     info!("projector: the store answers again");
                     failing = false;
