@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde_json::json;
-use waymark_sync::store::{CentralStore, StoreOptions, StoreUrl};
+use waymark_sync::store::{CentralStore, StoreOptions};
 use waymark_tests::harness::{GatewaySpec, Harness, Node, metric};
 use waymark_tests::mqtt::{Publisher, publish_tag_reads};
 use waymark_tests::proxy::Proxy;
@@ -33,9 +33,10 @@ fn on_postgres() -> anyhow::Result<Option<Harness>> {
 /// distinct event ids, lowest and highest sequence).
 fn stored(h: &Harness, site: &str) -> anyhow::Result<(i64, i64, i64, i64)> {
     let url = h.store_url()?.ok_or_else(|| anyhow::anyhow!("not on PostgreSQL"))?;
-    let mut options = StoreOptions::sqlite_in(std::path::Path::new("."));
-    options.url = StoreUrl::Postgres(url);
-    options.pool_size = 1;
+    let options = StoreOptions {
+        pool_size: 1,
+        ..StoreOptions::postgres(&url)
+    };
     let row = waymark_sync::store::testing::off_runtime(|| {
         CentralStore::connect(&options)?.read(|tx| {
             tx.query_opt(

@@ -8,7 +8,7 @@ use std::process::Command;
 
 use waymark_proto::v1::{Event, GatewayStatus, Identifier};
 use waymark_sync::legacy_sled::{NewOrder, NewParcel, SledStore, TokenRecord};
-use waymark_sync::store::{CentralStore, StoreOptions, StoreUrl};
+use waymark_sync::store::{CentralStore, StoreOptions};
 use waymark_tests::harness::Harness;
 
 const NODE: &str = env!("CARGO_BIN_EXE_waymark-node");
@@ -152,11 +152,7 @@ async fn import_sled_brings_everything_once_and_the_old_admin_token_still_works(
     );
 
     let options = match &store_url {
-        Some(url) => {
-            let mut o = StoreOptions::sqlite_in(&dir);
-            o.url = StoreUrl::Postgres(url.clone());
-            o
-        }
+        Some(url) => StoreOptions::postgres(url),
         None => StoreOptions::sqlite_in(&dir),
     };
     waymark_sync::store::testing::off_runtime(|| -> anyhow::Result<()> {

@@ -8,7 +8,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use waymark_sync::store::{CentralStore, StoreOptions, StoreUrl};
+use waymark_sync::store::{CentralStore, StoreOptions};
 use waymark_tests::harness::{GatewaySpec, Harness};
 use waymark_tests::mqtt::{Publisher, publish_tag_reads};
 use waymark_tests::wait;
@@ -95,8 +95,7 @@ async fn postgres_restarted_mid_catch_up_loses_and_doubles_nothing() -> anyhow::
         (last >= total as u64 && hwm().await? == last).then_some(())
     })
     .await?;
-    let mut options = StoreOptions::sqlite_in(std::path::Path::new("."));
-    options.url = StoreUrl::Postgres(h.store_url()?.unwrap_or_default());
+    let options = StoreOptions::postgres(&h.store_url()?.unwrap_or_default());
     let row = waymark_sync::store::testing::off_runtime(|| {
         CentralStore::connect(&options)?.read(|tx| {
             tx.query_opt(

@@ -89,11 +89,21 @@ impl CentralStore {
 
     /// Every gap recorded for `site`, oldest first.
     pub fn gaps(&self, site: &str) -> Result<Vec<GapRecord>, StoreError> {
-        Ok(self
-            .sites()?
-            .into_iter()
-            .find(|s| s.site_id == site)
-            .map(|s| s.gaps)
-            .unwrap_or_default())
+        self.read(|tx| {
+            tx.query(
+                "SELECT first_seq, last_seq, reason, recorded_ms FROM site_gaps WHERE site_id = $1 ORDER BY first_seq",
+                &[site.into()],
+            )?
+            .iter()
+            .map(|r| {
+                Ok(GapRecord {
+                    first: r.u64(0)?,
+                    last: r.u64(1)?,
+                    reason: r.text(2)?,
+                    recorded_ms: r.i64(3)?,
+                })
+            })
+            .collect()
+        })
     }
 }

@@ -122,22 +122,15 @@ impl CentralStore {
     /// returns the CA stored afterwards (the first process to store one wins).
     pub fn store_ca_if_absent(&self, cert: &str, key: &str) -> Result<(String, String), StoreError> {
         self.write(|tx| {
-            let taken = tx.execute(
-                "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
-                &[CA_CERT.into(), cert.into()],
-            )? == 0;
-            if !taken {
-                tx.execute(
-                    "INSERT INTO settings (name, value) VALUES ($1, $2)",
-                    &[CA_KEY.into(), key.into()],
-                )?;
-            }
-            let read = |tx: &mut crate::store::Tx<'_>, name: &str| -> Result<String, StoreError> {
-                tx.query_opt("SELECT value FROM settings WHERE name = $1", &[name.into()])?
-                    .ok_or_else(|| StoreError::Corrupt(format!("setting {name} missing")))?
-                    .text(0)
+            // The certificate decides; its key was stored with it.
+            let (stored_cert, ours) = crate::store::setting_if_absent(tx, CA_CERT, cert)?;
+            let stored_key = if ours {
+                crate::store::setting_if_absent(tx, CA_KEY, key)?.0
+            } else {
+                crate::store::setting(tx, CA_KEY)?
+                    .ok_or_else(|| StoreError::Corrupt(format!("setting {CA_KEY} missing")))?
             };
-            Ok((read(tx, CA_CERT)?, read(tx, CA_KEY)?))
+            Ok((stored_cert, stored_key))
         })
     }
 }

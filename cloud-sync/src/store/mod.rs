@@ -95,6 +95,14 @@ impl StoreOptions {
             tls_ca_file: None,
         }
     }
+
+    /// PostgreSQL at `url`, with the default pool and timeouts.
+    pub fn postgres(url: &str) -> Self {
+        Self {
+            url: StoreUrl::Postgres(url.to_string()),
+            ..Self::sqlite_in(Path::new("."))
+        }
+    }
 }
 
 pub const DEFAULT_POOL_SIZE: usize = 16;
@@ -182,26 +190,32 @@ impl CentralStore {
 /// imports done).
 impl CentralStore {
     pub fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {
-        self.read(|tx| {
-            tx.query_opt("SELECT value FROM settings WHERE name = $1", &[name.into()])?
-                .map(|r| r.text(0))
-                .transpose()
-        })
+        self.read(|tx| setting(tx, name))
     }
 
     /// Stores `value` under `name` unless something is there already; returns
     /// what is stored afterwards (the first writer wins across processes).
     pub fn setting_if_absent(&self, name: &str, value: &str) -> Result<String, StoreError> {
-        self.write(|tx| {
-            tx.execute(
-                "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
-                &[name.into(), value.into()],
-            )?;
-            tx.query_opt("SELECT value FROM settings WHERE name = $1", &[name.into()])?
-                .ok_or_else(|| StoreError::Corrupt(format!("setting {name} vanished")))?
-                .text(0)
-        })
+        self.write(|tx| setting_if_absent(tx, name, value).map(|(stored, _)| stored))
     }
+}
+
+/// In `tx`: stores `value` under `name` unless something is there; returns what
+/// is stored afterwards and whether it is `value` newly stored.
+pub(crate) fn setting_if_absent(tx: &mut Tx<'_>, name: &str, value: &str) -> Result<(String, bool), StoreError> {
+    let inserted = tx.execute(
+        "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+        &[name.into(), value.into()],
+    )? == 1;
+    let stored = setting(tx, name)?.ok_or_else(|| StoreError::Corrupt(format!("setting {name} vanished")))?;
+    Ok((stored, inserted))
+}
+
+/// In `tx`: the value stored under `name`, if any.
+pub(crate) fn setting(tx: &mut Tx<'_>, name: &str) -> Result<Option<String>, StoreError> {
+    tx.query_opt("SELECT value FROM settings WHERE name = $1", &[name.into()])?
+        .map(|r| r.text(0))
+        .transpose()
 }
 
 pub mod testing;

@@ -67,10 +67,10 @@ impl TestDatabase {
     }
 
     pub fn options(&self) -> StoreOptions {
-        let mut o = StoreOptions::sqlite_in(std::path::Path::new("."));
-        o.url = StoreUrl::Postgres(self.url.clone());
-        o.pool_size = 8;
-        o
+        StoreOptions {
+            pool_size: 8,
+            ..StoreOptions::postgres(&self.url)
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use waymark_proto::IdentifierKind;
 use waymark_proto::v1::{Event, Identifier};
 use waymark_sync::projection::Projection;
-use waymark_sync::store::{CentralStore, StoreOptions, StoreUrl};
+use waymark_sync::store::{CentralStore, StoreOptions};
 use waymark_tests::harness::{Harness, metric};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -40,12 +40,6 @@ pub async fn projection_caught_up(h: &Harness, ops: std::net::SocketAddr, since:
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-}
-
-fn options_for(url: &str) -> StoreOptions {
-    let mut o = StoreOptions::sqlite_in(std::path::Path::new("."));
-    o.url = StoreUrl::Postgres(url.to_string());
-    o
 }
 
 /// One binary COPY in one transaction of `site`'s stored rows into a new
@@ -117,7 +111,7 @@ pub fn timeline(engine: Engine, events: u64, reads: usize) -> anyhow::Result<()>
         Engine::Sqlite => StoreOptions::sqlite_in(dir.path()),
         Engine::Postgres => {
             db = waymark_sync::store::testing::TestDatabase::create()?;
-            options_for(&db.url)
+            StoreOptions::postgres(&db.url)
         }
     };
     let store = CentralStore::open(&options)?;
