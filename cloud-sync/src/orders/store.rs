@@ -41,9 +41,11 @@ impl NewOrder {
                     sscc: p.sscc.clone().unwrap_or_default(),
                     tracking_number: p.tracking_number.clone().unwrap_or_default(),
                     epc: p.epc.clone().unwrap_or_default(),
+                    ..Parcel::default()
                 })
                 .collect(),
             created_ms: now_ms,
+            ..Order::default()
         }
     }
 }

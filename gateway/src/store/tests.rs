@@ -83,6 +83,7 @@ fn order_revisions_index_parcels_and_replace_old_identifiers() {
             ..Parcel::default()
         }],
         created_ms: 0,
+        ..Order::default()
     };
     store
         .apply_order_revision(&OrderRevision {
@@ -268,6 +269,7 @@ fn a_read_finds_its_parcel_or_its_order() {
             },
         ],
         created_ms: 0,
+        ..Order::default()
     };
     store
         .apply_order_revision(&OrderRevision {
