@@ -38,8 +38,27 @@ pub const MAX_BODY_BYTES: usize = 1 << 20;
 
 pub fn router(state: Arc<ApiState>) -> axum::Router {
     axum::Router::new()
-        .route("/api/v1/orders", post(crate::orders::routes::create_order))
-        .route("/api/v1/orders/{order_number}", get(crate::orders::routes::get_order))
+        .route(
+            "/api/v1/orders",
+            post(crate::orders::routes::create_order).get(crate::orders::routes::list_orders),
+        )
+        .route(
+            "/api/v1/orders/import",
+            post(crate::orders::csv::import_route).layer(DefaultBodyLimit::max(crate::orders::csv::MAX_CSV_BYTES)),
+        )
+        .route(
+            "/api/v1/orders/{order_number}",
+            get(crate::orders::routes::get_order).put(crate::orders::routes::put_order),
+        )
+        .route(
+            "/api/v1/orders/{order_number}/cancel",
+            post(crate::orders::routes::cancel_order),
+        )
+        .route(
+            "/api/v1/orders/{order_number}/shipments/{shipment_id}/cancel",
+            post(crate::orders::routes::cancel_shipment),
+        )
+        .route("/api/v1/parcels/{identifier}", get(crate::orders::routes::find_parcel))
         .route("/api/v1/sites", get(crate::ops::routes::list_sites))
         .route("/api/v1/sites/{site_id}/events", get(crate::ops::routes::site_events))
         .route(

@@ -1,7 +1,14 @@
-//! Orders: what merchant systems submit, and the per-site revision log each
-//! gateway's downlink follows to match reads offline.
+//! Orders: what merchant systems submit (an order split into shipments, each
+//! shipped by one site), and the per-site revision log each gateway's
+//! downlink follows to match reads offline.
 
+pub mod csv;
+pub mod input;
+pub mod list;
+pub mod model;
 mod store;
+pub mod view;
 
-pub use store::{NewOrder, NewParcel, OrderError, order_identifiers};
+pub use model::{OrderRecord, ParcelRecord, ShipmentRecord};
+pub use store::{NewOrder, NewParcel, OrderError, Submitted, upgrade_schema1_orders};
 pub mod routes;

@@ -12,17 +12,29 @@ struct Migration {
     name: &'static str,
     sqlite: &'static str,
     postgres: &'static str,
+    /// A data step that runs after the SQL, in the same transaction.
+    data: Option<fn(&mut Tx<'_>) -> Result<(), StoreError>>,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "init",
-    sqlite: include_str!("migrations/sqlite/0001_init.sql"),
-    postgres: include_str!("migrations/postgres/0001_init.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "init",
+        sqlite: include_str!("migrations/sqlite/0001_init.sql"),
+        postgres: include_str!("migrations/postgres/0001_init.sql"),
+        data: None,
+    },
+    Migration {
+        version: 2,
+        name: "shipments",
+        sqlite: include_str!("migrations/sqlite/0002_shipments.sql"),
+        postgres: include_str!("migrations/postgres/0002_shipments.sql"),
+        data: Some(crate::orders::upgrade_schema1_orders),
+    },
+];
 
 /// The schema version this binary writes and reads.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 const VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\
      version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_ms BIGINT NOT NULL)";
@@ -68,6 +80,9 @@ impl CentralStore {
                     Engine::Sqlite => m.sqlite,
                     Engine::Postgres => m.postgres,
                 })?;
+                if let Some(data) = m.data {
+                    data(tx)?;
+                }
                 tx.execute(
                     "INSERT INTO schema_migrations (version, name, applied_ms) VALUES ($1, $2, $3)",
                     &[

@@ -100,49 +100,52 @@ const MAX_IDENTIFIERS: usize = 4096;
 impl CentralStore {
     /// Every event that names one of `identifiers`, oldest event time first.
     pub fn timeline(&self, identifiers: &[&str]) -> Result<Vec<Event>, StoreError> {
-        let identifiers: Vec<&str> = identifiers
-            .iter()
-            .copied()
-            .filter(|i| !i.is_empty())
-            .take(MAX_IDENTIFIERS)
-            .collect();
-        if identifiers.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.read(|tx| {
-            let rows = match tx.engine() {
-                Engine::Postgres => {
-                    let Tx::Postgres { tx: pg, .. } = tx else {
-                        unreachable!("engine is postgres")
-                    };
-                    pg.query(
-                        "SELECT e.body FROM events e WHERE (e.site_id, e.seq) IN \
-                         (SELECT site_id, seq FROM timeline WHERE identifier = ANY($1)) \
-                         ORDER BY e.event_time_ms, e.site_id, e.seq",
-                        &[&identifiers],
-                    )?
-                    .iter()
-                    .map(|r| decode_event(r.get::<_, &[u8]>(0)))
-                    .collect::<Result<Vec<_>, _>>()?
-                }
-                Engine::Sqlite => {
-                    let list: Vec<String> = (1..=identifiers.len()).map(|i| format!("${i}")).collect();
-                    let sql = format!(
-                        "SELECT e.body FROM events e WHERE (e.site_id, e.seq) IN \
-                         (SELECT site_id, seq FROM timeline WHERE identifier IN ({})) \
-                         ORDER BY e.event_time_ms, e.site_id, e.seq",
-                        list.join(", ")
-                    );
-                    let params: Vec<Param<'_>> = identifiers.iter().map(|i| (*i).into()).collect();
-                    tx.query(&sql, &params)?
-                        .iter()
-                        .map(|r| decode_event(r.bytes(0)?))
-                        .collect::<Result<Vec<_>, _>>()?
-                }
-            };
-            Ok(rows)
-        })
+        self.read(|tx| timeline_in(tx, identifiers))
     }
+}
+
+/// [`CentralStore::timeline`] inside a transaction.
+pub(crate) fn timeline_in(tx: &mut Tx<'_>, identifiers: &[&str]) -> Result<Vec<Event>, StoreError> {
+    let identifiers: Vec<&str> = identifiers
+        .iter()
+        .copied()
+        .filter(|i| !i.is_empty())
+        .take(MAX_IDENTIFIERS)
+        .collect();
+    if identifiers.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = match tx.engine() {
+        Engine::Postgres => {
+            let Tx::Postgres { tx: pg, .. } = tx else {
+                unreachable!("engine is postgres")
+            };
+            pg.query(
+                "SELECT e.body FROM events e WHERE (e.site_id, e.seq) IN \
+                 (SELECT site_id, seq FROM timeline WHERE identifier = ANY($1)) \
+                 ORDER BY e.event_time_ms, e.site_id, e.seq",
+                &[&identifiers],
+            )?
+            .iter()
+            .map(|r| decode_event(r.get::<_, &[u8]>(0)))
+            .collect::<Result<Vec<_>, _>>()?
+        }
+        Engine::Sqlite => {
+            let list: Vec<String> = (1..=identifiers.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT e.body FROM events e WHERE (e.site_id, e.seq) IN \
+                 (SELECT site_id, seq FROM timeline WHERE identifier IN ({})) \
+                 ORDER BY e.event_time_ms, e.site_id, e.seq",
+                list.join(", ")
+            );
+            let params: Vec<Param<'_>> = identifiers.iter().map(|i| (*i).into()).collect();
+            tx.query(&sql, &params)?
+                .iter()
+                .map(|r| decode_event(r.bytes(0)?))
+                .collect::<Result<Vec<_>, _>>()?
+        }
+    };
+    Ok(rows)
 }
 
 /// A stored event, decoded.

@@ -1,0 +1,250 @@
+//! How an order reads in the API: order → shipments → parcels, each with its
+//! status, and each parcel with its timeline (site events and operator
+//! corrections in event-time order, each saying its source). Times are
+//! RFC 3339 with the offset they happened at.
+
+use serde::Serialize;
+use waymark_proto::v1::Event;
+
+use super::model::{Customer, Item, OrderRecord, Promise};
+use crate::store::{CentralStore, StoreError, Tx};
+use crate::timeline::view::{EventView, format_utc};
+
+#[derive(Debug, Serialize)]
+pub struct OrderView {
+    pub order_number: String,
+    pub revision: u64,
+    pub order_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub brand: Option<String>,
+    pub customer: Customer,
+    /// ordered, processing, partially_shipped, shipped, partially_delivered,
+    /// delivered, cancelled, return_in_progress, returned.
+    pub status: String,
+    pub overlays: Vec<String>,
+    pub cancelled: bool,
+    pub created_at: String,
+    pub updated_at: String,
+    pub shipments: Vec<ShipmentView>,
+    /// Events that name the order but none of its parcels (an order-number scan).
+    pub timeline: Vec<TimelineEntry>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ShipmentView {
+    pub shipment_id: String,
+    pub site_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub carrier: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_level: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tracking_number: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub promised_delivery: Option<Promise>,
+    pub status: String,
+    pub cancelled: bool,
+    pub parcels: Vec<ParcelView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ParcelView {
+    pub parcel_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sscc: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub epc: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tracking_number: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<Item>,
+    /// The status engine's answer: current milestone, each milestone with its
+    /// provenance, overlays, the customer-facing status, the estimate.
+    pub status: serde_json::Value,
+    pub timeline: Vec<TimelineEntry>,
+}
+
+/// One entry of a timeline: a site event, or an operator correction.
+#[derive(Debug, Serialize)]
+#[serde(tag = "source", rename_all = "snake_case")]
+pub enum TimelineEntry {
+    Site(EventView),
+    Operator(CorrectionView),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CorrectionView {
+    pub correction_id: String,
+    pub event_time: String,
+    pub record_time: String,
+    /// assert or retract.
+    pub action: String,
+    pub milestone: String,
+    pub reason: String,
+    /// The name of the API token that made it.
+    pub by: String,
+    #[serde(skip)]
+    pub parcel_id: String,
+    #[serde(skip)]
+    pub event_time_ms: i64,
+}
+
+impl TimelineEntry {
+    fn time_ms(&self, events: &[Event]) -> i64 {
+        match self {
+            Self::Site(v) => events
+                .iter()
+                .find(|e| e.event_id == v.event_id)
+                .map_or(0, |e| e.event_time_ms),
+            Self::Operator(c) => c.event_time_ms,
+        }
+    }
+}
+
+impl OrderView {
+    pub fn load(store: &CentralStore, order: OrderRecord) -> Result<Self, StoreError> {
+        store.read(|tx| Self::load_in(tx, &order))
+    }
+
+    pub(crate) fn load_in(tx: &mut Tx<'_>, order: &OrderRecord) -> Result<Self, StoreError> {
+        let number = order.order_number.as_str();
+        let head = tx.query_opt(
+            "SELECT status, overlays FROM orders WHERE order_number = $1",
+            &[number.into()],
+        )?;
+        let (status, overlays) = match head {
+            Some(r) => (r.text(0)?, r.text(1)?),
+            None => ("ordered".to_string(), String::new()),
+        };
+        let mut parcel_status = std::collections::HashMap::new();
+        for r in tx.query(
+            "SELECT parcel_id, status FROM parcels WHERE order_number = $1",
+            &[number.into()],
+        )? {
+            let doc = serde_json::from_str(&r.text(1)?).unwrap_or(serde_json::Value::Null);
+            parcel_status.insert(r.text(0)?, doc);
+        }
+        let mut shipment_status = std::collections::HashMap::new();
+        for r in tx.query(
+            "SELECT shipment_id, status FROM shipments WHERE order_number = $1",
+            &[number.into()],
+        )? {
+            shipment_status.insert(r.text(0)?, r.text(1)?);
+        }
+        let corrections = load_corrections(tx, number)?;
+        let mut idents: Vec<&str> = order.identifiers().collect();
+        idents.push(number);
+        let events = crate::timeline::timeline_in(tx, &idents)?;
+
+        let mut claimed = vec![false; events.len()];
+        let shipments = order
+            .shipments
+            .iter()
+            .map(|s| ShipmentView {
+                shipment_id: s.shipment_id.clone(),
+                site_id: s.site_id.clone(),
+                carrier: s.carrier.clone(),
+                service_level: s.service_level.clone(),
+                tracking_number: s.tracking_number.clone(),
+                promised_delivery: s.promised_delivery.clone(),
+                status: shipment_status
+                    .get(&s.shipment_id)
+                    .cloned()
+                    .unwrap_or_else(|| "ordered".into()),
+                cancelled: s.cancelled || order.cancelled,
+                parcels: s
+                    .parcels
+                    .iter()
+                    .map(|p| {
+                        let mut timeline: Vec<TimelineEntry> = Vec::new();
+                        for (i, e) in events.iter().enumerate() {
+                            if event_is_for_parcel(e, number, &p.parcel_id, p.identifiers()) {
+                                claimed[i] = true;
+                                timeline.push(TimelineEntry::Site(EventView::new(e, Some(p.parcel_id.clone()))));
+                            }
+                        }
+                        timeline.extend(
+                            corrections
+                                .iter()
+                                .filter(|c| c.parcel_id == p.parcel_id)
+                                .cloned()
+                                .map(TimelineEntry::Operator),
+                        );
+                        timeline.sort_by_key(|t| t.time_ms(&events));
+                        ParcelView {
+                            parcel_id: p.parcel_id.clone(),
+                            sscc: p.sscc.clone(),
+                            epc: p.epc.clone(),
+                            tracking_number: p.tracking_number.clone(),
+                            items: p.items.clone(),
+                            status: parcel_status
+                                .get(&p.parcel_id)
+                                .cloned()
+                                .unwrap_or(serde_json::Value::Null),
+                            timeline,
+                        }
+                    })
+                    .collect(),
+            })
+            .collect();
+        let timeline = events
+            .iter()
+            .zip(claimed)
+            .filter(|(_, c)| !c)
+            .map(|(e, _)| TimelineEntry::Site(EventView::new(e, None)))
+            .collect();
+        Ok(Self {
+            order_number: order.order_number.clone(),
+            revision: order.revision,
+            order_type: order.order_type.clone(),
+            brand: order.brand.clone(),
+            customer: order.customer.clone(),
+            status,
+            overlays: split_overlays(&overlays),
+            cancelled: order.cancelled,
+            created_at: format_utc(order.created_ms),
+            updated_at: format_utc(order.updated_ms),
+            shipments,
+            timeline,
+        })
+    }
+}
+
+/// An event belongs to a parcel when the gateway matched it to that parcel,
+/// or when it names one of the parcel's identifiers.
+pub(crate) fn event_is_for_parcel<'a>(
+    e: &Event,
+    order_number: &str,
+    parcel_id: &str,
+    mut identifiers: impl Iterator<Item = &'a str>,
+) -> bool {
+    (e.order_number == order_number && e.parcel_id == parcel_id)
+        || identifiers.any(|id| e.identifiers.iter().any(|i| i.value == id))
+}
+
+pub(crate) fn split_overlays(s: &str) -> Vec<String> {
+    s.split(',').filter(|o| !o.is_empty()).map(str::to_string).collect()
+}
+
+pub(crate) fn load_corrections(tx: &mut Tx<'_>, number: &str) -> Result<Vec<CorrectionView>, StoreError> {
+    tx.query(
+        "SELECT correction_id, parcel_id, milestone, assert_milestone, reason, actor, event_time_ms, recorded_ms \
+         FROM corrections WHERE order_number = $1 ORDER BY event_time_ms, correction_id",
+        &[number.into()],
+    )?
+    .iter()
+    .map(|r| {
+        Ok(CorrectionView {
+            correction_id: r.text(0)?,
+            parcel_id: r.text(1)?,
+            milestone: r.text(2)?,
+            action: if r.i64(3)? != 0 { "assert" } else { "retract" }.to_string(),
+            reason: r.text(4)?,
+            by: r.text(5)?,
+            event_time_ms: r.i64(6)?,
+            event_time: format_utc(r.i64(6)?),
+            record_time: format_utc(r.i64(7)?),
+        })
+    })
+    .collect()
+}
