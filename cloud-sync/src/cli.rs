@@ -76,6 +76,14 @@ enum Command {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// Import orders from a CSV file (columns: docs/orders-csv.md). Every bad
+    /// row is printed with its line number and reason; exits 1 when any
+    /// order was not imported. Importing the same file again changes nothing.
+    ImportOrders {
+        file: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
     /// Clear a projection and build it again from the events (`timeline`).
     RebuildProjection {
         name: String,
@@ -173,6 +181,35 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             );
             Ok(())
         }),
+        Command::ImportOrders { file, store } => {
+            let mut rejected = 0;
+            let code = maintenance(store, |store, _| {
+                let data = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+                let report = store
+                    .import_orders_csv(&data, crate::orders::csv::progress_bar())
+                    .map_err(|e| format!("{}: {e}", file.display()))?;
+                for p in &report.problems {
+                    println!("{}:{}: {}", file.display(), p.line, p.reason);
+                }
+                println!(
+                    "{}: {} rows, {} orders: {} created, {} updated, {} unchanged, {} not imported",
+                    file.display(),
+                    report.rows,
+                    report.orders,
+                    report.created,
+                    report.updated,
+                    report.unchanged,
+                    report.rejected_orders
+                );
+                rejected = report.rejected_orders;
+                Ok(())
+            });
+            if code == ExitCode::SUCCESS && rejected > 0 {
+                ExitCode::from(1)
+            } else {
+                code
+            }
+        }
         Command::RebuildProjection { name, store } => maintenance(store, move |store, _| {
             let projection = crate::projection::Projection::parse(&name).ok_or_else(|| {
                 let known: Vec<&str> = crate::projection::Projection::ALL.iter().map(|p| p.name()).collect();

@@ -474,3 +474,172 @@ fn migrations_run_once_when_processes_start_together() {
     assert_eq!(applied.iter().filter(|a| !a.is_empty()).count(), 1, "{applied:?}");
     drop(db);
 }
+
+fn split_order(number: &str, revision: u64) -> waymark_sync::orders::OrderRecord {
+    let body: waymark_sync::orders::input::OrderBody = serde_json::from_value(serde_json::json!({
+        "order_number": number, "revision": revision, "order_type": "routine",
+        "customer": {"email": "kim@example.com", "language": "en"},
+        "shipments": [
+            {"site_id": "dc-a", "carrier": "ups", "tracking_number": format!("1Z{number}"),
+             "parcels": [{"sscc": "106141412345678908", "items": [{"sku": "TENT", "quantity": 1}]}]},
+            {"site_id": "dc-b", "carrier": "dhl",
+             "parcels": [{"tracking_number": format!("JD{number}")}]}
+        ]
+    }))
+    .expect("shape");
+    body.check(0).expect("valid order")
+}
+
+fn site_orders(s: &CentralStore, site: &str, cursor: u64) -> Vec<waymark_proto::v1::Order> {
+    s.order_revisions(site, cursor, 100)
+        .expect("revisions")
+        .into_iter()
+        .filter_map(|r| r.order)
+        .collect()
+}
+
+#[test]
+fn each_site_gets_only_its_shipment_and_hears_of_its_cancellation() {
+    on_both(|s| {
+        use waymark_sync::orders::Submitted;
+        let (_, done) = s.submit_order(split_order("SO-10", 1), 10).expect("submit");
+        assert_eq!(done, Submitted::Created);
+        let a = site_orders(s, "dc-a", 0);
+        let b = site_orders(s, "dc-b", 0);
+        assert_eq!(a.len(), 1);
+        assert_eq!(a[0].parcels.len(), 1);
+        assert_eq!(a[0].parcels[0].sscc, "106141412345678908");
+        assert_eq!(b[0].parcels[0].tracking_number, "JDSO-10");
+        assert!(b[0].cancelled_parcels.is_empty() && !b[0].cancelled);
+
+        let (order, changed) = s.cancel_order("SO-10", Some("SO-10-S2"), 20).expect("cancel");
+        assert!(changed && !order.cancelled);
+        assert_eq!(site_orders(s, "dc-a", 1).len(), 0, "dc-a's shipment did not change");
+        let b = site_orders(s, "dc-b", 1);
+        assert_eq!(b.len(), 1, "dc-b hears of the cancellation");
+        assert!(b[0].cancelled && b[0].parcels.is_empty());
+        assert_eq!(b[0].cancelled_parcels[0].tracking_number, "JDSO-10");
+        let (_, again) = s.cancel_order("SO-10", Some("SO-10-S2"), 30).expect("cancel again");
+        assert!(!again, "cancelling twice changes nothing");
+        assert!(matches!(
+            s.cancel_order("SO-10", Some("SO-10-S9"), 30),
+            Err(OrderError::NoShipment { .. })
+        ));
+        assert!(matches!(
+            s.cancel_order("SO-404", None, 30),
+            Err(OrderError::NotFound(_))
+        ));
+    });
+}
+
+#[test]
+fn the_same_order_again_changes_nothing_and_only_a_newer_revision_updates() {
+    on_both(|s| {
+        use waymark_sync::orders::Submitted;
+        s.submit_order(split_order("SO-20", 1), 10).expect("submit");
+        let (_, done) = s.submit_order(split_order("SO-20", 1), 20).expect("again");
+        assert_eq!(done, Submitted::Unchanged);
+        assert_eq!(site_orders(s, "dc-a", 0).len(), 1, "no new revision");
+
+        let mut changed = split_order("SO-20", 1);
+        changed.shipments[1].carrier = Some("dpd".into());
+        assert!(matches!(
+            s.submit_order(changed.clone(), 30),
+            Err(OrderError::Conflict(_))
+        ));
+        changed.revision = 2;
+        let (stored, done) = s.submit_order(changed, 40).expect("update");
+        assert_eq!(done, Submitted::Updated);
+        assert_eq!(stored.created_ms, 10, "an update keeps the creation time");
+        assert_eq!(site_orders(s, "dc-a", 1).len(), 0, "dc-a's view did not change");
+        let b = site_orders(s, "dc-b", 1);
+        assert_eq!(b[0].shipments[0].carrier, "dpd");
+        let older = split_order("SO-20", 1);
+        assert!(matches!(
+            s.submit_order(older, 50),
+            Err(OrderError::Conflict(_) | OrderError::StaleRevision { .. })
+        ));
+        assert_eq!(
+            s.order_by_identifier("JDSO-20").expect("find").map(|o| o.revision),
+            Some(2)
+        );
+    });
+}
+
+#[test]
+fn a_csv_import_commits_good_orders_reports_bad_rows_and_repeats_harmlessly() {
+    on_both(|s| {
+        let mut csv = String::from("order_number,site_id,carrier,tracking_number,sku,quantity\n");
+        for i in 0..50 {
+            let site = if i == 7 { "Bad Site" } else { "dc-a" };
+            let quantity = if i == 9 { "lots" } else { "1" };
+            csv.push_str(&format!("SO-C{i},{site},ups,T{i},SKU{i},{quantity}\n"));
+        }
+        // Taken by another order: refused by the store, reported by line.
+        csv.push_str("SO-CX,dc-a,ups,T3,SKU,1\n");
+        let report = s.import_orders_csv(csv.as_bytes(), |_, _| {}).expect("import");
+        assert_eq!(report.created, 48);
+        assert_eq!(report.rejected_orders, 3);
+        let lines: Vec<u64> = report.problems.iter().map(|p| p.line).collect();
+        assert_eq!(lines, [9, 11, 52]);
+        assert!(report.problems[2].reason.contains("T3"), "{:?}", report.problems[2]);
+        assert!(s.order("SO-C7").expect("read").is_none());
+        assert!(s.order("SO-CX").expect("read").is_none(), "never half an order");
+
+        let again = s.import_orders_csv(csv.as_bytes(), |_, _| {}).expect("again");
+        assert_eq!((again.created, again.unchanged, again.rejected_orders), (0, 48, 3));
+        assert_eq!(
+            site_orders(s, "dc-a", 0).len(),
+            48,
+            "no revision for an unchanged order"
+        );
+    });
+}
+
+#[test]
+fn lists_filter_and_page_in_the_order_of_change() {
+    on_both(|s| {
+        use waymark_sync::orders::list::{ListQuery, OrderFilter};
+        for i in 0..7 {
+            let mut order = split_order(&format!("SO-L{i}"), 1);
+            // Distinct identifiers per order.
+            order.shipments[0].parcels[0].sscc = None;
+            order.shipments[0].parcels[0].tracking_number = Some(format!("TL{i}"));
+            if i % 2 == 0 {
+                order.shipments.truncate(1);
+            }
+            s.submit_order(order, 100 + i).expect("submit");
+        }
+        let mut seen = Vec::new();
+        let mut filter = OrderFilter {
+            site: Some("dc-b".into()),
+            limit: 2,
+            ..OrderFilter::default()
+        };
+        loop {
+            let page = s.list_orders(&filter).expect("list");
+            seen.extend(page.orders.iter().map(|o| o.order_number.clone()));
+            let Some(cursor) = page.next_cursor else { break };
+            filter = ListQuery {
+                site: Some("dc-b".into()),
+                limit: Some(2),
+                cursor: Some(cursor),
+                ..ListQuery::default()
+            }
+            .check()
+            .expect("the cursor it gave out");
+        }
+        assert_eq!(seen, ["SO-L1", "SO-L3", "SO-L5"]);
+        let carrier = s
+            .list_orders(&OrderFilter {
+                carrier: Some("dhl".into()),
+                updated_since_ms: Some(103),
+                limit: 50,
+                ..OrderFilter::default()
+            })
+            .expect("list");
+        let got: Vec<&str> = carrier.orders.iter().map(|o| o.order_number.as_str()).collect();
+        assert_eq!(got, ["SO-L3", "SO-L5"]);
+        assert_eq!(carrier.orders[0].shipments.len(), 2);
+    });
+}

@@ -391,6 +391,27 @@ impl CentralStore {
     }
 }
 
+/// A progress line on stderr when a person watches (stderr is a terminal);
+/// nothing otherwise, so logs and pipes stay clean.
+pub fn progress_bar() -> impl FnMut(u64, u64) {
+    use std::io::{IsTerminal, Write};
+    let tty = std::io::stderr().is_terminal();
+    move |done, total| {
+        if !tty || total == 0 {
+            return;
+        }
+        const WIDTH: u64 = 40;
+        let filled = done * WIDTH / total;
+        let bar: String = (0..WIDTH).map(|i| if i < filled { '#' } else { '.' }).collect();
+        let mut err = std::io::stderr().lock();
+        write!(err, "\r[{bar}] {done}/{total} orders").ok();
+        if done >= total {
+            writeln!(err).ok();
+        }
+        err.flush().ok();
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
     #[error(transparent)]
