@@ -16,6 +16,7 @@ pub mod orders;
 pub mod pki;
 pub mod projection;
 pub mod replication;
+pub mod status;
 pub mod store;
 pub mod timeline;
 

@@ -2,6 +2,7 @@
 //!
 //! `cargo run --release -p waymark-tests --bin bench -- catch-up [--events N]`
 //! `cargo run --release -p waymark-tests --bin bench -- scan-latency [--scans N]`
+//! `cargo run --release -p waymark-tests --bin bench -- status [--events N] [--recomputes N]`
 //!
 //! Programs run as child processes (this binary re-executed as `bench node ...`),
 //! on ports the OS picks, over real sockets.
@@ -86,6 +87,14 @@ enum Scenario {
         #[arg(long, default_value_t = 20)]
         gap_ms: u64,
     },
+    /// The status engine on one core: a parcel's status recomputed from N mixed,
+    /// shuffled events of every source (p50, p99, max per recompute).
+    Status {
+        #[arg(long, default_value_t = 200)]
+        events: usize,
+        #[arg(long, default_value_t = 20_000)]
+        recomputes: usize,
+    },
     /// Internal: run a program as a child process of a scenario.
     #[command(hide = true, trailing_var_arg = true)]
     Node {
@@ -106,6 +115,7 @@ fn main() -> ExitCode {
         Scenario::Timeline { events, reads, store } => report(central::timeline(store, events, reads)),
         Scenario::Decode { reads } => report(decode(reads)),
         Scenario::Reconcile { reads } => report(reconcile(reads)),
+        Scenario::Status { events, recomputes } => report(status::run(events, recomputes)),
         Scenario::ScanLatency { scans, gap_ms } => report(run(scan::run(scan::Plan {
             scans,
             gap: Duration::from_millis(gap_ms),
@@ -170,6 +180,7 @@ fn draft(i: u64) -> EventDraft {
 mod central;
 mod ingest;
 mod scan;
+mod status;
 
 fn reconcile(total: u64) -> anyhow::Result<()> {
     use waymark_gateway::reconcile::{Direction, Engine, Identity, sim};
