@@ -643,3 +643,100 @@ fn lists_filter_and_page_in_the_order_of_change() {
         assert_eq!(carrier.orders[0].shipments.len(), 2);
     });
 }
+
+fn milestone(site: &str, seq: u64, order: &str, parcel: &str, ident: &str, name: &str, time: i64) -> Event {
+    Event {
+        kind: waymark_proto::v1::EventKind::Milestone as i32,
+        milestone: name.into(),
+        order_number: order.into(),
+        parcel_id: parcel.into(),
+        device_id: format!("{site}-portal-1"),
+        ..event(site, seq, &format!("{site}-{seq}"), ident, time)
+    }
+}
+
+fn order_status(s: &CentralStore, number: &str) -> (String, Vec<String>) {
+    s.catch_up(Projection::Timeline, |_| {}).expect("timeline");
+    s.catch_up(Projection::Status, |_| {}).expect("status");
+    let page = s
+        .list_orders(&waymark_sync::orders::list::OrderFilter {
+            limit: 500,
+            ..Default::default()
+        })
+        .expect("list");
+    let order = page.orders.iter().find(|o| o.order_number == number).expect("listed");
+    (
+        order.status.clone(),
+        order.shipments.iter().map(|s| s.status.clone()).collect(),
+    )
+}
+
+#[test]
+fn a_split_order_reads_partially_shipped_then_shipped_and_a_correction_is_audited() {
+    on_both(|s| {
+        use waymark_sync::orders::Correction;
+        use waymark_sync::status::Milestone;
+        s.submit_order(split_order("SO-30", 1), 1_000).expect("submit");
+        assert_eq!(order_status(s, "SO-30").0, "ordered");
+
+        let a = open(s, "dc-a");
+        let packed = milestone("dc-a", 1, "SO-30", "SO-30-1", "106141412345678908", "packed", 2_000);
+        s.apply(&a, &[packed]).expect("apply");
+        assert_eq!(order_status(s, "SO-30").0, "processing");
+        let loaded = milestone("dc-a", 2, "SO-30", "SO-30-1", "106141412345678908", "loaded", 3_000);
+        s.apply(&a, &[loaded]).expect("apply");
+        let (order, shipments) = order_status(s, "SO-30");
+        assert_eq!(order, "partially_shipped");
+        assert_eq!(shipments, ["shipped", "ordered"]);
+
+        let b = open(s, "dc-b");
+        let loaded = milestone("dc-b", 1, "SO-30", "SO-30-2", "JDSO-30", "loaded", 4_000);
+        s.apply(&b, &[loaded]).expect("apply");
+        assert_eq!(order_status(s, "SO-30").0, "shipped");
+
+        // Support retracts dc-b's load (the parcel was found on the dock).
+        let retract = Correction {
+            parcel_id: "SO-30-2".into(),
+            assert: false,
+            milestone: Milestone::Loaded,
+            reason: "found on the dock after the trailer left".into(),
+            actor: "support-kim".into(),
+            event_time_ms: 5_000,
+        };
+        s.correct_parcel("SO-30", &retract, 6_000).expect("correct");
+        assert_eq!(order_status(s, "SO-30").0, "partially_shipped");
+        let order = s.order("SO-30").expect("read").expect("order");
+        let view = waymark_sync::orders::view::OrderView::load(s, order).expect("view");
+        let json = serde_json::to_value(&view).expect("json");
+        let timeline = json["shipments"][1]["parcels"][0]["timeline"]
+            .as_array()
+            .expect("timeline")
+            .clone();
+        assert_eq!(timeline.len(), 2, "{timeline:?}");
+        assert_eq!(timeline[0]["source"], "site");
+        assert_eq!(timeline[1]["source"], "operator");
+        assert_eq!(timeline[1]["by"], "support-kim");
+        assert_eq!(timeline[1]["action"], "retract");
+        let status = &json["shipments"][0]["parcels"][0]["status"];
+        assert_eq!(status["milestone"], "loaded");
+        let provenance = &status["milestones"]
+            .as_array()
+            .expect("milestones")
+            .last()
+            .expect("loaded")["provenance"];
+        assert_eq!(provenance["source"], "site");
+        assert_eq!(provenance["actor"], "dc-a-portal-1");
+        assert_eq!(provenance["evidence"], "site/dc-a/seq/2");
+        assert!(matches!(
+            s.correct_parcel(
+                "SO-30",
+                &Correction {
+                    parcel_id: "nope".into(),
+                    ..retract
+                },
+                7_000
+            ),
+            Err(OrderError::NoParcel { .. })
+        ));
+    });
+}

@@ -58,6 +58,10 @@ pub fn router(state: Arc<ApiState>) -> axum::Router {
             "/api/v1/orders/{order_number}/shipments/{shipment_id}/cancel",
             post(crate::orders::routes::cancel_shipment),
         )
+        .route(
+            "/api/v1/orders/{order_number}/parcels/{parcel_id}/corrections",
+            post(crate::orders::routes::correct_parcel),
+        )
         .route("/api/v1/parcels/{identifier}", get(crate::orders::routes::find_parcel))
         .route("/api/v1/sites", get(crate::ops::routes::list_sites))
         .route("/api/v1/sites/{site_id}/events", get(crate::ops::routes::site_events))

@@ -6,9 +6,11 @@ pub mod csv;
 pub mod input;
 pub mod list;
 pub mod model;
+pub mod status;
 mod store;
 pub mod view;
 
 pub use model::{OrderRecord, ParcelRecord, ShipmentRecord};
-pub use store::{NewOrder, NewParcel, OrderError, Submitted, upgrade_schema1_orders};
+pub use store::{Correction, NewOrder, NewParcel, OrderError, Submitted, upgrade_schema1_orders};
+pub(crate) use store::{project_status, refresh_orders_of};
 pub mod routes;

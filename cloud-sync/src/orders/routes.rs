@@ -37,7 +37,7 @@ impl From<OrderError> for ApiError {
     fn from(e: OrderError) -> Self {
         match e {
             OrderError::Store(e) => e.into(),
-            e @ (OrderError::NotFound(_) | OrderError::NoShipment { .. }) => {
+            e @ (OrderError::NotFound(_) | OrderError::NoShipment { .. } | OrderError::NoParcel { .. }) => {
                 ApiError::new(ErrorCode::NotFound, e.to_string())
             }
             e @ (OrderError::Conflict(_)
@@ -219,4 +219,75 @@ pub async fn list_orders(
     let store = state.store.clone();
     let page = blocking(move || Ok(store.list_orders(&filter)?)).await?;
     Ok(Json(page))
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorrectionBody {
+    /// `assert` or `retract`.
+    pub action: String,
+    pub milestone: String,
+    pub reason: String,
+    /// When it happened (RFC 3339); now when absent.
+    #[serde(default)]
+    pub event_time: Option<String>,
+}
+
+/// `POST /api/v1/orders/{order_number}/parcels/{parcel_id}/corrections`: an
+/// audited assertion or retraction of a milestone, shown in the timeline as a
+/// correction by the token's name.
+pub async fn correct_parcel(
+    auth: Authorized<needs::OrdersWrite>,
+    State(state): State<Arc<ApiState>>,
+    Path((number, parcel_id)): Path<(String, String)>,
+    body: Result<Json<CorrectionBody>, JsonRejection>,
+) -> Result<(StatusCode, Json<OrderView>), ApiError> {
+    checked_number(&number)?;
+    let body = body?.0;
+    let now = Utc::now().timestamp_millis();
+    let mut problems = Vec::new();
+    let assert = match body.action.as_str() {
+        "assert" => true,
+        "retract" => false,
+        other => {
+            problems.push(format!("action `{other}` is not assert or retract"));
+            false
+        }
+    };
+    let milestone = crate::status::Milestone::parse(&body.milestone);
+    if milestone.is_none() {
+        problems.push(format!("milestone `{}` is not a milestone", body.milestone));
+    }
+    let reason = body.reason.trim().to_string();
+    if reason.is_empty() || reason.len() > 500 || reason.chars().any(char::is_control) {
+        problems.push("reason must be 1-500 printable characters".into());
+    }
+    let event_time_ms = match body.event_time.as_deref().map(chrono::DateTime::parse_from_rfc3339) {
+        None => now,
+        Some(Ok(t)) => t.timestamp_millis(),
+        Some(Err(_)) => {
+            problems.push("event_time is not an RFC 3339 time".into());
+            now
+        }
+    };
+    let (Some(milestone), true) = (milestone, problems.is_empty()) else {
+        return Err(ApiError::invalid(problems.join("; ")));
+    };
+    let correction = super::Correction {
+        parcel_id,
+        assert,
+        milestone,
+        reason,
+        actor: auth.principal.name.clone(),
+        event_time_ms,
+    };
+    let store = state.store.clone();
+    let view = blocking(move || {
+        let order = store.correct_parcel(&number, &correction, now)?;
+        let order = store.order(&order.order_number)?.unwrap_or(order);
+        tracing::info!(order = %order.order_number, parcel = %correction.parcel_id, milestone = correction.milestone.as_str(), assert = correction.assert, by = %correction.actor, reason = %correction.reason, "status corrected by an operator");
+        Ok(OrderView::load(&store, order)?)
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(view)))
 }

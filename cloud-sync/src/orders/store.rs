@@ -5,7 +5,7 @@
 //! order and a reader never skips one).
 
 use prost::Message;
-use waymark_proto::v1::{Order, OrderRevision, Parcel};
+use waymark_proto::v1::{Event, Order, OrderRevision, Parcel};
 
 use super::model::{OrderRecord, parcel_id};
 use crate::store::{CentralStore, Engine, StoreError, Tx, seq_param};
@@ -72,6 +72,8 @@ pub enum OrderError {
     NotFound(String),
     #[error("order {order} has no shipment {shipment}")]
     NoShipment { order: String, shipment: String },
+    #[error("order {order} has no parcel {parcel}")]
+    NoParcel { order: String, parcel: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -158,6 +160,7 @@ impl CentralStore {
             }
             new.updated_ms = now_ms;
             write_order(tx, Some(&old), &new)?;
+            super::status::refresh(tx, &new, now_ms)?;
             Ok((new, true))
         })
     }
@@ -228,6 +231,7 @@ fn submit(tx: &mut Tx<'_>, mut order: OrderRecord, now_ms: i64) -> Result<(Order
             return submit(tx, order, now_ms);
         }
         write_order(tx, None, &order)?;
+        super::status::refresh(tx, &order, now_ms)?;
         return Ok((order, Submitted::Created));
     };
     if old.same_content(&order) && !old.cancelled {
@@ -257,6 +261,7 @@ fn submit(tx: &mut Tx<'_>, mut order: OrderRecord, now_ms: i64) -> Result<(Order
     order.created_ms = old.created_ms;
     order.updated_ms = now_ms;
     write_order(tx, Some(&old), &order)?;
+    super::status::refresh(tx, &order, now_ms)?;
     Ok((order, Submitted::Updated))
 }
 
@@ -433,6 +438,37 @@ pub(super) fn decode_order(bytes: &[u8]) -> Result<OrderRecord, StoreError> {
         .map_err(|e| StoreError::Corrupt(format!("stored order: {e}")))
 }
 
+/// The status projection's step: refreshes the orders that site events in
+/// `(from, upto]` of `site` name. Returns how many events it read.
+pub(crate) fn project_status(
+    tx: &mut Tx<'_>,
+    site: &str,
+    from: u64,
+    upto: u64,
+    now_ms: i64,
+) -> Result<usize, StoreError> {
+    let events = tx
+        .query(
+            "SELECT body FROM events WHERE site_id = $1 AND seq > $2 AND seq <= $3",
+            &[site.into(), seq_param(from), seq_param(upto)],
+        )?
+        .iter()
+        .map(|r| crate::timeline::decode_event(r.bytes(0)?))
+        .collect::<Result<Vec<_>, _>>()?;
+    refresh_orders_of(tx, &events, now_ms)?;
+    Ok(events.len())
+}
+
+/// Refreshes the status of the orders `events` name (they are in the timeline already).
+pub(crate) fn refresh_orders_of(tx: &mut Tx<'_>, events: &[Event], now_ms: i64) -> Result<(), StoreError> {
+    for number in super::status::orders_touched(events) {
+        if let Some(order) = load_order(tx, &number, true)? {
+            super::status::refresh(tx, &order, now_ms)?;
+        }
+    }
+    Ok(())
+}
+
 /// Schema 2's data step: every order written by schema 1 becomes one
 /// shipment with its parcels, stored as JSON, with its shipment and parcel rows.
 pub fn upgrade_schema1_orders(tx: &mut Tx<'_>) -> Result<(), StoreError> {
@@ -443,6 +479,70 @@ pub fn upgrade_schema1_orders(tx: &mut Tx<'_>) -> Result<(), StoreError> {
             OrderError::Store(e) => e,
             other => StoreError::Corrupt(format!("upgrading order {}: {other}", order.order_number)),
         })?;
+        super::status::refresh(tx, &order, order.updated_ms)?;
     }
     Ok(())
+}
+
+/// An operator's correction of a parcel's milestone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Correction {
+    pub parcel_id: String,
+    /// `true` asserts the milestone, `false` retracts it.
+    pub assert: bool,
+    pub milestone: crate::status::Milestone,
+    pub reason: String,
+    /// The API token's name.
+    pub actor: String,
+    pub event_time_ms: i64,
+}
+
+impl CentralStore {
+    /// Records an audited correction and recomputes the order's status.
+    pub fn correct_parcel(&self, number: &str, c: &Correction, now_ms: i64) -> Result<OrderRecord, OrderError> {
+        let id = correction_id(number, c, now_ms);
+        self.write(|tx| {
+            let order = lock_order(tx, number)?.ok_or_else(|| OrderError::NotFound(number.to_string()))?;
+            if !order.parcels().any(|(_, p)| p.parcel_id == c.parcel_id) {
+                return Err(OrderError::NoParcel {
+                    order: number.to_string(),
+                    parcel: c.parcel_id.clone(),
+                });
+            }
+            tx.execute(
+                "INSERT INTO corrections (correction_id, order_number, parcel_id, milestone, assert_milestone, \
+                 reason, actor, event_time_ms, recorded_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                 ON CONFLICT (correction_id) DO NOTHING",
+                &[
+                    id.as_str().into(),
+                    number.into(),
+                    c.parcel_id.as_str().into(),
+                    c.milestone.as_str().into(),
+                    i64::from(c.assert).into(),
+                    c.reason.as_str().into(),
+                    c.actor.as_str().into(),
+                    c.event_time_ms.into(),
+                    now_ms.into(),
+                ],
+            )?;
+            super::status::refresh(tx, &order, now_ms)?;
+            Ok(order.clone())
+        })
+    }
+}
+
+/// Stable for the same correction sent twice in the same millisecond (a retry).
+fn correction_id(number: &str, c: &Correction, now_ms: i64) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!(
+        "{number}\n{}\n{}\n{}\n{}\n{}\n{}\n{now_ms}",
+        c.parcel_id,
+        c.assert,
+        c.milestone.as_str(),
+        c.reason,
+        c.actor,
+        c.event_time_ms
+    ));
+    let hex: String = digest.iter().take(10).map(|b| format!("{b:02x}")).collect();
+    format!("cor_{hex}")
 }

@@ -155,6 +155,9 @@ impl CentralStore {
                 .map(|i| new[i])
                 .collect();
             crate::timeline::project(tx, site, stored.iter().copied())?;
+            // Milestones and exceptions sent ahead show in the status at once.
+            let stored: Vec<Event> = stored.into_iter().cloned().collect();
+            crate::orders::refresh_orders_of(tx, &stored, chrono::Utc::now().timestamp_millis())?;
             out.applied = stored.len() as u64;
             out.duplicates += new.len() as u64 - out.applied;
             Ok(out)
