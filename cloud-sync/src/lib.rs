@@ -5,6 +5,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod conn_limit;
+pub mod epcis;
 pub mod error_code;
 pub mod http;
 pub mod identity;

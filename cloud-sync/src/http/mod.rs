@@ -71,6 +71,7 @@ pub fn router(state: Arc<ApiState>) -> axum::Router {
         )
         .route("/api/v1/tokens", post(auth::routes::create).get(auth::routes::list))
         .route("/api/v1/tokens/{id}", delete(auth::routes::revoke))
+        .route(crate::epcis::routes::PATH, get(crate::epcis::routes::events))
         .route("/healthz", get(|| async { "ok\n" }))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
