@@ -69,8 +69,9 @@ impl Downlink {
             let store = self.store.clone();
             let order_number = rev.order.as_ref().map(|o| o.order_number.clone()).unwrap_or_default();
             let revision = rev.revision;
+            let now_ms = chrono::Utc::now().timestamp_millis();
             let held = blocking(move || {
-                store.apply_order_revision(&rev)?;
+                store.apply_order_revision(&rev, now_ms)?;
                 Ok(store.orders_held())
             })
             .await?;

@@ -15,7 +15,7 @@ use waymark_devices::Read;
 
 use crate::ingest::{IngestBatch, OnRecorded};
 use crate::metrics::GatewayMetrics;
-use crate::reconcile::{BusinessEvent, Engine, EngineState, Identity, ReconcileSettings, Stats};
+use crate::reconcile::{BusinessEvent, Engine, EngineState, Identity, Lookup, LookupFn, ReconcileSettings, Stats};
 use crate::store::{EngineSnapshot, EventDraft, Store, StoreError};
 
 mod journal;
@@ -270,7 +270,8 @@ fn batch_of(events: Vec<BusinessEvent>) -> IngestBatch {
     IngestBatch::new(events.iter().map(BusinessEvent::to_draft).collect())
 }
 
-/// Parcels as the site's orders know them.
-fn matcher(store: &Store) -> impl FnMut(&Identity) -> Option<crate::reconcile::ParcelRef> + '_ {
-    move |k: &Identity| store.parcel_for(&k.value).ok().flatten()
+/// Parcels as the site's orders know them, cancelled ones included. A store error
+/// reads as unknown: the stay waits in the quarantine and is matched again later.
+fn matcher(store: &Store) -> LookupFn<impl FnMut(&Identity) -> Lookup + '_> {
+    LookupFn(move |k: &Identity| store.lookup(&k.value).unwrap_or(Lookup::Unknown))
 }
