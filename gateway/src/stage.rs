@@ -101,6 +101,9 @@ impl Stage {
             next_journal: store.journal_next()?,
         };
         stage.counted = *stage.engine.stats();
+        for (reason, _) in stage.counted.exceptions_by_reason() {
+            stage.metrics.exceptions(reason, 0);
+        }
         let mut replayed = Vec::new();
         let journal = store.journal_after(fed_through)?;
         for (_, bytes) in &journal {
@@ -234,8 +237,9 @@ impl Stage {
             .inc_by(now.reads_late.saturating_sub(was.reads_late));
         m.reconcile_reads_unmapped
             .inc_by(now.reads_unmapped.saturating_sub(was.reads_unmapped));
-        m.reconcile_exceptions
-            .inc_by(now.exceptions.saturating_sub(was.exceptions));
+        for ((reason, after), (_, before)) in now.exceptions_by_reason().into_iter().zip(was.exceptions_by_reason()) {
+            m.exceptions(reason, after.saturating_sub(before));
+        }
         m.reconcile_rematched
             .inc_by(now.rematched.saturating_sub(was.rematched));
         m.reconcile_scans_repeated
