@@ -276,6 +276,6 @@ fn batch_of(events: Vec<BusinessEvent>) -> IngestBatch {
 
 /// Parcels as the site's orders know them, cancelled ones included. A store error
 /// reads as unknown: the stay waits in the quarantine and is matched again later.
-fn matcher(store: &Store) -> LookupFn<impl FnMut(&Identity) -> Lookup + '_> {
+pub(crate) fn matcher(store: &Store) -> LookupFn<impl FnMut(&Identity) -> Lookup + '_> {
     LookupFn(move |k: &Identity| store.lookup(&k.value).unwrap_or(Lookup::Unknown))
 }
