@@ -283,6 +283,28 @@ mod tests {
     }
 
     #[test]
+    fn a_label_moved_before_its_old_shipment_is_cancelled_stays_active() {
+        let (_dir, store) = open();
+        store.apply_order_revision(&so1(1, &[], false), 0).expect("apply");
+        let mut moved = so1(2, &["P-2"], false);
+        if let Some(o) = moved.order.as_mut() {
+            o.order_number = "SO-2".into();
+            o.cancelled_parcels.clear();
+        }
+        store.apply_order_revision(&moved, 1).expect("apply");
+        store.apply_order_revision(&so1(3, &["P-1"], false), 2).expect("apply");
+        assert_eq!(
+            lookup(&store, "100000000000000001"),
+            Lookup::Active(ParcelRef::new("SO-2", "P-1")),
+            "SO-1's cancellation does not take SO-2's label"
+        );
+        assert_eq!(
+            lookup(&store, "100000000000000002"),
+            Lookup::Active(ParcelRef::new("SO-1", "P-2"))
+        );
+    }
+
+    #[test]
     fn cancelled_identifiers_are_forgotten_after_the_retention() {
         let (_dir, store) = open();
         store.apply_order_revision(&so1(1, &["P-1"], false), 0).expect("apply");

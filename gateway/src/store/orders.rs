@@ -30,8 +30,11 @@ impl Store {
             debug!(expired, "cancelled identifiers past retention forgotten");
         }
         let old = self.order(&order.order_number)?;
+        // Only the entries still pointing here: a label moved to another order stays there.
         for id in old.iter().flat_map(parcel_identifiers) {
-            batch.remove(keys::identifier(id));
+            if self.order_for_identifier(id)?.as_deref() == Some(order.order_number.as_str()) {
+                batch.remove(keys::identifier(id));
+            }
         }
         let active: Vec<&str> = match order.cancelled {
             true => Vec::new(),
