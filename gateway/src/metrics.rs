@@ -26,6 +26,12 @@ pub struct RejectLabel {
     pub device: String,
 }
 
+/// Why an exception event was raised: the wire event's `exception` field.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ExceptionLabel {
+    pub reason: &'static str,
+}
+
 pub struct GatewayMetrics {
     registry: Registry,
     pub reads: Family<DeviceLabel, Counter>,
@@ -65,7 +71,8 @@ pub struct GatewayMetrics {
     pub reconcile_blips: Counter,
     pub reconcile_reads_late: Counter,
     pub reconcile_reads_unmapped: Counter,
-    pub reconcile_exceptions: Counter,
+    /// By reason: missing_prerequisite, unmatched_expired, unmatched_overflow, scanned_after_cancel.
+    pub reconcile_exceptions: Family<ExceptionLabel, Counter>,
     pub reconcile_rematched: Counter,
     pub reconcile_scans_repeated: Counter,
     pub quarantine_size: Gauge,
@@ -116,7 +123,7 @@ impl Default for GatewayMetrics {
             reconcile_blips: Counter::default(),
             reconcile_reads_late: Counter::default(),
             reconcile_reads_unmapped: Counter::default(),
-            reconcile_exceptions: Counter::default(),
+            reconcile_exceptions: Family::default(),
             reconcile_rematched: Counter::default(),
             reconcile_scans_repeated: Counter::default(),
             quarantine_size: Gauge::default(),
@@ -287,11 +294,6 @@ impl Default for GatewayMetrics {
                 &m.reconcile_reads_unmapped,
             ),
             (
-                "exceptions",
-                "Exception events (missing prerequisite, unmatched)",
-                &m.reconcile_exceptions,
-            ),
-            (
                 "rematched",
                 "Quarantined stays matched once their order arrived",
                 &m.reconcile_rematched,
@@ -304,6 +306,11 @@ impl Default for GatewayMetrics {
         ] {
             registry.register(name, help, c.clone());
         }
+        registry.register(
+            "exceptions",
+            "Exception events by reason (missing_prerequisite, unmatched_expired, unmatched_overflow, scanned_after_cancel)",
+            m.reconcile_exceptions.clone(),
+        );
         registry.register(
             "mqtt_backpressure_waits",
             "Times a device's publish waited for ingest to catch up (devices slowed, nothing dropped)",
@@ -337,6 +344,13 @@ impl GatewayMetrics {
             .inc();
     }
 
+    /// Counts `n` exception events of `reason`; with 0 it shows the series at zero.
+    pub fn exceptions(&self, reason: &'static str, n: u64) {
+        self.reconcile_exceptions
+            .get_or_create(&ExceptionLabel { reason })
+            .inc_by(n);
+    }
+
     pub fn reads_purged_at_device(&self, device: &str, n: u64) {
         self.device_reads_purged
             .get_or_create(&DeviceLabel {
@@ -361,5 +375,24 @@ impl GatewayMetrics {
             out.clear();
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exceptions_are_counted_by_reason() {
+        let m = GatewayMetrics::default();
+        m.exceptions("scanned_after_cancel", 2);
+        m.exceptions("missing_prerequisite", 0);
+        let text = m.render();
+        for line in [
+            "waymark_exceptions_total{reason=\"scanned_after_cancel\"} 2",
+            "waymark_exceptions_total{reason=\"missing_prerequisite\"} 0",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
     }
 }

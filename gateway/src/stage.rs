@@ -15,7 +15,7 @@ use waymark_devices::Read;
 
 use crate::ingest::{IngestBatch, OnRecorded};
 use crate::metrics::GatewayMetrics;
-use crate::reconcile::{BusinessEvent, Engine, EngineState, Identity, ReconcileSettings, Stats};
+use crate::reconcile::{BusinessEvent, Engine, EngineState, Identity, Lookup, LookupFn, ReconcileSettings, Stats};
 use crate::store::{EngineSnapshot, EventDraft, Store, StoreError};
 
 mod journal;
@@ -101,6 +101,9 @@ impl Stage {
             next_journal: store.journal_next()?,
         };
         stage.counted = *stage.engine.stats();
+        for (reason, _) in stage.counted.exceptions_by_reason() {
+            stage.metrics.exceptions(reason, 0);
+        }
         let mut replayed = Vec::new();
         let journal = store.journal_after(fed_through)?;
         for (_, bytes) in &journal {
@@ -234,8 +237,9 @@ impl Stage {
             .inc_by(now.reads_late.saturating_sub(was.reads_late));
         m.reconcile_reads_unmapped
             .inc_by(now.reads_unmapped.saturating_sub(was.reads_unmapped));
-        m.reconcile_exceptions
-            .inc_by(now.exceptions.saturating_sub(was.exceptions));
+        for ((reason, after), (_, before)) in now.exceptions_by_reason().into_iter().zip(was.exceptions_by_reason()) {
+            m.exceptions(reason, after.saturating_sub(before));
+        }
         m.reconcile_rematched
             .inc_by(now.rematched.saturating_sub(was.rematched));
         m.reconcile_scans_repeated
@@ -270,7 +274,8 @@ fn batch_of(events: Vec<BusinessEvent>) -> IngestBatch {
     IngestBatch::new(events.iter().map(BusinessEvent::to_draft).collect())
 }
 
-/// Parcels as the site's orders know them.
-fn matcher(store: &Store) -> impl FnMut(&Identity) -> Option<crate::reconcile::ParcelRef> + '_ {
-    move |k: &Identity| store.parcel_for(&k.value).ok().flatten()
+/// Parcels as the site's orders know them, cancelled ones included. A store error
+/// reads as unknown: the stay waits in the quarantine and is matched again later.
+pub(crate) fn matcher(store: &Store) -> LookupFn<impl FnMut(&Identity) -> Lookup + '_> {
+    LookupFn(move |k: &Identity| store.lookup(&k.value).unwrap_or(Lookup::Unknown))
 }

@@ -13,7 +13,7 @@ use waymark_devices::Read;
 use super::config::{Capture, ReconcileSettings};
 use super::cross_read::Due;
 use super::event::{BusinessEvent, Release};
-use super::matching::{Identity, Matcher, ParcelRef};
+use super::matching::{Identity, Lookup, LookupFn, Matcher, ParcelRef};
 use super::milestones::ParcelState;
 use super::presence::{Placement, Sighting, Stay, StayKey};
 use super::quarantine::Quarantine;
@@ -189,16 +189,23 @@ impl Engine {
     }
 
     /// Matches the quarantine again (call it when orders arrive). The events keep the
-    /// reads' own times and are applied in event-time order.
+    /// reads' own times and are applied in event-time order. An entry whose parcel
+    /// turns out cancelled leaves as a `scanned_after_cancel` exception.
     pub fn rematch<M: Matcher + ?Sized>(&mut self, matcher: &mut M) -> Vec<BusinessEvent> {
         let mut out = Vec::new();
-        for (report, parcel) in self
+        for (report, lookup) in self
             .state
             .quarantine
-            .take_matched(&mut |k: &Identity| matcher.parcel_for(k))
+            .take_matched(&mut LookupFn(|k: &Identity| matcher.lookup(k)))
         {
-            self.state.stats.rematched += 1;
-            let events = self.matched(report, parcel, true);
+            let events = match lookup {
+                Lookup::Active(parcel) => {
+                    self.state.stats.rematched += 1;
+                    self.matched(report, parcel, true)
+                }
+                Lookup::Cancelled(parcel) => vec![self.scanned_after_cancel(report, parcel, true)],
+                Lookup::Unknown => Vec::new(),
+            };
             self.count(&events);
             out.extend(events);
         }

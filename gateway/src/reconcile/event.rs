@@ -55,6 +55,9 @@ pub enum ExceptionReason {
     MissingPrerequisite { milestone: Milestone, missing: Milestone },
     /// Seen at a business read point and never matched to an order.
     Unmatched { release: Release },
+    /// Its identifier names a parcel of a cancelled shipment: not matched, not
+    /// quarantined. `milestone` on the wire names the step the read point marks.
+    ScannedAfterCancel,
 }
 
 impl ExceptionReason {
@@ -67,6 +70,7 @@ impl ExceptionReason {
             Self::Unmatched {
                 release: Release::Overflow,
             } => "unmatched_overflow",
+            Self::ScannedAfterCancel => "scanned_after_cancel",
         }
     }
 }
@@ -119,6 +123,7 @@ impl BusinessEvent {
                 let (about, missing) = match reason {
                     ExceptionReason::MissingPrerequisite { milestone, missing } => (Some(milestone), Some(missing)),
                     ExceptionReason::Unmatched { .. } => (None, None),
+                    ExceptionReason::ScannedAfterCancel => (s.milestone, None),
                 };
                 (WireKind::Exception, about, reason.as_str(), missing)
             }

@@ -76,24 +76,57 @@ impl ParcelRef {
     }
 }
 
-/// The orders the site holds, as the engine sees them. The store implements it over
-/// its identifier index; tests use a map or a closure.
-pub trait Matcher {
-    fn parcel_for(&mut self, key: &Identity) -> Option<ParcelRef>;
+/// What the site knows of one identifier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    /// It names a parcel (or an order) still to ship.
+    Active(ParcelRef),
+    /// It names a parcel of a shipment central cancelled: never matched, a read of it
+    /// is an exception.
+    Cancelled(ParcelRef),
+    Unknown,
 }
 
+/// The orders the site holds, as the engine sees them. The store implements it over
+/// its identifier indexes; tests use a map or a closure.
+pub trait Matcher {
+    fn lookup(&mut self, key: &Identity) -> Lookup;
+}
+
+/// A closure that knows only active parcels (no cancellations).
 impl<F> Matcher for F
 where
     F: FnMut(&Identity) -> Option<ParcelRef>,
 {
-    fn parcel_for(&mut self, key: &Identity) -> Option<ParcelRef> {
-        self(key)
+    fn lookup(&mut self, key: &Identity) -> Lookup {
+        self(key).map_or(Lookup::Unknown, Lookup::Active)
     }
 }
 
-/// The first of the identity's keys the matcher knows.
-pub(crate) fn resolve(matcher: &mut dyn Matcher, identity: &Identity) -> Option<ParcelRef> {
-    identity.match_keys().iter().find_map(|k| matcher.parcel_for(k))
+/// A closure that answers with a full [`Lookup`], cancellations included.
+pub struct LookupFn<F>(pub F);
+
+impl<F> Matcher for LookupFn<F>
+where
+    F: FnMut(&Identity) -> Lookup,
+{
+    fn lookup(&mut self, key: &Identity) -> Lookup {
+        (self.0)(key)
+    }
+}
+
+/// What the identity's keys name: an active parcel under any key wins (a label moved
+/// from a cancelled shipment to a new one ships again), then a cancelled one.
+pub(crate) fn resolve(matcher: &mut dyn Matcher, identity: &Identity) -> Lookup {
+    let mut found = Lookup::Unknown;
+    for key in identity.match_keys() {
+        match matcher.lookup(&key) {
+            Lookup::Active(parcel) => return Lookup::Active(parcel),
+            Lookup::Cancelled(parcel) if found == Lookup::Unknown => found = Lookup::Cancelled(parcel),
+            Lookup::Cancelled(_) | Lookup::Unknown => {}
+        }
+    }
+    found
 }
 
 /// `IdentifierKind` is serialized by its stable name (the devices crate does not derive
@@ -132,7 +165,25 @@ mod tests {
         let keys: Vec<_> = tag.match_keys().into_iter().map(|k| k.value).collect();
         assert_eq!(keys, ["urn:epc:id:sscc:0614141.1234567890", "106141412345678908"]);
         let mut m = |k: &Identity| (k.value == "106141412345678908").then(|| ParcelRef::new("SO-1", "P-1"));
-        assert_eq!(resolve(&mut m, &tag), Some(ParcelRef::new("SO-1", "P-1")));
+        assert_eq!(resolve(&mut m, &tag), Lookup::Active(ParcelRef::new("SO-1", "P-1")));
+    }
+
+    #[test]
+    fn an_active_key_wins_over_a_cancelled_one() {
+        let tag = Identity::new(IdentifierKind::Epc, "urn:epc:id:sscc:0614141.1234567890");
+        let old = ParcelRef::new("SO-1", "P-1");
+        let new = ParcelRef::new("SO-2", "P-1");
+        let mut cancelled_tag = LookupFn(|k: &Identity| match k.kind {
+            IdentifierKind::Epc => Lookup::Cancelled(old.clone()),
+            _ => Lookup::Active(new.clone()),
+        });
+        assert_eq!(resolve(&mut cancelled_tag, &tag), Lookup::Active(new.clone()));
+        let mut cancelled_sscc = LookupFn(|k: &Identity| match k.kind {
+            IdentifierKind::Epc => Lookup::Unknown,
+            _ => Lookup::Cancelled(old.clone()),
+        });
+        assert_eq!(resolve(&mut cancelled_sscc, &tag), Lookup::Cancelled(old.clone()));
+        assert_eq!(resolve(&mut |_: &Identity| None, &tag), Lookup::Unknown);
     }
 
     #[test]

@@ -29,7 +29,7 @@ pub use config::{Capture, ConfigError, ReadPointConfig, ReconcileConfig, Reconci
 pub use direction::Direction;
 pub use engine::{Engine, EngineState, ReconcileError, Stats};
 pub use event::{BusinessEvent, ExceptionReason, Release, StayReport};
-pub use matching::{Identity, Matcher, ParcelRef};
+pub use matching::{Identity, Lookup, LookupFn, Matcher, ParcelRef};
 pub use milestones::Milestone;
 
 use waymark_devices::IdentifierKind;

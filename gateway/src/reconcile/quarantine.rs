@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use serde::{Deserialize, Serialize};
 
 use super::event::StayReport;
-use super::matching::{Matcher, ParcelRef, resolve};
+use super::matching::{Lookup, Matcher, resolve};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Quarantined {
@@ -74,15 +74,16 @@ impl Quarantine {
         self.entries.remove(i).map(|q| q.stay)
     }
 
-    /// Removes and returns the entries the matcher now knows, in event-time order, so
-    /// that a parcel's milestones are applied in the order they happened.
-    pub(crate) fn take_matched(&mut self, matcher: &mut dyn Matcher) -> Vec<(StayReport, ParcelRef)> {
+    /// Removes and returns the entries the matcher now knows (active or cancelled), in
+    /// event-time order, so that a parcel's milestones are applied in the order they
+    /// happened.
+    pub(crate) fn take_matched(&mut self, matcher: &mut dyn Matcher) -> Vec<(StayReport, Lookup)> {
         let mut matched = Vec::new();
         let mut kept = VecDeque::with_capacity(self.entries.len());
         for q in self.entries.drain(..) {
             match resolve(matcher, &q.stay.identity) {
-                Some(parcel) => matched.push((q.stay, parcel)),
-                None => kept.push_back(q),
+                Lookup::Unknown => kept.push_back(q),
+                known => matched.push((q.stay, known)),
             }
         }
         self.entries = kept;

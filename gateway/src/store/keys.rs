@@ -24,6 +24,10 @@ pub const SNAPSHOT_CHUNK: u8 = b's';
 pub const ORDER: u8 = b'o';
 pub const IDENTIFIER: u8 = b'x';
 pub const META_DOWNLINK_CURSOR: &[u8] = b"m/downlink_cursor";
+/// Identifier of a cancelled parcel -> its order, parcel and when it was cancelled.
+pub const CANCELLED: u8 = b'k';
+/// (cancelled at, identifier) -> nothing: the cancelled identifiers in retention order.
+pub const CANCELLED_AT: u8 = b't';
 
 pub fn chunk(seq: u64) -> [u8; 9] {
     let mut k = [CHUNK; 9];
@@ -65,6 +69,30 @@ pub fn order(order_number: &str) -> Vec<u8> {
 
 pub fn identifier(value: &str) -> Vec<u8> {
     prefixed(IDENTIFIER, value)
+}
+
+pub fn cancelled(value: &str) -> Vec<u8> {
+    prefixed(CANCELLED, value)
+}
+
+pub fn cancelled_at(at_ms: i64, value: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(9 + value.len());
+    k.push(CANCELLED_AT);
+    k.extend_from_slice(&sortable(at_ms).to_be_bytes());
+    k.extend_from_slice(value.as_bytes());
+    k
+}
+
+/// The `cancelled_at` keys of everything cancelled before `at_ms` sort below this.
+pub fn cancelled_at_bound(at_ms: i64) -> [u8; 9] {
+    let mut k = [CANCELLED_AT; 9];
+    k[1..].copy_from_slice(&sortable(at_ms).to_be_bytes());
+    k
+}
+
+/// Big-endian bytes of this sort like the signed value.
+fn sortable(v: i64) -> u64 {
+    (v as u64) ^ (1 << 63)
 }
 
 fn prefixed(prefix: u8, s: &str) -> Vec<u8> {

@@ -7,6 +7,7 @@
 //! blob threshold (128 KiB), because blob files are written without a sync.
 
 mod budget;
+mod cancelled;
 mod chunks;
 mod ids;
 mod journal;
@@ -23,6 +24,7 @@ use prost::Message;
 use waymark_proto::v1::{Event, EventKind};
 
 pub use budget::{BudgetUse, Compacted};
+pub use cancelled::{CANCELLED_RETENTION_MS, CancelledParcel};
 use chunks::SplitBatch;
 use ids::IdRuns;
 pub use journal::{CommitExtras, EngineSnapshot, MAX_VALUE_BYTES};

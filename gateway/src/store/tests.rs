@@ -86,10 +86,13 @@ fn order_revisions_index_parcels_and_replace_old_identifiers() {
         ..Order::default()
     };
     store
-        .apply_order_revision(&OrderRevision {
-            revision: 4,
-            order: Some(order("106141412345678908")),
-        })
+        .apply_order_revision(
+            &OrderRevision {
+                revision: 4,
+                order: Some(order("106141412345678908")),
+            },
+            0,
+        )
         .expect("apply");
     assert_eq!(
         store
@@ -103,10 +106,13 @@ fn order_revisions_index_parcels_and_replace_old_identifiers() {
         Some("SO-1")
     );
     store
-        .apply_order_revision(&OrderRevision {
-            revision: 5,
-            order: Some(order("006141411234567890")),
-        })
+        .apply_order_revision(
+            &OrderRevision {
+                revision: 5,
+                order: Some(order("006141411234567890")),
+            },
+            0,
+        )
         .expect("apply");
     assert_eq!(store.order_for_identifier("106141412345678908").expect("get"), None);
     assert_eq!(store.downlink_cursor().expect("cursor"), 5);
@@ -272,10 +278,13 @@ fn a_read_finds_its_parcel_or_its_order() {
         ..Order::default()
     };
     store
-        .apply_order_revision(&OrderRevision {
-            revision: 1,
-            order: Some(order),
-        })
+        .apply_order_revision(
+            &OrderRevision {
+                revision: 1,
+                order: Some(order),
+            },
+            0,
+        )
         .expect("apply");
     let p = |v: &str| {
         store

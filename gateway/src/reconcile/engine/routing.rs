@@ -6,7 +6,7 @@ use crate::reconcile::config::UnmatchedPolicy;
 use crate::reconcile::cross_read::{Due, Verdict};
 use crate::reconcile::direction::{self, Direction};
 use crate::reconcile::event::{BusinessEvent, EventKind, ExceptionReason, Release, StayReport, derived_id, stay_id};
-use crate::reconcile::matching::{Identity, Matcher, ParcelRef, resolve};
+use crate::reconcile::matching::{Identity, Lookup, LookupFn, Matcher, ParcelRef, resolve};
 use crate::reconcile::milestones::Milestone;
 use crate::reconcile::presence::{Stay, StayKey};
 
@@ -72,8 +72,10 @@ impl Engine {
     }
 
     fn route<M: Matcher + ?Sized>(&mut self, report: StayReport, matcher: &mut M) -> Vec<BusinessEvent> {
-        if let Some(parcel) = resolve(&mut |k: &Identity| matcher.parcel_for(k), &report.identity) {
-            return self.matched(report, parcel, false);
+        match resolve(&mut LookupFn(|k: &Identity| matcher.lookup(k)), &report.identity) {
+            Lookup::Active(parcel) => return self.matched(report, parcel, false),
+            Lookup::Cancelled(parcel) => return vec![self.scanned_after_cancel(report, parcel, false)],
+            Lookup::Unknown => {}
         }
         let policy = self.settings.read_point(&report.read_point).map(|p| p.unmatched);
         if policy != Some(UnmatchedPolicy::Quarantine) {
@@ -106,6 +108,7 @@ impl Engine {
             .apply(&parcel, m, report.last_ms, &self.settings.prerequisites);
         let mut out = Vec::with_capacity(1 + applied.missing.len());
         for missing in applied.missing {
+            self.state.stats.missing_prerequisites += 1;
             let id = derived_id(&report.stay_id, &["missing", missing.as_str()]);
             self.state.parcels.open_exception(&parcel, missing, id.clone());
             let reason = ExceptionReason::MissingPrerequisite { milestone: m, missing };
@@ -120,6 +123,23 @@ impl Engine {
         e.resolves = applied.resolves;
         out.insert(0, e);
         out
+    }
+
+    /// A stay of a cancelled parcel, at any read point: one exception per stay (a
+    /// portal's hundred reads of a tag are one stay), and the parcel's state is left
+    /// alone. Its id differs from the stay's, like an unmatched release.
+    pub(super) fn scanned_after_cancel(
+        &mut self,
+        report: StayReport,
+        parcel: ParcelRef,
+        rematched: bool,
+    ) -> BusinessEvent {
+        self.state.stats.scanned_after_cancel += 1;
+        let reason = ExceptionReason::ScannedAfterCancel;
+        let mut e = event(EventKind::Exception { reason }, report, Some(parcel));
+        e.event_id = derived_id(&e.stay.stay_id, &["scanned_after_cancel"]);
+        e.rematched = rematched;
+        e
     }
 
     pub(super) fn count(&mut self, events: &[BusinessEvent]) {

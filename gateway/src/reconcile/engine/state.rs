@@ -27,11 +27,15 @@ pub struct Stats {
     pub events: u64,
     pub milestones: u64,
     pub exceptions: u64,
+    /// Exception events for a milestone's missing prerequisite (one per milestone missing).
+    pub missing_prerequisites: u64,
     pub late_events: u64,
     pub quarantined: u64,
     pub rematched: u64,
     pub quarantine_expired: u64,
     pub quarantine_overflow: u64,
+    /// Stays of parcels whose shipment was cancelled (each one exception event).
+    pub scanned_after_cancel: u64,
     /// Unmatched stays recorded as plain observations (read points set to `record`).
     pub unmatched_recorded: u64,
     pub parcels_forgotten: u64,
@@ -41,6 +45,18 @@ pub struct Stats {
     pub scans: u64,
     /// Scans folded into an earlier scan of the same label (within the repeat window).
     pub scans_repeated: u64,
+}
+
+impl Stats {
+    /// Exception events by the reason they carry on the wire (`Event.exception`).
+    pub fn exceptions_by_reason(&self) -> [(&'static str, u64); 4] {
+        [
+            ("missing_prerequisite", self.missing_prerequisites),
+            ("unmatched_expired", self.quarantine_expired),
+            ("unmatched_overflow", self.quarantine_overflow),
+            ("scanned_after_cancel", self.scanned_after_cancel),
+        ]
+    }
 }
 
 /// Everything the engine must find again after a restart.

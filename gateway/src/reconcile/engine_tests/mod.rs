@@ -1,6 +1,7 @@
 //! Engine tests: the acceptance (portal run, properties, offline matching,
 //! missing and late scans) and configuration.
 
+mod cancelled;
 mod config;
 mod milestones;
 mod offline;

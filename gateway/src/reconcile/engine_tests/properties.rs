@@ -281,3 +281,83 @@ fn the_same_input_gives_the_same_ids_even_across_a_restart() {
         assert_eq!(resumed, first, "seed {seed}: cut at {cut}");
     }
 }
+
+#[test]
+fn a_cancelled_identifier_is_never_matched_and_each_of_its_stays_is_one_exception() {
+    use crate::reconcile::event::ExceptionReason;
+    use crate::reconcile::matching::{Lookup, LookupFn};
+    let cancelled_reason = EventKind::Exception {
+        reason: ExceptionReason::ScannedAfterCancel,
+    };
+    let mut raised = 0;
+    for seed in SEEDS {
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let reads = random_stream(&mut rng);
+        let o = stream_orders();
+        let cancelled: BTreeMap<String, ParcelRef> = o
+            .iter()
+            .filter(|_| rng.bool())
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let site = |k: &Identity| match (cancelled.get(&k.value), o.get(&k.value)) {
+            (Some(p), _) => Lookup::Cancelled(p.clone()),
+            (None, Some(p)) => Lookup::Active(p.clone()),
+            (None, None) => Lookup::Unknown,
+        };
+        let mut e = engine();
+        let mut m = LookupFn(site);
+        let mut events = Vec::new();
+        for r in &reads {
+            let now = r.read.time.expect("timed");
+            events.extend(e.observe(&r.device, &r.read, now, &mut m).expect("mapped"));
+        }
+        events.extend(e.flush(&mut m));
+
+        // Reference: the same reads with every order active.
+        let mut reference = engine();
+        let expected = {
+            let out = one_by_one(&mut reference, &reads, &o);
+            finish(&mut reference, out, &o)
+        };
+        let is_cancelled = |p: &Option<ParcelRef>| p.as_ref().is_some_and(|p| cancelled.values().any(|c| c == p));
+        let mut stays_of_cancelled: Vec<_> = expected
+            .iter()
+            .filter(|ev| is_cancelled(&ev.parcel) && !is_exception(ev))
+            .map(|ev| ev.stay.stay_id.clone())
+            .collect();
+        let mut exceptions: Vec<_> = events
+            .iter()
+            .filter(|ev| ev.kind == cancelled_reason)
+            .map(|ev| ev.stay.stay_id.clone())
+            .collect();
+        stays_of_cancelled.sort();
+        exceptions.sort();
+        assert_eq!(exceptions, stays_of_cancelled, "seed {seed}: one exception per stay");
+        for ev in &events {
+            if is_cancelled(&ev.parcel) {
+                assert_eq!(ev.kind, cancelled_reason, "seed {seed}: {ev:#?}");
+            }
+        }
+        for p in cancelled.values() {
+            assert!(e.parcel(p).is_none(), "seed {seed}: {p:?} never matched");
+        }
+        let quarantined_cancelled = e
+            .quarantine()
+            .iter()
+            .filter(|q| {
+                q.stay
+                    .identity
+                    .match_keys()
+                    .iter()
+                    .any(|k| cancelled.contains_key(&k.value))
+            })
+            .count();
+        assert_eq!(quarantined_cancelled, 0, "seed {seed}");
+        assert_eq!(e.stats().scanned_after_cancel, exceptions.len() as u64, "seed {seed}");
+        raised += exceptions.len();
+    }
+    assert!(
+        raised > SEEDS.count(),
+        "the streams do read cancelled parcels ({raised})"
+    );
+}
