@@ -22,6 +22,8 @@
 //! - `readPoint` is the read point's own URI when it is one (an SGLN), else
 //!   `urn:waymark:epcis:site:<site>:rp:<name>`; `bizLocation` is the site,
 //!   `urn:waymark:epcis:site:<site>`.
+//! - `recordTime` is when the gateway recorded the event (its durable store is
+//!   the first to hold it); central keeps no receipt time per event.
 //! - `eventID` is a `urn:uuid:` hashed from (site, event id): stable across
 //!   exports. (`ni:///` event hashes are for CBV's canonical hash algorithm.)
 //! - The order number is a `po` business transaction, a carrier tracking
@@ -30,6 +32,16 @@
 //!   `errorDeclaration` retracts an event recorded in error, which an
 //!   operational exception is not. Milestones, parcels, devices and the like
 //!   are `waymark:` extension fields, the prefix declared in `@context`.
+//!
+//! Against the REST bindings: the answer is `application/json` with
+//! `GS1-EPCIS-Version`, pages continue through `Link: <...>; rel="next"`, and
+//! `perPage` above 1,000 is served 1,000. A refused query is a 400 in central's
+//! own error shape (`invalid_query`, the message starting with EPCIS's
+//! `QueryParameterException`), not the bindings' RFC 7807 problem document.
+//! `MATCH_epc` / `MATCH_anyEPC` and the other filters are evaluated on the
+//! events read in the event-time range, not through an index of their own: a
+//! request reads at most `SCAN_BUDGET` rows and then answers a short page with
+//! a token to go on from.
 
 pub mod document;
 pub mod query;

@@ -419,4 +419,24 @@ proptest! {
         let v = violations(&doc);
         prop_assert!(v.is_empty(), "{v:?}\n{doc:#}");
     }
+
+    #[test]
+    fn any_query_string_parses_or_is_refused_briefly(
+        pairs in prop::collection::vec((
+            prop_oneof![
+                prop::sample::select(vec![
+                    "eventType", "GE_eventTime", "LT_eventTime", "GE_recordTime", "LT_recordTime", "EQ_action",
+                    "EQ_bizStep", "EQ_disposition", "EQ_readPoint", "EQ_bizLocation", "MATCH_epc",
+                    "MATCH_anyEPC", "EQ_eventID", "perPage", "nextPageToken", "orderBy",
+                ]).prop_map(String::from),
+                "\\PC{0,30}",
+            ],
+            any_text(),
+        ), 0..6)
+    ) {
+        match EventQuery::parse(&pairs) {
+            Ok(q) => prop_assert!((1..=query::MAX_PER_PAGE).contains(&q.per_page)),
+            Err(problems) => prop_assert!(!problems.is_empty() && problems.len() < 6 * 300, "{problems}"),
+        }
+    }
 }
