@@ -26,7 +26,8 @@ pub struct OrderView {
     pub created_at: String,
     pub updated_at: String,
     pub shipments: Vec<ShipmentView>,
-    /// Events that name the order but none of its parcels (an order-number scan).
+    /// The order's unified timeline: every site event and correction of the
+    /// order (its parcels' and order-level scans), in event-time order.
     pub timeline: Vec<TimelineEntry>,
 }
 
@@ -83,7 +84,6 @@ pub struct CorrectionView {
     pub reason: String,
     /// The name of the API token that made it.
     pub by: String,
-    #[serde(skip)]
     pub parcel_id: String,
     #[serde(skip)]
     pub event_time_ms: i64,
@@ -136,7 +136,7 @@ impl OrderView {
         idents.push(number);
         let events = crate::timeline::timeline_in(tx, &idents)?;
 
-        let mut claimed = vec![false; events.len()];
+        let mut claimed: Vec<Option<String>> = vec![None; events.len()];
         let shipments = order
             .shipments
             .iter()
@@ -159,7 +159,7 @@ impl OrderView {
                         let mut timeline: Vec<TimelineEntry> = Vec::new();
                         for (i, e) in events.iter().enumerate() {
                             if event_is_for_parcel(e, number, &p.parcel_id, p.identifiers()) {
-                                claimed[i] = true;
+                                claimed[i].get_or_insert_with(|| p.parcel_id.clone());
                                 timeline.push(TimelineEntry::Site(EventView::new(e, Some(p.parcel_id.clone()))));
                             }
                         }
@@ -187,12 +187,13 @@ impl OrderView {
                     .collect(),
             })
             .collect();
-        let timeline = events
+        let mut timeline: Vec<TimelineEntry> = events
             .iter()
             .zip(claimed)
-            .filter(|(_, c)| !c)
-            .map(|(e, _)| TimelineEntry::Site(EventView::new(e, None)))
+            .map(|(e, parcel)| TimelineEntry::Site(EventView::new(e, parcel)))
+            .chain(corrections.into_iter().map(TimelineEntry::Operator))
             .collect();
+        timeline.sort_by_key(|t| t.time_ms(&events));
         Ok(Self {
             order_number: order.order_number.clone(),
             revision: order.revision,
