@@ -70,13 +70,24 @@ async fn ten_thousand_orders_with_37_bad_rows_import_once() -> anyhow::Result<()
     let problems = report["problems"].as_array().cloned().unwrap_or_default();
     let lines: Vec<u64> = problems.iter().filter_map(|p| p["line"].as_u64()).collect();
     assert_eq!(lines, bad);
-    assert!(problems.iter().all(|p| !p["reason"].as_str().unwrap_or_default().is_empty()));
-    assert!(problems[0]["reason"].as_str().unwrap_or_default().contains("site_id"), "{}", problems[0]);
+    assert!(
+        problems
+            .iter()
+            .all(|p| !p["reason"].as_str().unwrap_or_default().is_empty())
+    );
+    assert!(
+        problems[0]["reason"].as_str().unwrap_or_default().contains("site_id"),
+        "{}",
+        problems[0]
+    );
 
     let (code, v) = h
         .get_json(format!("http://{}/api/v1/orders/SO-00000", central.ready.addr("http")?))
         .await?;
-    assert_eq!((code, &v["customer"]["email"]), (200, &serde_json::json!("buyer0@example.com")));
+    assert_eq!(
+        (code, &v["customer"]["email"]),
+        (200, &serde_json::json!("buyer0@example.com"))
+    );
     let (code, _) = h
         .get_json(format!("http://{}/api/v1/orders/SO-00013", central.ready.addr("http")?))
         .await?;
@@ -95,13 +106,20 @@ async fn ten_thousand_orders_with_37_bad_rows_import_once() -> anyhow::Result<()
     }
     let out = cmd.output()?;
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "exit 1: some orders were not imported\n{stdout}");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "exit 1: some orders were not imported\n{stdout}"
+    );
     assert!(
         stdout.contains("10000 rows, 10000 orders: 0 created, 0 updated, 9963 unchanged, 37 not imported"),
         "{stdout}"
     );
     for line in &bad {
-        assert!(stdout.contains(&format!("orders.csv:{line}: ")), "line {line} reported:\n{stdout}");
+        assert!(
+            stdout.contains(&format!("orders.csv:{line}: ")),
+            "line {line} reported:\n{stdout}"
+        );
     }
     Ok(())
 }

@@ -154,21 +154,30 @@ pub struct ShipmentSummary {
 
 impl CentralStore {
     pub fn list_orders(&self, f: &OrderFilter) -> Result<OrderPage, StoreError> {
-        let mut sql = String::from(
-            "SELECT o.order_number, o.revision, o.status, o.overlays, o.created_ms, o.updated_ms FROM orders o WHERE true",
+        // The rows that give the order of change: the orders, or (by overlay)
+        // the overlay rows, which hold only the orders that have it.
+        let (from, k) = if f.overlay.is_some() {
+            ("order_overlays k JOIN orders o ON o.order_number = k.order_number", "k")
+        } else {
+            ("orders o", "o")
+        };
+        let mut sql = format!(
+            "SELECT o.order_number, o.revision, o.status, o.overlays, o.created_ms, o.updated_ms FROM {from} WHERE true"
         );
-        let pattern = f.overlay.as_ref().map(|o| format!("%,{o},%"));
         let mut params: Vec<Param<'_>> = Vec::new();
+        if let Some(overlay) = &f.overlay {
+            bind(&mut sql, &mut params, " AND k.overlay = $?", overlay.into());
+        }
         if let Some(s) = &f.status {
             bind(&mut sql, &mut params, " AND o.status = $?", s.into());
         }
         if let Some(t) = f.updated_since_ms {
-            bind(&mut sql, &mut params, " AND o.updated_ms >= $?", t.into());
+            bind(&mut sql, &mut params, &format!(" AND {k}.updated_ms >= $?"), t.into());
         }
         if let Some((ms, number)) = &f.after {
-            bind(&mut sql, &mut params, " AND (o.updated_ms > $?", (*ms).into());
-            bind(&mut sql, &mut params, " OR (o.updated_ms = $?", (*ms).into());
-            bind(&mut sql, &mut params, " AND o.order_number > $?))", number.into());
+            bind(&mut sql, &mut params, &format!(" AND ({k}.updated_ms > $?"), (*ms).into());
+            bind(&mut sql, &mut params, &format!(" OR ({k}.updated_ms = $?"), (*ms).into());
+            bind(&mut sql, &mut params, &format!(" AND {k}.order_number > $?))"), number.into());
         }
         if let Some(site) = &f.site {
             bind(
@@ -186,10 +195,10 @@ impl CentralStore {
                 carrier.into(),
             );
         }
-        if let Some(pattern) = &pattern {
-            bind(&mut sql, &mut params, " AND o.overlays LIKE $?", pattern.into());
-        }
-        sql.push_str(&format!(" ORDER BY o.updated_ms, o.order_number LIMIT {}", f.limit + 1));
+        sql.push_str(&format!(
+            " ORDER BY {k}.updated_ms, {k}.order_number LIMIT {}",
+            f.limit + 1
+        ));
         self.read(|tx| {
             let rows = tx.query(&sql, &params)?;
             let more = rows.len() > f.limit;

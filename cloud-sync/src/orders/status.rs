@@ -115,8 +115,17 @@ pub(crate) fn refresh(tx: &mut Tx<'_>, order: &OrderRecord, now_ms: i64) -> Resu
         "UPDATE orders SET status = $2, overlays = $3, updated_ms = $4 \
          WHERE order_number = $1 AND (status <> $2 OR overlays <> $3)",
         &[number.into(), status.into(), overlays.as_str().into(), now_ms.into()],
-    )?;
-    Ok(changed > 0)
+    )? > 0;
+    if changed {
+        tx.execute("DELETE FROM order_overlays WHERE order_number = $1", &[number.into()])?;
+        for overlay in overlays.split(',').filter(|o| !o.is_empty()) {
+            tx.execute(
+                "INSERT INTO order_overlays (overlay, updated_ms, order_number) VALUES ($1, $2, $3)",
+                &[overlay.into(), now_ms.into(), number.into()],
+            )?;
+        }
+    }
+    Ok(changed)
 }
 
 /// ",delayed,exception," — delimited on both sides so a filter matches whole names.

@@ -305,6 +305,10 @@ fn write_order_rows(
             new.sites().next().unwrap_or_default().into(),
         ],
     )?;
+    tx.execute(
+        "UPDATE order_overlays SET updated_ms = $2 WHERE order_number = $1",
+        &[number.into(), new.updated_ms.into()],
+    )?;
     write_identifiers(tx, old, new)?;
     tx.execute("DELETE FROM shipments WHERE order_number = $1", &[number.into()])?;
     for s in &new.shipments {

@@ -165,6 +165,28 @@ outside = [3, 4]
     }
 
     let mut orders = Vec::new();
+    // One order shipped from both sites, by two carriers.
+    let (north_sscc, south_sscc) = (sscc(100), sscc(101));
+    let split = json!({
+        "order_number": "SO-1000", "order_type": "routine", "brand": "Acme Outdoor",
+        "customer": { "email": "kim@example.com", "postal_code": "10115", "time_zone": "Europe/Berlin", "language": "de" },
+        "shipments": [
+            { "site_id": SITES[0], "carrier": "ups", "service_level": "ground", "tracking_number": "1ZDEMONORTH",
+              "promised_delivery": (chrono::Utc::now() + chrono::Duration::days(3)).format("%Y-%m-%d").to_string(),
+              "parcels": [{ "sscc": north_sscc, "items": [{ "sku": "TENT-2P", "quantity": 1 }] }] },
+            { "site_id": SITES[1], "carrier": "dhl", "tracking_number": "JDDEMOSOUTH",
+              "parcels": [{ "sscc": south_sscc, "items": [{ "sku": "MAT", "quantity": 2 }] }] }
+        ]
+    });
+    let resp = http
+        .post(format!("{api}/api/v1/orders"))
+        .bearer_auth(&token)
+        .json(&split)
+        .send()
+        .await?;
+    anyhow::ensure!(resp.status().is_success(), "creating SO-1000: {}", resp.text().await?);
+    orders.push((SITES[0], "SO-1000".to_string(), north_sscc));
+    orders.push((SITES[1], "SO-1000".to_string(), south_sscc));
     for n in 0..6u64 {
         let site = SITES[(n % 2) as usize];
         let number = format!("SO-{}", 1001 + n);
@@ -198,6 +220,9 @@ outside = [3, 4]
     }
     println!("  API token file     {}", token_file.display());
     println!("  an order           curl -s {bearer} {api}/api/v1/orders/SO-1001");
+    println!("  a split order      curl -s {bearer} {api}/api/v1/orders/SO-1000   (dc-north and dc-south, ups and dhl)");
+    println!("  shipped orders     curl -s {bearer} '{api}/api/v1/orders?status=shipped'");
+    println!("  EPCIS events       curl -s {bearer} '{api}/epcis/events?perPage=5'");
     println!("  all sites          curl -s {bearer} {api}/api/v1/sites");
     for s in &sites {
         println!(

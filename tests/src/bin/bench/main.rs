@@ -3,6 +3,8 @@
 //! `cargo run --release -p waymark-tests --bin bench -- catch-up [--events N]`
 //! `cargo run --release -p waymark-tests --bin bench -- scan-latency [--scans N]`
 //! `cargo run --release -p waymark-tests --bin bench -- status [--events N] [--recomputes N]`
+//! `cargo run --release -p waymark-tests --bin bench -- orders-csv [--orders N] [--store sqlite|postgres]`
+//! `cargo run --release -p waymark-tests --bin bench -- order-list [--orders N] [--store sqlite|postgres]`
 //!
 //! Programs run as child processes (this binary re-executed as `bench node ...`),
 //! on ports the OS picks, over real sockets.
@@ -95,6 +97,23 @@ enum Scenario {
         #[arg(long, default_value_t = 20_000)]
         recomputes: usize,
     },
+    /// CSV order intake straight into central's store: orders/s for a new
+    /// file and for the same file again.
+    OrdersCsv {
+        #[arg(long, default_value_t = 50_000)]
+        orders: u64,
+        #[arg(long, value_enum, default_value = "sqlite")]
+        store: central::Engine,
+    },
+    /// Order list requests with N orders stored: latency percentiles by kind.
+    OrderList {
+        #[arg(long, default_value_t = 1_000_000)]
+        orders: u64,
+        #[arg(long, default_value_t = 2_100)]
+        reads: usize,
+        #[arg(long, value_enum, default_value = "sqlite")]
+        store: central::Engine,
+    },
     /// Internal: run a program as a child process of a scenario.
     #[command(hide = true, trailing_var_arg = true)]
     Node {
@@ -116,6 +135,12 @@ fn main() -> ExitCode {
         Scenario::Decode { reads } => report(decode(reads)),
         Scenario::Reconcile { reads } => report(reconcile(reads)),
         Scenario::Status { events, recomputes } => report(status::run(events, recomputes)),
+        Scenario::OrdersCsv { orders: n, store } => report(orders::csv_intake(store, n)),
+        Scenario::OrderList {
+            orders: n,
+            reads,
+            store,
+        } => report(orders::list(store, n, reads)),
         Scenario::ScanLatency { scans, gap_ms } => report(run(scan::run(scan::Plan {
             scans,
             gap: Duration::from_millis(gap_ms),
@@ -179,6 +204,7 @@ fn draft(i: u64) -> EventDraft {
 
 mod central;
 mod ingest;
+mod orders;
 mod scan;
 mod status;
 

@@ -37,6 +37,16 @@ CREATE TABLE parcels (
     PRIMARY KEY (order_number, parcel_id)
 );
 
+-- Active overlays per order, so a list by overlay reads only the orders that
+-- have it (kept in step with orders.updated_ms).
+CREATE TABLE order_overlays (
+    overlay TEXT NOT NULL,
+    updated_ms INTEGER NOT NULL,
+    order_number TEXT NOT NULL REFERENCES orders (order_number),
+    PRIMARY KEY (overlay, updated_ms, order_number)
+);
+CREATE INDEX order_overlays_by_order ON order_overlays (order_number);
+
 -- Audited operator corrections: assert or retract a milestone of a parcel.
 CREATE TABLE corrections (
     correction_id TEXT PRIMARY KEY,
