@@ -4,7 +4,10 @@
 
 use axum::http::StatusCode;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Serialized (and so named in the OpenAPI document) by its machine name,
+/// which a test holds equal to [`ErrorCode::as_str`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// The request's content is wrong (a field, an identifier, a CSR).
     InvalidRequest,
@@ -26,6 +29,7 @@ pub enum ErrorCode {
     /// A newer stream for the site took over; this one must end.
     Fenced,
     /// The store or a dependency is down; retry.
+    #[serde(rename = "store_unavailable")]
     Unavailable,
     Internal,
 }
@@ -125,6 +129,7 @@ mod tests {
         let names: std::collections::HashSet<_> = all.iter().map(|c| c.as_str()).collect();
         assert_eq!(names.len(), all.len());
         for c in all {
+            assert_eq!(serde_json::to_value(c).expect("json"), c.as_str(), "{c:?}");
             assert!(
                 c.http_status().is_client_error() || c.http_status().is_server_error(),
                 "{c:?}"

@@ -15,6 +15,30 @@ pub struct ApiError {
     message: String,
 }
 
+/// The body of every refusal: `{"error": {"code", "message"}}`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    pub code: ErrorCode,
+    /// For people; clients branch on `code`.
+    pub message: String,
+}
+
+impl ErrorBody {
+    pub(crate) fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            error: ErrorDetail {
+                code,
+                message: message.into(),
+            },
+        }
+    }
+}
+
 /// Longer messages are cut, so no input can make a response large.
 const MAX_MESSAGE_LEN: usize = 2048;
 
@@ -41,8 +65,7 @@ impl IntoResponse for ApiError {
             self.message.truncate(end);
             self.message.push_str("...");
         }
-        let body = serde_json::json!({ "error": { "code": self.code.as_str(), "message": self.message } });
-        (self.code.http_status(), Json(body)).into_response()
+        (self.code.http_status(), Json(ErrorBody::new(self.code, self.message))).into_response()
     }
 }
 

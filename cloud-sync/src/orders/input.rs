@@ -16,7 +16,9 @@ pub const MAX_SHIPMENTS: usize = 100;
 pub const MAX_ITEMS: usize = 1000;
 pub const MAX_TEXT: usize = 128;
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+/// An order in one of two shapes: `shipments`, or (the shape before
+/// shipments) `site_id` with `parcels`, an order of one shipment.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrderBody {
     pub order_number: String,
@@ -40,7 +42,7 @@ pub struct OrderBody {
     pub parcels: Option<Vec<ParcelBody>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShipmentBody {
     #[serde(default)]
@@ -58,14 +60,14 @@ pub struct ShipmentBody {
 }
 
 /// `"2026-12-10"`, or `{"earliest": "2026-12-10", "latest": "2026-12-12"}`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum PromiseBody {
     Date(String),
     Range { earliest: String, latest: String },
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ParcelBody {
     #[serde(default)]

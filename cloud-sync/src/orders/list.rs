@@ -13,7 +13,8 @@ use crate::timeline::view::format_utc;
 pub const DEFAULT_LIMIT: usize = 50;
 pub const MAX_LIMIT: usize = 500;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     pub site: Option<String>,
@@ -124,14 +125,14 @@ fn decode_cursor(c: &str) -> Option<(i64, String)> {
     Some((ms, String::from_utf8(bytes).ok()?))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct OrderPage {
     pub orders: Vec<OrderSummary>,
     /// Pass as `cursor` for the next page; `null` on the last one.
     pub next_cursor: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct OrderSummary {
     pub order_number: String,
     pub revision: u64,
@@ -142,7 +143,7 @@ pub struct OrderSummary {
     pub shipments: Vec<ShipmentSummary>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ShipmentSummary {
     pub shipment_id: String,
     pub site_id: String,
