@@ -14,6 +14,9 @@ pub enum ErrorCode {
     /// The body is not the JSON the endpoint takes.
     InvalidJson,
     InvalidQuery,
+    /// A path segment is not valid (e.g. not UTF-8 once percent-decoded).
+    InvalidPath,
+    MethodNotAllowed,
     UnsupportedMediaType,
     PayloadTooLarge,
     /// No credentials, or credentials central does not accept.
@@ -40,6 +43,8 @@ impl ErrorCode {
             Self::InvalidRequest => "invalid_request",
             Self::InvalidJson => "invalid_json",
             Self::InvalidQuery => "invalid_query",
+            Self::InvalidPath => "invalid_path",
+            Self::MethodNotAllowed => "method_not_allowed",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::PayloadTooLarge => "payload_too_large",
             Self::Unauthenticated => "unauthenticated",
@@ -57,7 +62,8 @@ impl ErrorCode {
     pub fn http_status(self) -> StatusCode {
         match self {
             Self::InvalidRequest => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::InvalidJson | Self::InvalidQuery => StatusCode::BAD_REQUEST,
+            Self::InvalidJson | Self::InvalidQuery | Self::InvalidPath => StatusCode::BAD_REQUEST,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
@@ -73,9 +79,12 @@ impl ErrorCode {
 
     pub fn grpc_code(self) -> tonic::Code {
         match self {
-            Self::InvalidRequest | Self::InvalidJson | Self::InvalidQuery | Self::UnsupportedMediaType => {
-                tonic::Code::InvalidArgument
-            }
+            Self::InvalidRequest
+            | Self::InvalidJson
+            | Self::InvalidQuery
+            | Self::InvalidPath
+            | Self::UnsupportedMediaType => tonic::Code::InvalidArgument,
+            Self::MethodNotAllowed => tonic::Code::Unimplemented,
             Self::PayloadTooLarge | Self::RateLimited => tonic::Code::ResourceExhausted,
             Self::Unauthenticated => tonic::Code::Unauthenticated,
             Self::Forbidden => tonic::Code::PermissionDenied,
@@ -114,6 +123,8 @@ mod tests {
             ErrorCode::InvalidRequest,
             ErrorCode::InvalidJson,
             ErrorCode::InvalidQuery,
+            ErrorCode::InvalidPath,
+            ErrorCode::MethodNotAllowed,
             ErrorCode::UnsupportedMediaType,
             ErrorCode::PayloadTooLarge,
             ErrorCode::Unauthenticated,

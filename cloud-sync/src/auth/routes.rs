@@ -144,6 +144,7 @@ pub async fn list(_admin: Authorized<needs::Admin>, State(state): State<Arc<ApiS
     params(("id" = String, Path, description = "The token's id")),
     responses(
         (status = 204, description = "Revoked"),
+        (status = 400, description = "A path segment is not UTF-8 once percent-decoded", body = ErrorBody),
         (status = 404, description = "No such token", body = ErrorBody),
         (status = 409, description = "The token comes from the config file", body = ErrorBody),
         (status = 401, description = "No valid bearer token", body = ErrorBody),

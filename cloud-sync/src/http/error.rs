@@ -88,6 +88,45 @@ impl From<QueryRejection> for ApiError {
     }
 }
 
+/// Refusals axum writes itself (a path segment that is not UTF-8, a body
+/// past its limit, an unknown route or method) come as plain text or empty:
+/// they get the same JSON error body as every other refusal.
+pub(crate) async fn json_refusals(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !status.is_client_error() || is_json {
+        return response;
+    }
+    let code = match status {
+        axum::http::StatusCode::BAD_REQUEST => ErrorCode::InvalidPath,
+        axum::http::StatusCode::NOT_FOUND => ErrorCode::NotFound,
+        axum::http::StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
+        axum::http::StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
+        axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedMediaType,
+        _ => ErrorCode::from_rejection(status),
+    };
+    let (mut parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, MAX_MESSAGE_LEN).await.unwrap_or_default();
+    let message = match std::str::from_utf8(&text).map(str::trim) {
+        Ok(t) if !t.is_empty() => t.to_string(),
+        _ => status.canonical_reason().unwrap_or("refused").to_lowercase(),
+    };
+    parts.headers.remove(axum::http::header::CONTENT_TYPE);
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    let mut refusal = ApiError::new(code, message).into_response();
+    // Keep what axum said beside the body (e.g. `Allow` on a 405).
+    for (name, value) in parts.headers {
+        if let Some(name) = name {
+            refusal.headers_mut().entry(name).or_insert(value);
+        }
+    }
+    *refusal.status_mut() = status;
+    refusal
+}
+
 pub async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {

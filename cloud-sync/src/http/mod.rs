@@ -80,6 +80,7 @@ pub fn router(state: Arc<ApiState>) -> axum::Router {
         .into_iter()
         .fold(axum::Router::new(), |router, (path, route)| router.route(path, route))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::map_response(error::json_refusals))
         .with_state(state)
 }
 

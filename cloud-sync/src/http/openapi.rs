@@ -153,6 +153,13 @@ mod tests {
             gatekeeper: Arc::new(gatekeeper),
         });
         let app = super::super::router(state);
+        let request = Request::get("/api/v1/orders/%FF").body(Body::empty()).expect("request");
+        let response = app.clone().oneshot(request).await.expect("response");
+        assert_eq!(
+            response.status(),
+            StatusCode::UNAUTHORIZED,
+            "authentication comes first"
+        );
         for path in table {
             let concrete: String = path
                 .split('/')
@@ -165,8 +172,14 @@ mod tests {
                     .uri(&concrete)
                     .body(Body::empty())
                     .expect("request");
-                let status = app.clone().oneshot(request).await.expect("response").status();
+                let response = app.clone().oneshot(request).await.expect("response");
+                let status = response.status();
                 let mounted = status != StatusCode::METHOD_NOT_ALLOWED;
+                if status.is_client_error() {
+                    let body = axum::body::to_bytes(response.into_body(), 1 << 16).await.expect("body");
+                    let body: serde_json::Value = serde_json::from_slice(&body).expect("a JSON error body");
+                    assert!(body["error"]["code"].is_string(), "{method} {path}: {body}");
+                }
                 assert_eq!(
                     mounted,
                     documented(&doc, path, &method),

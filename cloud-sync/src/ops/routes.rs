@@ -73,7 +73,7 @@ fn default_limit() -> usize {
     params(("site_id" = String, Path, description = "The site"), EventsQuery),
     responses(
         (status = 200, description = "Events after `after`, with the site's high-water mark", body = SiteEvents),
-        (status = 400, description = "A query parameter is unknown or not of its type", body = ErrorBody),
+        (status = 400, description = "A query parameter is unknown or not of its type, or a path segment is not UTF-8", body = ErrorBody),
         (status = 422, description = "The site id is malformed", body = ErrorBody),
         (status = 401, description = "No valid bearer token", body = ErrorBody),
         (status = 403, description = "The token lacks scope ops", body = ErrorBody),

@@ -95,7 +95,7 @@ pub async fn create_order(
     responses(
         (status = 201, description = "Created", body = OrderView),
         (status = 200, description = "Updated or unchanged", body = OrderView),
-        (status = 400, description = "The body is not JSON", body = ErrorBody),
+        (status = 400, description = "The body is not JSON, or a path segment is not UTF-8", body = ErrorBody),
         (status = 413, description = "The body is larger than 1 MiB", body = ErrorBody),
         (status = 415, description = "The body is not `application/json`", body = ErrorBody),
         (status = 409, description = "Another order holds one of its identifiers, or a newer revision or a cancellation is stored", body = ErrorBody),
@@ -158,6 +158,7 @@ async fn submit(
         (status = 200, description = "Cancelled (or already was)", body = OrderView),
         (status = 404, description = "No such order", body = ErrorBody),
         (status = 409, description = "The order cannot be cancelled now", body = ErrorBody),
+        (status = 400, description = "A path segment is not UTF-8 once percent-decoded", body = ErrorBody),
         (status = 422, description = "The order number is malformed", body = ErrorBody),
         (status = 401, description = "No valid bearer token", body = ErrorBody),
         (status = 403, description = "The token lacks scope orders:write", body = ErrorBody),
@@ -184,6 +185,7 @@ pub async fn cancel_order(
         (status = 200, description = "The shipment is cancelled (or already was)", body = OrderView),
         (status = 404, description = "No such order or shipment", body = ErrorBody),
         (status = 409, description = "The shipment cannot be cancelled now", body = ErrorBody),
+        (status = 400, description = "A path segment is not UTF-8 once percent-decoded", body = ErrorBody),
         (status = 422, description = "The order number is malformed", body = ErrorBody),
         (status = 401, description = "No valid bearer token", body = ErrorBody),
         (status = 403, description = "The token lacks scope orders:write", body = ErrorBody),
@@ -227,6 +229,7 @@ async fn cancel(
     responses(
         (status = 200, description = "The order with its shipments, parcels, status and timelines", body = OrderView),
         (status = 404, description = "No such order", body = ErrorBody),
+        (status = 400, description = "A path segment is not UTF-8 once percent-decoded", body = ErrorBody),
         (status = 422, description = "The order number is malformed", body = ErrorBody),
         (status = 401, description = "No valid bearer token", body = ErrorBody),
         (status = 403, description = "The token lacks scope orders:read", body = ErrorBody),
@@ -260,6 +263,7 @@ pub async fn get_order(
     responses(
         (status = 200, description = "The order holding it", body = FoundParcel),
         (status = 404, description = "No parcel or shipment has this identifier", body = ErrorBody),
+        (status = 400, description = "A path segment is not UTF-8 once percent-decoded", body = ErrorBody),
         (status = 422, description = "The identifier is malformed", body = ErrorBody),
         (status = 401, description = "No valid bearer token", body = ErrorBody),
         (status = 403, description = "The token lacks scope orders:read", body = ErrorBody),
@@ -363,7 +367,7 @@ pub struct CorrectionBody {
     request_body = CorrectionBody,
     responses(
         (status = 201, description = "Recorded; the order as it reads now", body = OrderView),
-        (status = 400, description = "The body is not JSON", body = ErrorBody),
+        (status = 400, description = "The body is not JSON, or a path segment is not UTF-8", body = ErrorBody),
         (status = 413, description = "The body is larger than 1 MiB", body = ErrorBody),
         (status = 415, description = "The body is not `application/json`", body = ErrorBody),
         (status = 404, description = "No such order or parcel", body = ErrorBody),

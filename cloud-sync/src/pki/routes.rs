@@ -42,7 +42,7 @@ pub struct IssuedEnrollmentToken {
     request_body(content = Option<IssueBody>, description = "Optional: an empty body takes the defaults"),
     responses(
         (status = 201, description = "Issued", body = IssuedEnrollmentToken),
-        (status = 400, description = "The body is not JSON", body = ErrorBody),
+        (status = 400, description = "The body is not JSON, or a path segment is not UTF-8", body = ErrorBody),
         (status = 413, description = "The body is larger than 1 MiB", body = ErrorBody),
         (status = 409, description = "Central runs with insecure_plaintext: there are no certificates to enroll for", body = ErrorBody),
         (status = 422, description = "The site id or ttl_secs is wrong", body = ErrorBody),
