@@ -23,8 +23,9 @@ pub const MAX_TTL_SECS: u64 = 10 * 365 * 24 * 3600;
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTokenBody {
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     pub name: String,
-    /// orders:write, orders:read, ops, sites:enroll, admin.
+    #[schema(value_type = Vec<Scope>, min_items = 1, max_items = 8)]
     pub scopes: Vec<String>,
     #[serde(default)]
     pub ttl_secs: Option<u64>,

@@ -21,12 +21,14 @@ pub const MAX_TEXT: usize = 128;
 #[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrderBody {
+    #[schema(pattern = r"^[^\s\x00-\x1f\x7f]{1,128}$")]
     pub order_number: String,
     /// The merchant's revision of the order; an update needs a newer one. 1 when absent.
     #[serde(default)]
     pub revision: Option<u64>,
     /// `routine` when absent; e.g. `high_value`, `b2b`.
     #[serde(default)]
+    #[schema(pattern = "^[a-z0-9_-]{1,32}$")]
     pub order_type: Option<String>,
     #[serde(default)]
     pub brand: Option<String>,
@@ -36,6 +38,7 @@ pub struct OrderBody {
     pub shipments: Option<Vec<ShipmentBody>>,
     /// One-shipment shape: the site that ships every parcel.
     #[serde(default)]
+    #[schema(pattern = "^[a-z0-9_-]{1,64}$")]
     pub site_id: Option<String>,
     /// One-shipment shape: the parcels.
     #[serde(default)]
@@ -47,8 +50,10 @@ pub struct OrderBody {
 pub struct ShipmentBody {
     #[serde(default)]
     pub shipment_id: Option<String>,
+    #[schema(pattern = "^[a-z0-9_-]{1,64}$")]
     pub site_id: String,
     #[serde(default)]
+    #[schema(pattern = "^[a-z0-9_-]{1,32}$")]
     pub carrier: Option<String>,
     #[serde(default)]
     pub service_level: Option<String>,

@@ -17,13 +17,20 @@ pub const MAX_LIMIT: usize = 500;
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
+    #[param(pattern = "^[a-z0-9_-]{1,64}$")]
     pub site: Option<String>,
+    #[param(value_type = Option<String>, pattern = "^(ordered|processing|partially_shipped|shipped|partially_delivered|delivered|cancelled|return_in_progress|returned)$")]
     pub status: Option<String>,
+    #[param(min_length = 1, max_length = 32)]
     pub carrier: Option<String>,
+    #[param(pattern = "^(delayed|exception|label_not_accepted)$")]
     pub overlay: Option<String>,
     /// RFC 3339, e.g. `2026-12-03T00:00:00Z`.
     pub updated_since: Option<String>,
+    /// 1-500; 50 when absent.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<usize>,
+    /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
 

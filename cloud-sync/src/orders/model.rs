@@ -95,6 +95,7 @@ pub struct ParcelRecord {
 #[serde(deny_unknown_fields)]
 pub struct Item {
     pub sku: String,
+    #[schema(minimum = 1)]
     pub quantity: u32,
 }
 

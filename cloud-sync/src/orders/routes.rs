@@ -89,7 +89,7 @@ pub async fn create_order(
 /// order the path names.
 #[utoipa::path(put, path = "/api/v1/orders/{order_number}", tag = "orders",
     params(
-        ("order_number" = String, Path, description = "The merchant's order number"),
+        ("order_number" = String, Path, pattern = r"^[^\s\x00-\x1f\x7f]{1,128}$", description = "The merchant's order number"),
     ),
     request_body = OrderBody,
     responses(
@@ -152,7 +152,7 @@ async fn submit(
 /// `POST /api/v1/orders/{order_number}/cancel`.
 #[utoipa::path(post, path = "/api/v1/orders/{order_number}/cancel", tag = "orders",
     params(
-        ("order_number" = String, Path, description = "The merchant's order number"),
+        ("order_number" = String, Path, pattern = r"^[^\s\x00-\x1f\x7f]{1,128}$", description = "The merchant's order number"),
     ),
     responses(
         (status = 200, description = "Cancelled (or already was)", body = OrderView),
@@ -178,7 +178,7 @@ pub async fn cancel_order(
 /// `POST /api/v1/orders/{order_number}/shipments/{shipment_id}/cancel`.
 #[utoipa::path(post, path = "/api/v1/orders/{order_number}/shipments/{shipment_id}/cancel", tag = "orders",
     params(
-        ("order_number" = String, Path, description = "The merchant's order number"),
+        ("order_number" = String, Path, pattern = r"^[^\s\x00-\x1f\x7f]{1,128}$", description = "The merchant's order number"),
         ("shipment_id" = String, Path, description = "The shipment, as the order names it"),
     ),
     responses(
@@ -224,7 +224,7 @@ async fn cancel(
 /// `GET /api/v1/orders/{order_number}`.
 #[utoipa::path(get, path = "/api/v1/orders/{order_number}", tag = "orders",
     params(
-        ("order_number" = String, Path, description = "The merchant's order number"),
+        ("order_number" = String, Path, pattern = r"^[^\s\x00-\x1f\x7f]{1,128}$", description = "The merchant's order number"),
     ),
     responses(
         (status = 200, description = "The order with its shipments, parcels, status and timelines", body = OrderView),
@@ -361,7 +361,7 @@ pub struct CorrectionBody {
 /// correction by the token's name.
 #[utoipa::path(post, path = "/api/v1/orders/{order_number}/parcels/{parcel_id}/corrections", tag = "orders",
     params(
-        ("order_number" = String, Path, description = "The merchant's order number"),
+        ("order_number" = String, Path, pattern = r"^[^\s\x00-\x1f\x7f]{1,128}$", description = "The merchant's order number"),
         ("parcel_id" = String, Path, description = "The parcel, as the order names it"),
     ),
     request_body = CorrectionBody,
