@@ -10,6 +10,8 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 
 use super::ErrorBody;
+use crate::orders::input::{OrderBody, ParcelBody, ShipmentBody};
+use crate::orders::model::Customer;
 
 pub const PATH: &str = "/api/openapi.json";
 
@@ -57,6 +59,50 @@ pub const BEARER: &str = "bearer";
     )
 )]
 pub struct ApiDoc;
+
+/// The two shapes an order is submitted in. Handlers read [`OrderBody`], which
+/// takes either and names what is missing; these say it in the document (a
+/// test holds their fields to `OrderBody`'s).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum OrderSubmission {
+    /// Shipments, each shipped by one site.
+    Split(SplitOrder),
+    /// The shape before shipments: one site ships every parcel.
+    OneShipment(OneShipmentOrder),
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SplitOrder {
+    #[schema(pattern = r"^[^\s\x00-\x1f\x7f]{1,128}$")]
+    pub order_number: String,
+    /// The merchant's revision; an update needs a newer one. 1 when absent.
+    #[schema(minimum = 1)]
+    pub revision: Option<u64>,
+    /// `routine` when absent; e.g. `high_value`, `b2b`.
+    #[schema(pattern = "^[a-z0-9_-]{1,32}$")]
+    pub order_type: Option<String>,
+    pub brand: Option<String>,
+    pub customer: Option<Customer>,
+    pub shipments: Vec<ShipmentBody>,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OneShipmentOrder {
+    #[schema(pattern = r"^[^\s\x00-\x1f\x7f]{1,128}$")]
+    pub order_number: String,
+    #[schema(minimum = 1)]
+    pub revision: Option<u64>,
+    #[schema(pattern = "^[a-z0-9_-]{1,32}$")]
+    pub order_type: Option<String>,
+    pub brand: Option<String>,
+    pub customer: Option<Customer>,
+    #[schema(pattern = "^[a-z0-9_-]{1,64}$")]
+    pub site_id: String,
+    pub parcels: Vec<ParcelBody>,
+}
 
 struct BearerScheme;
 
@@ -187,6 +233,23 @@ mod tests {
                 );
             }
         }
+    }
+
+    fn properties<T: utoipa::PartialSchema>() -> BTreeSet<String> {
+        let schema = serde_json::to_value(T::schema()).expect("json");
+        schema["properties"]
+            .as_object()
+            .map(|p| p.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn the_order_shapes_hold_every_field_of_the_order_body() {
+        let body = properties::<OrderBody>();
+        let split = properties::<SplitOrder>();
+        let one = properties::<OneShipmentOrder>();
+        assert_eq!(body, split.union(&one).cloned().collect(), "OrderBody vs its shapes");
+        assert!(!split.contains("site_id") && !one.contains("shipments"));
     }
 
     #[test]

@@ -60,7 +60,7 @@ fn checked_number(number: &str) -> Result<(), ApiError> {
 
 /// `POST /api/v1/orders`: 201 when created, 200 when updated or unchanged.
 #[utoipa::path(post, path = "/api/v1/orders", tag = "orders",
-    request_body = OrderBody,
+    request_body = crate::http::openapi::OrderSubmission,
     responses(
         (status = 201, description = "Created", body = OrderView),
         (status = 200, description = "Updated (a newer revision) or unchanged (the same again)", body = OrderView),
@@ -91,7 +91,7 @@ pub async fn create_order(
     params(
         ("order_number" = String, Path, pattern = r"^[^\s\x00-\x1f\x7f]{1,128}$", description = "The merchant's order number"),
     ),
-    request_body = OrderBody,
+    request_body = crate::http::openapi::OrderSubmission,
     responses(
         (status = 201, description = "Created", body = OrderView),
         (status = 200, description = "Updated or unchanged", body = OrderView),
