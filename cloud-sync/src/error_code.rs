@@ -4,8 +4,9 @@
 
 use axum::http::StatusCode;
 
-/// Serialized (and so named in the OpenAPI document) by its machine name,
-/// which a test holds equal to [`ErrorCode::as_str`].
+// Serialized (and so named in the OpenAPI document) by its machine name,
+// which a test holds equal to `as_str`.
+/// Why central refused: the `code` of every error body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {

@@ -59,8 +59,9 @@ pub struct ParcelView {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub items: Vec<Item>,
     /// The status engine's answer: current milestone, each milestone with its
-    /// provenance, overlays, the customer-facing status, the estimate.
-    #[schema(value_type = Object)]
+    /// provenance, overlays, the customer-facing status, the estimate;
+    /// `null` before the engine has run for it.
+    #[schema(value_type = Option<Object>, required = true)]
     pub status: serde_json::Value,
     pub timeline: Vec<TimelineEntry>,
 }
