@@ -10,7 +10,7 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 
 use super::ErrorBody;
-use crate::orders::input::{OrderBody, ParcelBody, ShipmentBody};
+use crate::orders::input::{ParcelBody, ShipmentBody};
 use crate::orders::model::Customer;
 
 pub const PATH: &str = "/api/openapi.json";
@@ -60,7 +60,7 @@ pub const BEARER: &str = "bearer";
 )]
 pub struct ApiDoc;
 
-/// The two shapes an order is submitted in. Handlers read [`OrderBody`], which
+/// The two shapes an order is submitted in. Handlers read `OrderBody`, which
 /// takes either and names what is missing; these say it in the document (a
 /// test holds their fields to `OrderBody`'s).
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
@@ -159,6 +159,7 @@ mod tests {
     use crate::auth::limiter::FailureLimiter;
     use crate::http::ApiState;
     use crate::metrics::SyncMetrics;
+    use crate::orders::input::OrderBody;
     use crate::store::{CentralStore, StoreOptions};
 
     const METHODS: [Method; 5] = [Method::GET, Method::POST, Method::PUT, Method::DELETE, Method::PATCH];
