@@ -4,13 +4,20 @@
 
 use axum::http::StatusCode;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+// Serialized (and so named in the OpenAPI document) by its machine name,
+// which a test holds equal to `as_str`.
+/// Why central refused: the `code` of every error body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// The request's content is wrong (a field, an identifier, a CSR).
     InvalidRequest,
     /// The body is not the JSON the endpoint takes.
     InvalidJson,
     InvalidQuery,
+    /// A path segment is not valid (e.g. not UTF-8 once percent-decoded).
+    InvalidPath,
+    MethodNotAllowed,
     UnsupportedMediaType,
     PayloadTooLarge,
     /// No credentials, or credentials central does not accept.
@@ -26,6 +33,7 @@ pub enum ErrorCode {
     /// A newer stream for the site took over; this one must end.
     Fenced,
     /// The store or a dependency is down; retry.
+    #[serde(rename = "store_unavailable")]
     Unavailable,
     Internal,
 }
@@ -36,6 +44,8 @@ impl ErrorCode {
             Self::InvalidRequest => "invalid_request",
             Self::InvalidJson => "invalid_json",
             Self::InvalidQuery => "invalid_query",
+            Self::InvalidPath => "invalid_path",
+            Self::MethodNotAllowed => "method_not_allowed",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::PayloadTooLarge => "payload_too_large",
             Self::Unauthenticated => "unauthenticated",
@@ -53,7 +63,8 @@ impl ErrorCode {
     pub fn http_status(self) -> StatusCode {
         match self {
             Self::InvalidRequest => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::InvalidJson | Self::InvalidQuery => StatusCode::BAD_REQUEST,
+            Self::InvalidJson | Self::InvalidQuery | Self::InvalidPath => StatusCode::BAD_REQUEST,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
@@ -69,9 +80,12 @@ impl ErrorCode {
 
     pub fn grpc_code(self) -> tonic::Code {
         match self {
-            Self::InvalidRequest | Self::InvalidJson | Self::InvalidQuery | Self::UnsupportedMediaType => {
-                tonic::Code::InvalidArgument
-            }
+            Self::InvalidRequest
+            | Self::InvalidJson
+            | Self::InvalidQuery
+            | Self::InvalidPath
+            | Self::UnsupportedMediaType => tonic::Code::InvalidArgument,
+            Self::MethodNotAllowed => tonic::Code::Unimplemented,
             Self::PayloadTooLarge | Self::RateLimited => tonic::Code::ResourceExhausted,
             Self::Unauthenticated => tonic::Code::Unauthenticated,
             Self::Forbidden => tonic::Code::PermissionDenied,
@@ -110,6 +124,8 @@ mod tests {
             ErrorCode::InvalidRequest,
             ErrorCode::InvalidJson,
             ErrorCode::InvalidQuery,
+            ErrorCode::InvalidPath,
+            ErrorCode::MethodNotAllowed,
             ErrorCode::UnsupportedMediaType,
             ErrorCode::PayloadTooLarge,
             ErrorCode::Unauthenticated,
@@ -125,6 +141,7 @@ mod tests {
         let names: std::collections::HashSet<_> = all.iter().map(|c| c.as_str()).collect();
         assert_eq!(names.len(), all.len());
         for c in all {
+            assert_eq!(serde_json::to_value(c).expect("json"), c.as_str(), "{c:?}");
             assert!(
                 c.http_status().is_client_error() || c.http_status().is_server_error(),
                 "{c:?}"

@@ -105,7 +105,7 @@ impl IntoResponse for AuthRejection {
             ),
             Self::RateLimited { .. } => (ErrorCode::RateLimited, String::new()),
         };
-        let body = serde_json::json!({ "error": { "code": code.as_str(), "message": self.message() } });
+        let body = crate::http::ErrorBody::new(code, self.message());
         let mut response = (code.http_status(), Json(body)).into_response();
         let headers = response.headers_mut();
         if let Ok(v) = HeaderValue::from_str(&challenge)

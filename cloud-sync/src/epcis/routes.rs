@@ -15,13 +15,48 @@ use super::query::EventQuery;
 use super::uri::pct;
 use crate::auth::{Authorized, needs};
 use crate::error_code::ErrorCode;
-use crate::http::{ApiError, ApiState, blocking};
+use crate::http::{ApiError, ApiState, ErrorBody, blocking};
 
 /// Where the route is mounted; the next page's link is relative to it.
 pub const PATH: &str = "/epcis/events";
 const EPCIS_VERSION: &str = "2.0.0";
 const CBV_VERSION: &str = "2.0.0";
 
+/// Lists take values separated by `|`. Other parameters of the bindings are
+/// refused by name (400), never silently ignored.
+#[utoipa::path(get, path = "/epcis/events", tag = "epcis",
+    params(
+        ("eventType" = Option<String>, Query, description = "ObjectEvent|AggregationEvent|..."),
+        ("GE_eventTime" = Option<String>, Query, description = "RFC 3339: events at or after"),
+        ("LT_eventTime" = Option<String>, Query, description = "RFC 3339: events before"),
+        ("GE_recordTime" = Option<String>, Query, description = "RFC 3339: recorded at or after"),
+        ("LT_recordTime" = Option<String>, Query, description = "RFC 3339: recorded before"),
+        ("EQ_action" = Option<String>, Query, description = "ADD|OBSERVE|DELETE"),
+        ("EQ_bizStep" = Option<String>, Query, description = "CBV business steps (bare terms or URIs)"),
+        ("EQ_disposition" = Option<String>, Query, description = "CBV dispositions"),
+        ("EQ_readPoint" = Option<String>, Query, description = "Read point URIs"),
+        ("EQ_bizLocation" = Option<String>, Query, description = "Business location URIs (urn:waymark:epcis:site:<site>)"),
+        ("MATCH_epc" = Option<String>, Query, description = "EPC URIs in epcList or childEPCs"),
+        ("MATCH_anyEPC" = Option<String>, Query, description = "EPC URIs anywhere in the event"),
+        ("EQ_eventID" = Option<String>, Query, description = "Event ids"),
+        ("perPage" = Option<u32>, Query, minimum = 1, description = "Events per page (default 30; more than 1000 is served 1000)"),
+        ("nextPageToken" = Option<String>, Query, description = "From the previous page's `Link: <...>; rel=\"next\"`"),
+    ),
+    responses(
+        (status = 200, description = "An EPCISQueryDocument (JSON-LD); `Link` names the next page while there is more",
+            body = Object, content_type = "application/json",
+            headers(
+                ("GS1-EPCIS-Version" = String, description = "2.0.0"),
+                ("GS1-CBV-Version" = String, description = "2.0.0"),
+                ("Link" = String, description = "The next page, while there is one"),
+            )),
+        (status = 400, description = "QueryParameterException: a parameter is unknown, unsupported, repeated or malformed", body = ErrorBody),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+        (status = 403, description = "The token lacks scope orders:read", body = ErrorBody),
+        (status = 429, description = "Too many failed authentications from this client", body = ErrorBody),
+        (status = 503, description = "The store is unavailable; retry", body = ErrorBody),
+    ),
+)]
 pub async fn events(
     _auth: Authorized<needs::OrdersRead>,
     State(state): State<Arc<ApiState>>,

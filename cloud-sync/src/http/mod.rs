@@ -2,6 +2,7 @@
 //! one place, behind bearer tokens) and the ops router (metrics and probes).
 
 mod error;
+pub mod openapi;
 
 use std::sync::Arc;
 
@@ -9,10 +10,10 @@ use axum::Json;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{MethodRouter, delete, get, post};
 use tokio::sync::watch;
 
-pub use error::{ApiError, blocking};
+pub use error::{ApiError, ErrorBody, blocking};
 
 use crate::auth::{self, Gatekeeper};
 use crate::metrics::SyncMetrics;
@@ -36,45 +37,58 @@ impl auth::WithGatekeeper for Arc<ApiState> {
 /// Request bodies past this are refused with 413 before they are parsed.
 pub const MAX_BODY_BYTES: usize = 1 << 20;
 
-pub fn router(state: Arc<ApiState>) -> axum::Router {
-    axum::Router::new()
-        .route(
-            "/api/v1/orders",
-            post(crate::orders::routes::create_order).get(crate::orders::routes::list_orders),
-        )
-        .route(
+/// Every route of the API: the router mounts this table and the OpenAPI
+/// document must describe each entry (a unit test holds them equal).
+fn routes() -> Vec<(&'static str, MethodRouter<Arc<ApiState>>)> {
+    use crate::orders::{csv, routes as orders};
+    vec![
+        ("/api/v1/orders", post(orders::create_order).get(orders::list_orders)),
+        (
             "/api/v1/orders/import",
-            post(crate::orders::csv::import_route).layer(DefaultBodyLimit::max(crate::orders::csv::MAX_CSV_BYTES)),
-        )
-        .route(
+            post(csv::import_route).layer(DefaultBodyLimit::max(csv::MAX_CSV_BYTES)),
+        ),
+        (
             "/api/v1/orders/{order_number}",
-            get(crate::orders::routes::get_order).put(crate::orders::routes::put_order),
-        )
-        .route(
-            "/api/v1/orders/{order_number}/cancel",
-            post(crate::orders::routes::cancel_order),
-        )
-        .route(
+            get(orders::get_order).put(orders::put_order),
+        ),
+        ("/api/v1/orders/{order_number}/cancel", post(orders::cancel_order)),
+        (
             "/api/v1/orders/{order_number}/shipments/{shipment_id}/cancel",
-            post(crate::orders::routes::cancel_shipment),
-        )
-        .route(
+            post(orders::cancel_shipment),
+        ),
+        (
             "/api/v1/orders/{order_number}/parcels/{parcel_id}/corrections",
-            post(crate::orders::routes::correct_parcel),
-        )
-        .route("/api/v1/parcels/{identifier}", get(crate::orders::routes::find_parcel))
-        .route("/api/v1/sites", get(crate::ops::routes::list_sites))
-        .route("/api/v1/sites/{site_id}/events", get(crate::ops::routes::site_events))
-        .route(
+            post(orders::correct_parcel),
+        ),
+        ("/api/v1/parcels/{identifier}", get(orders::find_parcel)),
+        ("/api/v1/sites", get(crate::ops::routes::list_sites)),
+        ("/api/v1/sites/{site_id}/events", get(crate::ops::routes::site_events)),
+        (
             "/api/v1/sites/{site_id}/enrollment-tokens",
             post(crate::pki::routes::issue_enrollment_token),
-        )
-        .route("/api/v1/tokens", post(auth::routes::create).get(auth::routes::list))
-        .route("/api/v1/tokens/{id}", delete(auth::routes::revoke))
-        .route(crate::epcis::routes::PATH, get(crate::epcis::routes::events))
-        .route("/healthz", get(|| async { "ok\n" }))
+        ),
+        ("/api/v1/tokens", post(auth::routes::create).get(auth::routes::list)),
+        ("/api/v1/tokens/{id}", delete(auth::routes::revoke)),
+        (crate::epcis::routes::PATH, get(crate::epcis::routes::events)),
+        (openapi::PATH, get(openapi::document)),
+        ("/healthz", get(healthz)),
+    ]
+}
+
+pub fn router(state: Arc<ApiState>) -> axum::Router {
+    routes()
+        .into_iter()
+        .fold(axum::Router::new(), |router, (path, route)| router.route(path, route))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::map_response(error::json_refusals))
         .with_state(state)
+}
+
+/// Up when it answers; readiness (the store) is the ops port's `/readyz`.
+#[utoipa::path(get, path = "/healthz", tag = "ops", security(()),
+    responses((status = 200, description = "The process answers", content_type = "text/plain", body = String)))]
+async fn healthz() -> &'static str {
+    "ok\n"
 }
 
 /// The ops port: metrics and probes, for the monitoring system rather than the
@@ -82,7 +96,7 @@ pub fn router(state: Arc<ApiState>) -> axum::Router {
 pub fn ops_router(state: Arc<ApiState>) -> axum::Router {
     axum::Router::new()
         .route("/metrics", get(metrics))
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(state)
 }

@@ -9,23 +9,78 @@ use chrono::Utc;
 use serde::Deserialize;
 
 use crate::auth::{Authorized, needs};
-use crate::http::{ApiError, ApiState, blocking};
+use crate::http::{ApiError, ApiState, ErrorBody, blocking};
 use crate::identity::valid_site;
 use crate::timeline::view::{EventView, format_utc};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EventsQuery {
+    /// Events after this sequence number (the previous page's `next_after`).
     #[serde(default)]
     after: u64,
+    /// At most this many events (1-10000; larger is served 10000).
     #[serde(default = "default_limit")]
+    #[param(default = 1000)]
     limit: usize,
+}
+
+/// What `site_events` answers (the shape of its JSON, for the API document).
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct SiteEvents {
+    pub high_water_mark: u64,
+    /// Pass as `after` for the next page.
+    pub next_after: u64,
+    pub events: Vec<EventView>,
+}
+
+/// What `list_sites` answers.
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct SiteList {
+    pub sites: Vec<SiteState>,
+}
+
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct SiteState {
+    pub site_id: String,
+    pub high_water_mark: u64,
+    /// The gateway's last status report (version, lag, backlog, certificate,
+    /// link, devices); `null` before its first.
+    #[schema(value_type = Option<Object>)]
+    pub gateway: Option<serde_json::Value>,
+    pub lost_sequences: Vec<LostSequences>,
+}
+
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct LostSequences {
+    pub first: u64,
+    pub last: u64,
+    pub reason: String,
+    pub recorded_at: String,
 }
 
 fn default_limit() -> usize {
     1000
 }
 
+/// A site's events in sequence order, a page at a time.
+#[utoipa::path(get, path = "/api/v1/sites/{site_id}/events", tag = "ops",
+    params(("site_id" = String, Path, description = "The site"), EventsQuery),
+    responses(
+        (status = 200, description = "Events after `after`, with the site's high-water mark", body = SiteEvents),
+        (status = 400, description = "A query parameter is unknown or not of its type, or a path segment is not UTF-8", body = ErrorBody),
+        (status = 422, description = "The site id is malformed", body = ErrorBody),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+        (status = 403, description = "The token lacks scope ops", body = ErrorBody),
+        (status = 429, description = "Too many failed authentications from this client", body = ErrorBody),
+        (status = 503, description = "The store is unavailable; retry", body = ErrorBody),
+    ),
+)]
 pub async fn site_events(
     _auth: Authorized<needs::Ops>,
     State(state): State<Arc<ApiState>>,
@@ -52,6 +107,16 @@ pub async fn site_events(
     ))
 }
 
+/// Every site's state: its high-water mark, its gateway's last report, lost sequences.
+#[utoipa::path(get, path = "/api/v1/sites", tag = "ops",
+    responses(
+        (status = 200, description = "Every site", body = SiteList),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+        (status = 403, description = "The token lacks scope ops", body = ErrorBody),
+        (status = 429, description = "Too many failed authentications from this client", body = ErrorBody),
+        (status = 503, description = "The store is unavailable; retry", body = ErrorBody),
+    ),
+)]
 pub async fn list_sites(
     _auth: Authorized<needs::Ops>,
     State(state): State<Arc<ApiState>>,

@@ -19,7 +19,7 @@ use super::Submitted;
 use super::input::{OrderBody, ParcelBody, PromiseBody, ShipmentBody};
 use super::model::{Customer, Item, OrderRecord};
 use crate::auth::{Authorized, needs};
-use crate::http::{ApiError, ApiState, blocking};
+use crate::http::{ApiError, ApiState, ErrorBody, blocking};
 use crate::store::{CentralStore, StoreError};
 
 /// Bodies of `POST /api/v1/orders/import` past this are refused with 413.
@@ -54,7 +54,7 @@ pub const COLUMNS: &[&str] = &[
 ];
 
 /// One problem: the line it is on (1 is the header) and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct RowProblem {
     pub line: u64,
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -320,7 +320,7 @@ fn add_row(body: &mut OrderBody, c: &Columns, row: &csv::StringRecord) -> Result
 }
 
 /// What an import did.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
 pub struct ImportReport {
     pub rows: u64,
     pub orders: u64,
@@ -421,6 +421,19 @@ pub enum ImportError {
 }
 
 /// `POST /api/v1/orders/import` with the CSV file as the body.
+#[utoipa::path(post, path = "/api/v1/orders/import", tag = "orders",
+    request_body(content = String, content_type = "text/csv",
+        description = "One row per parcel line item; columns by header name (docs/orders-csv.md)"),
+    responses(
+        (status = 200, description = "What was imported; bad rows each with line and reason", body = ImportReport),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+        (status = 403, description = "The token lacks scope orders:write", body = ErrorBody),
+        (status = 413, description = "The file is larger than 64 MiB", body = ErrorBody),
+        (status = 422, description = "The file cannot be read (no header, an unknown or missing column)", body = ErrorBody),
+        (status = 429, description = "Too many failed authentications from this client", body = ErrorBody),
+        (status = 503, description = "The store is unavailable; retry", body = ErrorBody),
+    ),
+)]
 pub async fn import_route(
     auth: Authorized<needs::OrdersWrite>,
     State(state): State<Arc<ApiState>>,

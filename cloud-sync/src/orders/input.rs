@@ -16,15 +16,19 @@ pub const MAX_SHIPMENTS: usize = 100;
 pub const MAX_ITEMS: usize = 1000;
 pub const MAX_TEXT: usize = 128;
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+/// An order in one of two shapes: `shipments`, or (the shape before
+/// shipments) `site_id` with `parcels`, an order of one shipment.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrderBody {
+    #[schema(pattern = r"^[^\s\x00-\x1f\x7f]{1,128}$")]
     pub order_number: String,
     /// The merchant's revision of the order; an update needs a newer one. 1 when absent.
     #[serde(default)]
     pub revision: Option<u64>,
     /// `routine` when absent; e.g. `high_value`, `b2b`.
     #[serde(default)]
+    #[schema(pattern = "^[a-z0-9_-]{1,32}$")]
     pub order_type: Option<String>,
     #[serde(default)]
     pub brand: Option<String>,
@@ -34,19 +38,22 @@ pub struct OrderBody {
     pub shipments: Option<Vec<ShipmentBody>>,
     /// One-shipment shape: the site that ships every parcel.
     #[serde(default)]
+    #[schema(pattern = "^[a-z0-9_-]{1,64}$")]
     pub site_id: Option<String>,
     /// One-shipment shape: the parcels.
     #[serde(default)]
     pub parcels: Option<Vec<ParcelBody>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShipmentBody {
     #[serde(default)]
     pub shipment_id: Option<String>,
+    #[schema(pattern = "^[a-z0-9_-]{1,64}$")]
     pub site_id: String,
     #[serde(default)]
+    #[schema(pattern = "^[a-z0-9_-]{1,32}$")]
     pub carrier: Option<String>,
     #[serde(default)]
     pub service_level: Option<String>,
@@ -58,14 +65,14 @@ pub struct ShipmentBody {
 }
 
 /// `"2026-12-10"`, or `{"earliest": "2026-12-10", "latest": "2026-12-12"}`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum PromiseBody {
     Date(String),
     Range { earliest: String, latest: String },
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ParcelBody {
     #[serde(default)]

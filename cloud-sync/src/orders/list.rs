@@ -13,16 +13,24 @@ use crate::timeline::view::format_utc;
 pub const DEFAULT_LIMIT: usize = 50;
 pub const MAX_LIMIT: usize = 500;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
+    #[param(pattern = "^[a-z0-9_-]{1,64}$")]
     pub site: Option<String>,
+    #[param(value_type = Option<String>, pattern = "^(ordered|processing|partially_shipped|shipped|partially_delivered|delivered|cancelled|return_in_progress|returned)$")]
     pub status: Option<String>,
+    #[param(min_length = 1, max_length = 32)]
     pub carrier: Option<String>,
+    #[param(pattern = "^(delayed|exception|label_not_accepted)$")]
     pub overlay: Option<String>,
     /// RFC 3339, e.g. `2026-12-03T00:00:00Z`.
     pub updated_since: Option<String>,
+    /// 1-500; 50 when absent.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<usize>,
+    /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
 
@@ -124,14 +132,14 @@ fn decode_cursor(c: &str) -> Option<(i64, String)> {
     Some((ms, String::from_utf8(bytes).ok()?))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct OrderPage {
     pub orders: Vec<OrderSummary>,
     /// Pass as `cursor` for the next page; `null` on the last one.
     pub next_cursor: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct OrderSummary {
     pub order_number: String,
     pub revision: u64,
@@ -142,7 +150,7 @@ pub struct OrderSummary {
     pub shipments: Vec<ShipmentSummary>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ShipmentSummary {
     pub shipment_id: String,
     pub site_id: String,

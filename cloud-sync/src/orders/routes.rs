@@ -16,7 +16,7 @@ use super::view::OrderView;
 use super::{OrderError, OrderRecord, Submitted};
 use crate::auth::{Authorized, needs};
 use crate::error_code::ErrorCode;
-use crate::http::{ApiError, ApiState, blocking};
+use crate::http::{ApiError, ApiState, ErrorBody, blocking};
 
 /// Problems listed in one answer; the rest are counted.
 const MAX_PROBLEMS: usize = 10;
@@ -59,6 +59,22 @@ fn checked_number(number: &str) -> Result<(), ApiError> {
 }
 
 /// `POST /api/v1/orders`: 201 when created, 200 when updated or unchanged.
+#[utoipa::path(post, path = "/api/v1/orders", tag = "orders",
+    request_body = crate::http::openapi::OrderSubmission,
+    responses(
+        (status = 201, description = "Created", body = OrderView),
+        (status = 200, description = "Updated (a newer revision) or unchanged (the same again)", body = OrderView),
+        (status = 400, description = "The body is not JSON", body = ErrorBody),
+        (status = 413, description = "The body is larger than 1 MiB", body = ErrorBody),
+        (status = 415, description = "The body is not `application/json`", body = ErrorBody),
+        (status = 409, description = "Another order holds one of its identifiers, or a newer revision or a cancellation is stored", body = ErrorBody),
+        (status = 422, description = "A field is wrong; every problem is named", body = ErrorBody),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+        (status = 403, description = "The token lacks scope orders:write", body = ErrorBody),
+        (status = 429, description = "Too many failed authentications from this client", body = ErrorBody),
+        (status = 503, description = "The store is unavailable; retry", body = ErrorBody),
+    ),
+)]
 pub async fn create_order(
     auth: Authorized<needs::OrdersWrite>,
     State(state): State<Arc<ApiState>>,
@@ -71,6 +87,25 @@ pub async fn create_order(
 
 /// `PUT /api/v1/orders/{order_number}`: the same as a submission, for the
 /// order the path names.
+#[utoipa::path(put, path = "/api/v1/orders/{order_number}", tag = "orders",
+    params(
+        ("order_number" = String, Path, pattern = r"^[^\s\x00-\x1f\x7f]{1,128}$", description = "The merchant's order number"),
+    ),
+    request_body = crate::http::openapi::OrderSubmission,
+    responses(
+        (status = 201, description = "Created", body = OrderView),
+        (status = 200, description = "Updated or unchanged", body = OrderView),
+        (status = 400, description = "The body is not JSON, or a path segment is not UTF-8", body = ErrorBody),
+        (status = 413, description = "The body is larger than 1 MiB", body = ErrorBody),
+        (status = 415, description = "The body is not `application/json`", body = ErrorBody),
+        (status = 409, description = "Another order holds one of its identifiers, or a newer revision or a cancellation is stored", body = ErrorBody),
+        (status = 422, description = "A field is wrong, or the body's order_number is not the path's", body = ErrorBody),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+        (status = 403, description = "The token lacks scope orders:write", body = ErrorBody),
+        (status = 429, description = "Too many failed authentications from this client", body = ErrorBody),
+        (status = 503, description = "The store is unavailable; retry", body = ErrorBody),
+    ),
+)]
 pub async fn put_order(
     auth: Authorized<needs::OrdersWrite>,
     State(state): State<Arc<ApiState>>,
@@ -115,6 +150,22 @@ async fn submit(
 }
 
 /// `POST /api/v1/orders/{order_number}/cancel`.
+#[utoipa::path(post, path = "/api/v1/orders/{order_number}/cancel", tag = "orders",
+    params(
+        ("order_number" = String, Path, pattern = r"^[^\s\x00-\x1f\x7f]{1,128}$", description = "The merchant's order number"),
+    ),
+    responses(
+        (status = 200, description = "Cancelled (or already was)", body = OrderView),
+        (status = 404, description = "No such order", body = ErrorBody),
+        (status = 409, description = "The order cannot be cancelled now", body = ErrorBody),
+        (status = 400, description = "A path segment is not UTF-8 once percent-decoded", body = ErrorBody),
+        (status = 422, description = "The order number is malformed", body = ErrorBody),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+        (status = 403, description = "The token lacks scope orders:write", body = ErrorBody),
+        (status = 429, description = "Too many failed authentications from this client", body = ErrorBody),
+        (status = 503, description = "The store is unavailable; retry", body = ErrorBody),
+    ),
+)]
 pub async fn cancel_order(
     auth: Authorized<needs::OrdersWrite>,
     State(state): State<Arc<ApiState>>,
@@ -125,6 +176,23 @@ pub async fn cancel_order(
 }
 
 /// `POST /api/v1/orders/{order_number}/shipments/{shipment_id}/cancel`.
+#[utoipa::path(post, path = "/api/v1/orders/{order_number}/shipments/{shipment_id}/cancel", tag = "orders",
+    params(
+        ("order_number" = String, Path, pattern = r"^[^\s\x00-\x1f\x7f]{1,128}$", description = "The merchant's order number"),
+        ("shipment_id" = String, Path, description = "The shipment, as the order names it"),
+    ),
+    responses(
+        (status = 200, description = "The shipment is cancelled (or already was)", body = OrderView),
+        (status = 404, description = "No such order or shipment", body = ErrorBody),
+        (status = 409, description = "The shipment cannot be cancelled now", body = ErrorBody),
+        (status = 400, description = "A path segment is not UTF-8 once percent-decoded", body = ErrorBody),
+        (status = 422, description = "The order number is malformed", body = ErrorBody),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+        (status = 403, description = "The token lacks scope orders:write", body = ErrorBody),
+        (status = 429, description = "Too many failed authentications from this client", body = ErrorBody),
+        (status = 503, description = "The store is unavailable; retry", body = ErrorBody),
+    ),
+)]
 pub async fn cancel_shipment(
     auth: Authorized<needs::OrdersWrite>,
     State(state): State<Arc<ApiState>>,
@@ -154,6 +222,21 @@ async fn cancel(
 }
 
 /// `GET /api/v1/orders/{order_number}`.
+#[utoipa::path(get, path = "/api/v1/orders/{order_number}", tag = "orders",
+    params(
+        ("order_number" = String, Path, pattern = r"^[^\s\x00-\x1f\x7f]{1,128}$", description = "The merchant's order number"),
+    ),
+    responses(
+        (status = 200, description = "The order with its shipments, parcels, status and timelines", body = OrderView),
+        (status = 404, description = "No such order", body = ErrorBody),
+        (status = 400, description = "A path segment is not UTF-8 once percent-decoded", body = ErrorBody),
+        (status = 422, description = "The order number is malformed", body = ErrorBody),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+        (status = 403, description = "The token lacks scope orders:read", body = ErrorBody),
+        (status = 429, description = "Too many failed authentications from this client", body = ErrorBody),
+        (status = 503, description = "The store is unavailable; retry", body = ErrorBody),
+    ),
+)]
 pub async fn get_order(
     _auth: Authorized<needs::OrdersRead>,
     State(state): State<Arc<ApiState>>,
@@ -173,6 +256,21 @@ pub async fn get_order(
 
 /// `GET /api/v1/parcels/{identifier}`: the order holding the parcel with that
 /// SSCC, EPC or tracking number, with `parcel_id` naming the parcel.
+#[utoipa::path(get, path = "/api/v1/parcels/{identifier}", tag = "orders",
+    params(
+        ("identifier" = String, Path, description = "An SSCC, EPC or tracking number"),
+    ),
+    responses(
+        (status = 200, description = "The order holding it", body = FoundParcel),
+        (status = 404, description = "No parcel or shipment has this identifier", body = ErrorBody),
+        (status = 400, description = "A path segment is not UTF-8 once percent-decoded", body = ErrorBody),
+        (status = 422, description = "The identifier is malformed", body = ErrorBody),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+        (status = 403, description = "The token lacks scope orders:read", body = ErrorBody),
+        (status = 429, description = "Too many failed authentications from this client", body = ErrorBody),
+        (status = 503, description = "The store is unavailable; retry", body = ErrorBody),
+    ),
+)]
 pub async fn find_parcel(
     _auth: Authorized<needs::OrdersRead>,
     State(state): State<Arc<ApiState>>,
@@ -210,6 +308,20 @@ pub async fn find_parcel(
 }
 
 /// `GET /api/v1/orders?site=&status=&carrier=&overlay=&updated_since=&limit=&cursor=`.
+#[utoipa::path(get, path = "/api/v1/orders", tag = "orders",
+    params(
+        ListQuery,
+    ),
+    responses(
+        (status = 200, description = "A page of orders, least recently changed first", body = OrderPage),
+        (status = 400, description = "A query parameter is unknown or not of its type", body = ErrorBody),
+        (status = 422, description = "A filter's value is wrong; every problem is named", body = ErrorBody),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+        (status = 403, description = "The token lacks scope orders:read", body = ErrorBody),
+        (status = 429, description = "Too many failed authentications from this client", body = ErrorBody),
+        (status = 503, description = "The store is unavailable; retry", body = ErrorBody),
+    ),
+)]
 pub async fn list_orders(
     _auth: Authorized<needs::OrdersRead>,
     State(state): State<Arc<ApiState>>,
@@ -221,10 +333,21 @@ pub async fn list_orders(
     Ok(Json(page))
 }
 
-#[derive(Debug, serde::Deserialize)]
+/// What `find_parcel` answers (the shape of its JSON, for the API document).
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct FoundParcel {
+    /// The shipment holding it; `null` when no parcel names the identifier itself.
+    pub shipment_id: Option<String>,
+    pub parcel_id: Option<String>,
+    pub order: OrderView,
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CorrectionBody {
     /// `assert` or `retract`.
+    #[schema(examples("assert", "retract"))]
     pub action: String,
     pub milestone: String,
     pub reason: String,
@@ -236,6 +359,26 @@ pub struct CorrectionBody {
 /// `POST /api/v1/orders/{order_number}/parcels/{parcel_id}/corrections`: an
 /// audited assertion or retraction of a milestone, shown in the timeline as a
 /// correction by the token's name.
+#[utoipa::path(post, path = "/api/v1/orders/{order_number}/parcels/{parcel_id}/corrections", tag = "orders",
+    params(
+        ("order_number" = String, Path, pattern = r"^[^\s\x00-\x1f\x7f]{1,128}$", description = "The merchant's order number"),
+        ("parcel_id" = String, Path, description = "The parcel, as the order names it"),
+    ),
+    request_body = CorrectionBody,
+    responses(
+        (status = 201, description = "Recorded; the order as it reads now", body = OrderView),
+        (status = 400, description = "The body is not JSON, or a path segment is not UTF-8", body = ErrorBody),
+        (status = 413, description = "The body is larger than 1 MiB", body = ErrorBody),
+        (status = 415, description = "The body is not `application/json`", body = ErrorBody),
+        (status = 404, description = "No such order or parcel", body = ErrorBody),
+        (status = 409, description = "The order changed meanwhile; retry", body = ErrorBody),
+        (status = 422, description = "A field is wrong; every problem is named", body = ErrorBody),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+        (status = 403, description = "The token lacks scope orders:write", body = ErrorBody),
+        (status = 429, description = "Too many failed authentications from this client", body = ErrorBody),
+        (status = 503, description = "The store is unavailable; retry", body = ErrorBody),
+    ),
+)]
 pub async fn correct_parcel(
     auth: Authorized<needs::OrdersWrite>,
     State(state): State<Arc<ApiState>>,

@@ -10,7 +10,7 @@ use super::model::{Customer, Item, OrderRecord, Promise};
 use crate::store::{CentralStore, StoreError, Tx};
 use crate::timeline::view::{EventView, format_utc};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct OrderView {
     pub order_number: String,
     pub revision: u64,
@@ -31,7 +31,7 @@ pub struct OrderView {
     pub timeline: Vec<TimelineEntry>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ShipmentView {
     pub shipment_id: String,
     pub site_id: String,
@@ -48,7 +48,7 @@ pub struct ShipmentView {
     pub parcels: Vec<ParcelView>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ParcelView {
     pub parcel_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -60,20 +60,22 @@ pub struct ParcelView {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub items: Vec<Item>,
     /// The status engine's answer: current milestone, each milestone with its
-    /// provenance, overlays, the customer-facing status, the estimate.
+    /// provenance, overlays, the customer-facing status, the estimate;
+    /// `null` before the engine has run for it.
+    #[schema(value_type = Option<Object>, required = true)]
     pub status: serde_json::Value,
     pub timeline: Vec<TimelineEntry>,
 }
 
 /// One entry of a timeline: a site event, or an operator correction.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(tag = "source", rename_all = "snake_case")]
 pub enum TimelineEntry {
     Site(EventView),
     Operator(CorrectionView),
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CorrectionView {
     pub correction_id: String,
     pub event_time: String,

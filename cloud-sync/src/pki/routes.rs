@@ -15,16 +15,43 @@ use serde::Deserialize;
 use super::enroll::{DEFAULT_TOKEN_TTL, IssueError, MAX_TOKEN_TTL, issue_token};
 use crate::auth::{Authorized, needs};
 use crate::error_code::ErrorCode;
-use crate::http::{ApiError, ApiState, blocking};
+use crate::http::{ApiError, ApiState, ErrorBody, blocking};
 use crate::identity::valid_site;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IssueBody {
     /// How long the token may be used; default a day, at most a week.
     pub ttl_secs: Option<u64>,
 }
 
+/// What `issue_enrollment_token` answers (the shape of its JSON, for the API document).
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct IssuedEnrollmentToken {
+    pub site: String,
+    /// The secret: shown here only.
+    pub token: String,
+    pub expires_at: String,
+    pub single_use: bool,
+    pub enroll_command: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/sites/{site_id}/enrollment-tokens", tag = "tokens",
+    params(("site_id" = String, Path, description = "The site the gateway will serve")),
+    request_body(content = Option<IssueBody>, description = "Optional: an empty body takes the defaults"),
+    responses(
+        (status = 201, description = "Issued", body = IssuedEnrollmentToken),
+        (status = 400, description = "The body is not JSON, or a path segment is not UTF-8", body = ErrorBody),
+        (status = 413, description = "The body is larger than 1 MiB", body = ErrorBody),
+        (status = 409, description = "Central runs with insecure_plaintext: there are no certificates to enroll for", body = ErrorBody),
+        (status = 422, description = "The site id or ttl_secs is wrong", body = ErrorBody),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+        (status = 403, description = "The token lacks scope sites:enroll", body = ErrorBody),
+        (status = 429, description = "Too many failed authentications from this client", body = ErrorBody),
+        (status = 503, description = "The store is unavailable; retry", body = ErrorBody),
+    ),
+)]
 pub async fn issue_enrollment_token(
     auth: Authorized<needs::SitesEnroll>,
     State(state): State<Arc<ApiState>>,

@@ -5,7 +5,7 @@ use chrono::{DateTime, FixedOffset, Offset, SecondsFormat, Utc};
 use serde::Serialize;
 use waymark_proto::v1::Event;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct EventView {
     pub event_id: String,
     pub site_id: String,
@@ -19,6 +19,8 @@ pub struct EventView {
     pub device_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub antenna: Option<u32>,
+    /// `{"kind", "value"}` each.
+    #[schema(value_type = Vec<Object>)]
     pub identifiers: Vec<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parcel_id: Option<String>,
