@@ -53,7 +53,7 @@ async fn scan_at_door(gw: &Node, site: &str, id: &str, time: &str) -> anyhow::Re
     publisher.wait_acked(1, TIMEOUT).await
 }
 
-fn parcel<'a>(order: &'a Value, shipment: usize) -> &'a Value {
+fn parcel(order: &Value, shipment: usize) -> &Value {
     &order["shipments"][shipment]["parcels"][0]
 }
 

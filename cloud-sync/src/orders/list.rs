@@ -183,9 +183,24 @@ impl CentralStore {
             bind(&mut sql, &mut params, &format!(" AND {k}.updated_ms >= $?"), t.into());
         }
         if let Some((ms, number)) = &f.after {
-            bind(&mut sql, &mut params, &format!(" AND ({k}.updated_ms > $?"), (*ms).into());
-            bind(&mut sql, &mut params, &format!(" OR ({k}.updated_ms = $?"), (*ms).into());
-            bind(&mut sql, &mut params, &format!(" AND {k}.order_number > $?))"), number.into());
+            bind(
+                &mut sql,
+                &mut params,
+                &format!(" AND ({k}.updated_ms > $?"),
+                (*ms).into(),
+            );
+            bind(
+                &mut sql,
+                &mut params,
+                &format!(" OR ({k}.updated_ms = $?"),
+                (*ms).into(),
+            );
+            bind(
+                &mut sql,
+                &mut params,
+                &format!(" AND {k}.order_number > $?))"),
+                number.into(),
+            );
         }
         if let Some(site) = &f.site {
             bind(

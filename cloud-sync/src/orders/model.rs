@@ -192,7 +192,7 @@ impl OrderRecord {
                 .filter(|s| !active(s))
                 .flat_map(|s| s.parcels.iter().map(|p| p.to_proto(&s.shipment_id)))
                 .collect(),
-            cancelled: !mine.iter().any(|s| active(s)),
+            cancelled: !mine.iter().any(active),
         }
     }
 

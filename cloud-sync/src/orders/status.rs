@@ -26,6 +26,22 @@ pub(crate) fn refresh(tx: &mut Tx<'_>, order: &OrderRecord, now_ms: i64) -> Resu
     idents.push(number);
     let events = crate::timeline::timeline_in(tx, &idents)?;
     let corrections = load_corrections(tx, number)?;
+    refresh_from(tx, order, &events, &corrections, now_ms)
+}
+
+/// [`refresh`] for an order just created, which has no events or corrections.
+pub(crate) fn refresh_new(tx: &mut Tx<'_>, order: &OrderRecord, now_ms: i64) -> Result<bool, StoreError> {
+    refresh_from(tx, order, &[], &[], now_ms)
+}
+
+fn refresh_from(
+    tx: &mut Tx<'_>,
+    order: &OrderRecord,
+    events: &[Event],
+    corrections: &[super::view::CorrectionView],
+    now_ms: i64,
+) -> Result<bool, StoreError> {
+    let number = order.order_number.as_str();
     let mut all = Vec::new();
     for s in &order.shipments {
         let mut of_shipment = Vec::new();
@@ -45,7 +61,7 @@ pub(crate) fn refresh(tx: &mut Tx<'_>, order: &OrderRecord, now_ms: i64) -> Resu
                     evidence: format!("order/{number}/revision/1"),
                 },
             }];
-            for e in &events {
+            for e in events {
                 let order_level = e.order_number == number && e.parcel_id.is_empty() && e.site_id == s.site_id;
                 if order_level || event_is_for_parcel(e, number, &p.parcel_id, p.identifiers()) {
                     facts.extend(site_facts(e));

@@ -230,8 +230,10 @@ fn submit(tx: &mut Tx<'_>, mut order: OrderRecord, now_ms: i64) -> Result<(Order
             // Another central process created it a moment ago: judge against theirs.
             return submit(tx, order, now_ms);
         }
-        write_order(tx, None, &order)?;
-        super::status::refresh(tx, &order, now_ms)?;
+        write_order_rows(tx, None, &order, Write::Insert)?;
+        // A new order has no site events yet: a gateway matches a milestone
+        // or an exception to an order only once it holds it.
+        super::status::refresh_new(tx, &order, now_ms)?;
         return Ok((order, Submitted::Created));
     };
     if old.same_content(&order) && !old.cancelled {
@@ -285,15 +287,81 @@ fn load_order(tx: &mut Tx<'_>, number: &str, for_update: bool) -> Result<Option<
 /// identifiers, shipment and parcel rows, and a downlink revision for every
 /// site whose view of the order changed.
 fn write_order(tx: &mut Tx<'_>, old: Option<&OrderRecord>, new: &OrderRecord) -> Result<(), OrderError> {
-    write_order_rows(tx, old, new, true)
+    write_order_rows(tx, old, new, Write::Change)
+}
+
+/// How [`write_order_rows`] finds the order's rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Write {
+    /// The `orders` row was just inserted whole; nothing else exists yet.
+    Insert,
+    /// A change to an order: its sites hear of it.
+    Change,
+    /// Schema 2's upgrade of a schema-1 order: the sites hold it already.
+    Upgrade,
 }
 
 fn write_order_rows(
     tx: &mut Tx<'_>,
     old: Option<&OrderRecord>,
     new: &OrderRecord,
-    downlink: bool,
+    how: Write,
 ) -> Result<(), OrderError> {
+    let number = new.order_number.as_str();
+    if how != Write::Insert {
+        update_order_row(tx, new)?;
+    }
+    write_identifiers(tx, old, new)?;
+    if how != Write::Insert {
+        tx.execute("DELETE FROM shipments WHERE order_number = $1", &[number.into()])?;
+    }
+    for s in &new.shipments {
+        tx.execute(
+            "INSERT INTO shipments (order_number, shipment_id, site_id, carrier, tracking_number, cancelled) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                number.into(),
+                s.shipment_id.as_str().into(),
+                s.site_id.as_str().into(),
+                s.carrier.as_deref().unwrap_or_default().into(),
+                s.tracking_number.as_deref().unwrap_or_default().into(),
+                i64::from(s.cancelled || new.cancelled).into(),
+            ],
+        )?;
+    }
+    if how != Write::Insert {
+        drop_gone_parcels(tx, new)?;
+    }
+    for (s, p) in new.parcels() {
+        tx.execute(
+            "INSERT INTO parcels (order_number, parcel_id, shipment_id, updated_ms) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (order_number, parcel_id) DO UPDATE SET shipment_id = excluded.shipment_id",
+            &[
+                number.into(),
+                p.parcel_id.as_str().into(),
+                s.shipment_id.as_str().into(),
+                new.updated_ms.into(),
+            ],
+        )?;
+    }
+    if how == Write::Upgrade {
+        return Ok(());
+    }
+    let mut sites: Vec<&str> = new
+        .sites()
+        .chain(old.into_iter().flat_map(OrderRecord::sites))
+        .collect();
+    sites.sort_unstable();
+    sites.dedup();
+    for site in sites {
+        if !old.is_some_and(|o| o.site_view(site) == new.site_view(site)) {
+            append_revision(tx, site, number)?;
+        }
+    }
+    Ok(())
+}
+
+fn update_order_row(tx: &mut Tx<'_>, new: &OrderRecord) -> Result<(), StoreError> {
     let number = new.order_number.as_str();
     tx.execute(
         "UPDATE orders SET body = $2, revision = $3, updated_ms = $4, site_id = $5 WHERE order_number = $1",
@@ -309,24 +377,17 @@ fn write_order_rows(
         "UPDATE order_overlays SET updated_ms = $2 WHERE order_number = $1",
         &[number.into(), new.updated_ms.into()],
     )?;
-    write_identifiers(tx, old, new)?;
-    tx.execute("DELETE FROM shipments WHERE order_number = $1", &[number.into()])?;
-    for s in &new.shipments {
-        tx.execute(
-            "INSERT INTO shipments (order_number, shipment_id, site_id, carrier, tracking_number, cancelled) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-            &[
-                number.into(),
-                s.shipment_id.as_str().into(),
-                s.site_id.as_str().into(),
-                s.carrier.as_deref().unwrap_or_default().into(),
-                s.tracking_number.as_deref().unwrap_or_default().into(),
-                i64::from(s.cancelled || new.cancelled).into(),
-            ],
-        )?;
-    }
-    // Parcels keep their status row (the status engine rewrites it); parcels
-    // no longer in the order leave.
+    tx.execute(
+        "UPDATE order_overlays SET updated_ms = $2 WHERE order_number = $1",
+        &[number.into(), new.updated_ms.into()],
+    )?;
+    Ok(())
+}
+
+/// Parcels keep their status row (the status engine rewrites it); parcels no
+/// longer in the order leave.
+fn drop_gone_parcels(tx: &mut Tx<'_>, new: &OrderRecord) -> Result<(), StoreError> {
+    let number = new.order_number.as_str();
     let keep: Vec<&str> = new.parcels().map(|(_, p)| p.parcel_id.as_str()).collect();
     for row in tx.query(
         "SELECT parcel_id FROM parcels WHERE order_number = $1",
@@ -338,30 +399,6 @@ fn write_order_rows(
                 "DELETE FROM parcels WHERE order_number = $1 AND parcel_id = $2",
                 &[number.into(), id.as_str().into()],
             )?;
-        }
-    }
-    for (s, p) in new.parcels() {
-        tx.execute(
-            "INSERT INTO parcels (order_number, parcel_id, shipment_id, updated_ms) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (order_number, parcel_id) DO UPDATE SET shipment_id = excluded.shipment_id",
-            &[
-                number.into(),
-                p.parcel_id.as_str().into(),
-                s.shipment_id.as_str().into(),
-                new.updated_ms.into(),
-            ],
-        )?;
-    }
-    let mut sites: Vec<&str> = new
-        .sites()
-        .chain(old.into_iter().flat_map(OrderRecord::sites))
-        .collect();
-    sites.sort_unstable();
-    sites.dedup();
-    for site in sites {
-        let view = new.site_view(site);
-        if downlink && !old.is_some_and(|o| o.site_view(site) == view) {
-            append_revision(tx, site, number)?;
         }
     }
     Ok(())
@@ -479,7 +516,7 @@ pub fn upgrade_schema1_orders(tx: &mut Tx<'_>) -> Result<(), StoreError> {
     for row in tx.query("SELECT body FROM orders", &[])? {
         let order = decode_order(row.bytes(0)?)?;
         // The sites hold these orders already: no new revisions.
-        write_order_rows(tx, None, &order, false).map_err(|e| match e {
+        write_order_rows(tx, None, &order, Write::Upgrade).map_err(|e| match e {
             OrderError::Store(e) => e,
             other => StoreError::Corrupt(format!("upgrading order {}: {other}", order.order_number)),
         })?;

@@ -71,7 +71,7 @@ pub struct ParcelView {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(tag = "source", rename_all = "snake_case")]
 pub enum TimelineEntry {
-    Site(EventView),
+    Site(Box<EventView>),
     Operator(CorrectionView),
 }
 
@@ -162,7 +162,10 @@ impl OrderView {
                         for (i, e) in events.iter().enumerate() {
                             if event_is_for_parcel(e, number, &p.parcel_id, p.identifiers()) {
                                 claimed[i].get_or_insert_with(|| p.parcel_id.clone());
-                                timeline.push(TimelineEntry::Site(EventView::new(e, Some(p.parcel_id.clone()))));
+                                timeline.push(TimelineEntry::Site(Box::new(EventView::new(
+                                    e,
+                                    Some(p.parcel_id.clone()),
+                                ))));
                             }
                         }
                         timeline.extend(
@@ -192,7 +195,7 @@ impl OrderView {
         let mut timeline: Vec<TimelineEntry> = events
             .iter()
             .zip(claimed)
-            .map(|(e, parcel)| TimelineEntry::Site(EventView::new(e, parcel)))
+            .map(|(e, parcel)| TimelineEntry::Site(Box::new(EventView::new(e, parcel))))
             .chain(corrections.into_iter().map(TimelineEntry::Operator))
             .collect();
         timeline.sort_by_key(|t| t.time_ms(&events));

@@ -13,8 +13,10 @@ struct Migration {
     sqlite: &'static str,
     postgres: &'static str,
     /// A data step that runs after the SQL, in the same transaction.
-    data: Option<fn(&mut Tx<'_>) -> Result<(), StoreError>>,
+    data: Option<DataStep>,
 }
+
+type DataStep = fn(&mut Tx<'_>) -> Result<(), StoreError>;
 
 const MIGRATIONS: &[Migration] = &[
     Migration {

@@ -220,7 +220,9 @@ outside = [3, 4]
     }
     println!("  API token file     {}", token_file.display());
     println!("  an order           curl -s {bearer} {api}/api/v1/orders/SO-1001");
-    println!("  a split order      curl -s {bearer} {api}/api/v1/orders/SO-1000   (dc-north and dc-south, ups and dhl)");
+    println!(
+        "  a split order      curl -s {bearer} {api}/api/v1/orders/SO-1000   (dc-north and dc-south, ups and dhl)"
+    );
     println!("  shipped orders     curl -s {bearer} '{api}/api/v1/orders?status=shipped'");
     println!("  EPCIS events       curl -s {bearer} '{api}/epcis/events?perPage=5'");
     println!("  all sites          curl -s {bearer} {api}/api/v1/sites");
