@@ -183,24 +183,11 @@ impl CentralStore {
             bind(&mut sql, &mut params, &format!(" AND {k}.updated_ms >= $?"), t.into());
         }
         if let Some((ms, number)) = &f.after {
-            bind(
-                &mut sql,
-                &mut params,
-                &format!(" AND ({k}.updated_ms > $?"),
-                (*ms).into(),
-            );
-            bind(
-                &mut sql,
-                &mut params,
-                &format!(" OR ({k}.updated_ms = $?"),
-                (*ms).into(),
-            );
-            bind(
-                &mut sql,
-                &mut params,
-                &format!(" AND {k}.order_number > $?))"),
-                number.into(),
-            );
+            // A row-value comparison: both engines read it as one index range
+            // (an OR of the two conditions makes SQLite scan from the start).
+            let clause = format!(" AND ({k}.updated_ms, {k}.order_number) > ($?");
+            bind(&mut sql, &mut params, &clause, (*ms).into());
+            bind(&mut sql, &mut params, ", $?)", number.into());
         }
         if let Some(site) = &f.site {
             bind(
