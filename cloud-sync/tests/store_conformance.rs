@@ -740,3 +740,45 @@ fn a_split_order_reads_partially_shipped_then_shipped_and_a_correction_is_audite
         ));
     });
 }
+
+#[test]
+fn a_promise_that_passes_without_delivery_shows_delayed_with_no_new_event() {
+    on_both(|s| {
+        use waymark_sync::orders::list::OrderFilter;
+        let ms = |t: &str| {
+            chrono::DateTime::parse_from_rfc3339(t)
+                .expect("time")
+                .timestamp_millis()
+        };
+        let mut order = split_order("SO-40", 1);
+        order.shipments.truncate(1);
+        order.shipments[0].promised_delivery = Some(waymark_sync::orders::model::Promise {
+            earliest: "2026-11-30".into(),
+            latest: "2026-11-30".into(),
+        });
+        s.submit_order(order, ms("2026-11-29T12:00:00Z")).expect("submit");
+        let delayed = |s: &CentralStore| {
+            s.list_orders(&OrderFilter {
+                overlay: Some("delayed".into()),
+                limit: 10,
+                ..OrderFilter::default()
+            })
+            .expect("list")
+            .orders
+            .len()
+        };
+        assert_eq!(delayed(s), 0);
+        assert_eq!(
+            s.recheck_due(ms("2026-11-30T12:00:00Z"), 100).expect("clock"),
+            0,
+            "not due yet"
+        );
+        assert_eq!(s.recheck_due(ms("2026-12-01T00:00:01Z"), 100).expect("clock"), 1);
+        assert_eq!(delayed(s), 1, "the promise passed without delivery");
+        assert_eq!(
+            s.recheck_due(ms("2026-12-02T00:00:00Z"), 100).expect("clock"),
+            0,
+            "nothing more can change by time"
+        );
+    });
+}

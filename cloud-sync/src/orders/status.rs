@@ -43,6 +43,7 @@ fn refresh_from(
 ) -> Result<bool, StoreError> {
     let number = order.order_number.as_str();
     let mut all = Vec::new();
+    let mut recheck: Option<i64> = None;
     for s in &order.shipments {
         let mut of_shipment = Vec::new();
         for p in &s.parcels {
@@ -112,6 +113,7 @@ fn refresh_from(
                 acceptance_window_ms: ACCEPTANCE_WINDOW_MS,
             };
             let status = parcel_status(&facts, &ctx);
+            recheck = [recheck, next_change(&status, &ctx)].into_iter().flatten().min();
             write_parcel(tx, number, &p.parcel_id, &status, now_ms)?;
             of_shipment.push(status);
         }
@@ -132,6 +134,10 @@ fn refresh_from(
          WHERE order_number = $1 AND (status <> $2 OR overlays <> $3)",
         &[number.into(), status.into(), overlays.as_str().into(), now_ms.into()],
     )? > 0;
+    tx.execute(
+        "UPDATE orders SET recheck_ms = $2 WHERE order_number = $1 AND recheck_ms IS DISTINCT FROM $2",
+        &[number.into(), recheck.into()],
+    )?;
     if changed {
         tx.execute("DELETE FROM order_overlays WHERE order_number = $1", &[number.into()])?;
         for overlay in overlays.split(',').filter(|o| !o.is_empty()) {
@@ -142,6 +148,28 @@ fn refresh_from(
         }
     }
     Ok(changed)
+}
+
+/// The next instant after `ctx.now_ms` at which the parcel's time-driven
+/// overlays may change with no new event: its promise or the carrier's
+/// estimate passing, or the carrier's acceptance window after loading
+/// closing. `None` once nothing can change by time alone (delivered, or no
+/// promise, estimate or pending acceptance).
+fn next_change(status: &ParcelStatus, ctx: &Context) -> Option<i64> {
+    let mut at = Vec::new();
+    if let Some(e) = &status.estimate {
+        at.extend(e.current.map(|w| w.to_ms));
+        at.extend(e.promised.map(|w| w.to_ms));
+    }
+    let accepted = status.milestones.iter().any(|m| m.milestone.is_carrier_possession());
+    if let (Some(loaded), false, true) = (
+        status.reached(Milestone::Loaded),
+        accepted,
+        ctx.acceptance_window_ms > 0,
+    ) {
+        at.push(loaded.event_time_ms + ctx.acceptance_window_ms);
+    }
+    at.into_iter().map(|t| t + 1).filter(|t| *t > ctx.now_ms).min()
 }
 
 /// ",delayed,exception," — delimited on both sides so a filter matches whole names.

@@ -587,3 +587,24 @@ fn correction_id(number: &str, c: &Correction, now_ms: i64) -> String {
     let hex: String = digest.iter().take(10).map(|b| format!("{b:02x}")).collect();
     format!("cor_{hex}")
 }
+
+impl CentralStore {
+    /// The status clock: recomputes up to `limit` orders whose time-driven
+    /// overlays may have changed by `now_ms` with no new event (a promise
+    /// passed, a carrier that never took a loaded parcel). Returns how many.
+    pub fn recheck_due(&self, now_ms: i64, limit: usize) -> Result<usize, StoreError> {
+        self.write(|tx| {
+            let sql = match tx.engine() {
+                Engine::Sqlite => "SELECT body FROM orders WHERE recheck_ms <= $1 ORDER BY recheck_ms LIMIT $2",
+                Engine::Postgres => {
+                    "SELECT body FROM orders WHERE recheck_ms <= $1 ORDER BY recheck_ms LIMIT $2 FOR UPDATE SKIP LOCKED"
+                }
+            };
+            let due = tx.query(sql, &[now_ms.into(), i64::try_from(limit).unwrap_or(i64::MAX).into()])?;
+            for row in &due {
+                super::status::refresh(tx, &decode_order(row.bytes(0)?)?, now_ms)?;
+            }
+            Ok(due.len())
+        })
+    }
+}

@@ -39,6 +39,8 @@ impl Projection {
     }
 }
 
+/// Orders the status clock recomputes in one step at most.
+const RECHECK_BATCH: usize = 500;
 /// Events one step projects at most.
 pub const STEP_EVENTS: u64 = 5_000;
 /// How often the projector looks for work nobody woke it for (events another
@@ -188,6 +190,9 @@ pub async fn run(store: Arc<CentralStore>, metrics: Arc<SyncMetrics>, wake: Arc<
                 }
                 m.projection_lag(p.name(), st.projection_lag(p)?);
             }
+            // The status clock: orders whose promise or acceptance window
+            // passed since their last event.
+            projected += st.recheck_due(chrono::Utc::now().timestamp_millis(), RECHECK_BATCH)? as u64;
             if projected == 0 && analyze {
                 st.refresh_statistics()?;
             }

@@ -8,6 +8,10 @@ ALTER TABLE orders ADD COLUMN status TEXT NOT NULL DEFAULT 'ordered';
 -- Active overlays, as ",delayed,exception," (empty when none).
 ALTER TABLE orders ADD COLUMN overlays TEXT NOT NULL DEFAULT '';
 ALTER TABLE orders ADD COLUMN updated_ms BIGINT NOT NULL DEFAULT 0;
+-- When a time-driven overlay (delayed, label_not_accepted) may next change
+-- without any new event: the status clock recomputes the order then.
+ALTER TABLE orders ADD COLUMN recheck_ms BIGINT;
+CREATE INDEX orders_by_recheck ON orders (recheck_ms);
 -- Lists page through orders by last change.
 CREATE INDEX orders_by_update ON orders (updated_ms, order_number);
 CREATE INDEX orders_by_status ON orders (status, updated_ms, order_number);
