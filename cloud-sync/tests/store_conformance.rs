@@ -529,6 +529,26 @@ fn each_site_gets_only_its_shipment_and_hears_of_its_cancellation() {
             s.cancel_order("SO-404", None, 30),
             Err(OrderError::NotFound(_))
         ));
+        // The merchant's system resends the order as it has it: nothing changes.
+        let (_, done) = s.submit_order(split_order("SO-10", 1), 40).expect("resend");
+        assert_eq!(done, Submitted::Unchanged);
+        // An update that leaves the cancelled shipment out keeps it cancelled.
+        let mut update = split_order("SO-10", 2);
+        update.shipments.truncate(1);
+        update.shipments[0].carrier = Some("dpd".into());
+        let (stored, done) = s.submit_order(update, 50).expect("update");
+        assert_eq!(done, Submitted::Updated);
+        assert!(
+            stored
+                .shipments
+                .iter()
+                .any(|s| s.shipment_id == "SO-10-S2" && s.cancelled)
+        );
+        assert_eq!(
+            s.order_by_identifier("JDSO-10").expect("find").map(|o| o.order_number),
+            Some("SO-10".to_string()),
+            "a cancelled parcel's identifier stays with its order"
+        );
     });
 }
 

@@ -138,22 +138,16 @@ pub fn parse(data: &[u8], now_ms: i64) -> Result<ParsedFile, FileError> {
         };
         parsed.rows += 1;
         let line = record.position().map_or(0, csv::Position::line);
-        if record.len() != header.len() {
-            parsed.problems.push(RowProblem {
-                line,
-                order_number: columns.get(&record, "order_number").unwrap_or_default().to_string(),
-                reason: format!("has {} fields; the header has {}", record.len(), header.len()),
-            });
-            if let Some(&i) = columns.get(&record, "order_number").and_then(|n| by_number.get(n)) {
-                drafts[i].bad = true;
-            }
-            continue;
-        }
+        let short = record.len() != header.len();
         let Some(number) = columns.get(&record, "order_number") else {
             parsed.problems.push(RowProblem {
                 line,
                 order_number: String::new(),
-                reason: "order_number is empty".into(),
+                reason: if short {
+                    format!("has {} fields; the header has {}", record.len(), header.len())
+                } else {
+                    "order_number is empty".into()
+                },
             });
             continue;
         };
@@ -170,6 +164,16 @@ pub fn parse(data: &[u8], now_ms: i64) -> Result<ParsedFile, FileError> {
             });
             drafts.len() - 1
         });
+        if short {
+            // The whole order stays out, whichever of its rows is short.
+            drafts[index].bad = true;
+            parsed.problems.push(RowProblem {
+                line,
+                order_number: number.to_string(),
+                reason: format!("has {} fields; the header has {}", record.len(), header.len()),
+            });
+            continue;
+        }
         let draft = &mut drafts[index];
         draft.lines.push(line);
         if let Err(reason) = add_row(&mut draft.body, &columns, &record) {
@@ -297,7 +301,34 @@ fn add_row(body: &mut OrderBody, c: &Columns, row: &csv::StringRecord) -> Result
         _ => false,
     };
     let s = match shipments.iter().position(same_shipment) {
-        Some(i) => &mut shipments[i],
+        Some(i) => {
+            let s = &mut shipments[i];
+            if s.site_id != shipment.site_id {
+                return Err(format!(
+                    "site_id `{}` differs from `{}` on an earlier row of shipment {}",
+                    shipment.site_id,
+                    s.site_id,
+                    s.shipment_id.as_deref().unwrap_or_default()
+                ));
+            }
+            same("carrier", &mut s.carrier, shipment.carrier)?;
+            same("service_level", &mut s.service_level, shipment.service_level)?;
+            same(
+                "shipment_tracking_number",
+                &mut s.tracking_number,
+                shipment.tracking_number,
+            )?;
+            let promise = |p: &Option<PromiseBody>| p.as_ref().map(|p| serde_json::to_string(p).unwrap_or_default());
+            if let (Some(a), Some(b)) = (promise(&s.promised_delivery), promise(&shipment.promised_delivery))
+                && a != b
+            {
+                return Err("promised_delivery differs from an earlier row of the shipment".into());
+            }
+            if s.promised_delivery.is_none() {
+                s.promised_delivery = shipment.promised_delivery;
+            }
+            s
+        }
         None => {
             shipments.push(shipment);
             shipments.last_mut().ok_or("no shipment")?
@@ -309,7 +340,13 @@ fn add_row(body: &mut OrderBody, c: &Columns, row: &csv::StringRecord) -> Result
         _ => false,
     };
     let p = match s.parcels.iter().position(same_parcel) {
-        Some(i) => &mut s.parcels[i],
+        Some(i) => {
+            let p = &mut s.parcels[i];
+            same("sscc", &mut p.sscc, parcel.sscc)?;
+            same("epc", &mut p.epc, parcel.epc)?;
+            same("tracking_number", &mut p.tracking_number, parcel.tracking_number)?;
+            p
+        }
         None => {
             s.parcels.push(parcel);
             s.parcels.last_mut().ok_or("no parcel")?
@@ -513,6 +550,34 @@ mod tests {
         assert!(err.0.contains("unknown column `colour`"), "{}", err.0);
         let err = parse(b"order_number,sscc\n", 0).expect_err("no site");
         assert!(err.0.contains("site_id"));
+    }
+
+    #[test]
+    fn rows_of_one_shipment_or_parcel_must_agree() {
+        let header = "order_number,shipment_id,site_id,parcel_id,tracking_number,sku\n";
+        let csv = format!(
+            "{header}SO-1,S1,dc-a,P1,T1,A\nSO-1,S1,dc-b,P2,T2,B\nSO-2,S1,dc-a,P1,T1x,A\nSO-2,S1,dc-a,P1,T1y,B\n"
+        );
+        let parsed = parse(csv.as_bytes(), 0).expect("file");
+        assert!(parsed.orders.is_empty(), "{:?}", parsed.orders);
+        let lines: Vec<(u64, &str)> = parsed.problems.iter().map(|p| (p.line, p.reason.as_str())).collect();
+        assert!(
+            lines.iter().any(|(l, r)| *l == 3 && r.contains("site_id `dc-b`")),
+            "{lines:?}"
+        );
+        assert!(
+            lines.iter().any(|(l, r)| *l == 5 && r.contains("tracking_number")),
+            "{lines:?}"
+        );
+    }
+
+    #[test]
+    fn a_short_first_row_keeps_its_whole_order_out() {
+        let csv = format!("{HEADER}SO-4,dc-a,,,\nSO-4,dc-a,,,,T4,,,\n");
+        let parsed = parse(csv.as_bytes(), 0).expect("file");
+        assert!(parsed.orders.is_empty(), "{:?}", parsed.orders);
+        let lines: Vec<u64> = parsed.problems.iter().map(|p| p.line).collect();
+        assert_eq!(lines, [2, 3]);
     }
 
     #[test]

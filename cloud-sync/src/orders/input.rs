@@ -137,8 +137,8 @@ fn language(s: &str) -> bool {
         && parts.all(|p| (1..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()))
 }
 
-fn date(s: &str) -> bool {
-    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok()
+fn date(s: &str) -> Option<chrono::NaiveDate> {
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
 }
 
 impl PromiseBody {
@@ -147,14 +147,18 @@ impl PromiseBody {
             Self::Date(d) => (d.clone(), d),
             Self::Range { earliest, latest } => (earliest, latest),
         };
-        if !date(&earliest) || !date(&latest) {
+        let (Some(from), Some(to)) = (date(&earliest), date(&latest)) else {
             problems
                 .0
                 .push(format!("{at}: dates must be YYYY-MM-DD (got `{earliest}`, `{latest}`)"));
             return None;
-        }
-        problems.check(earliest <= latest, || format!("{at}: earliest is after latest"));
-        Some(Promise { earliest, latest })
+        };
+        problems.check(from <= to, || format!("{at}: earliest is after latest"));
+        // Stored zero-padded, whatever the input's padding.
+        Some(Promise {
+            earliest: from.format("%Y-%m-%d").to_string(),
+            latest: to.format("%Y-%m-%d").to_string(),
+        })
     }
 }
 

@@ -100,7 +100,7 @@ impl CentralStore {
     /// processes receive it at the same moment; different content at the same
     /// or an older revision is a conflict.
     pub fn submit_order(&self, order: OrderRecord, now_ms: i64) -> Result<(OrderRecord, Submitted), OrderError> {
-        self.write(|tx| submit(tx, order.clone(), now_ms))
+        self.write(|tx| submit(tx, order.clone(), now_ms, None))
     }
 
     /// Submits many orders in one transaction, each on its own: an order the
@@ -110,23 +110,39 @@ impl CentralStore {
         orders: &[(u64, OrderRecord)],
         now_ms: i64,
     ) -> Result<Vec<Result<Submitted, OrderError>>, StoreError> {
+        // One lock order for every writer: order rows by number, then the
+        // sites' revision counters by site (appended last), so two imports of
+        // overlapping sites never wait on each other in a circle.
+        let mut by_number: Vec<usize> = (0..orders.len()).collect();
+        by_number.sort_by(|a, b| orders[*a].1.order_number.cmp(&orders[*b].1.order_number));
         self.write(|tx| {
-            let mut outcomes = Vec::with_capacity(orders.len());
-            for (_, order) in orders {
+            let mut outcomes: Vec<Option<Result<Submitted, OrderError>>> = (0..orders.len()).map(|_| None).collect();
+            let mut pending: Vec<(String, String)> = Vec::new();
+            for &i in &by_number {
+                let order = &orders[i].1;
+                let mark = pending.len();
                 tx.batch("SAVEPOINT submit_order")?;
-                match submit(tx, order.clone(), now_ms) {
+                match submit(tx, order.clone(), now_ms, Some(&mut pending)) {
                     Ok((_, done)) => {
                         tx.batch("RELEASE SAVEPOINT submit_order")?;
-                        outcomes.push(Ok(done));
+                        outcomes[i] = Some(Ok(done));
                     }
                     Err(OrderError::Store(e)) => return Err(e),
                     Err(refused) => {
                         tx.batch("ROLLBACK TO SAVEPOINT submit_order; RELEASE SAVEPOINT submit_order")?;
-                        outcomes.push(Err(refused));
+                        pending.truncate(mark);
+                        outcomes[i] = Some(Err(refused));
                     }
                 }
             }
-            Ok(outcomes)
+            pending.sort();
+            for (site, number) in &pending {
+                append_revision(tx, site, number)?;
+            }
+            Ok(outcomes
+                .into_iter()
+                .map(|o| o.unwrap_or_else(|| Err(OrderError::NotFound(String::new()))))
+                .collect())
         })
     }
 
@@ -210,7 +226,14 @@ impl CentralStore {
     }
 }
 
-fn submit(tx: &mut Tx<'_>, mut order: OrderRecord, now_ms: i64) -> Result<(OrderRecord, Submitted), OrderError> {
+/// `defer` collects the (site, order) revisions to append instead of
+/// appending them (a batch appends them last, in site order).
+fn submit(
+    tx: &mut Tx<'_>,
+    mut order: OrderRecord,
+    now_ms: i64,
+    mut defer: Option<&mut Vec<(String, String)>>,
+) -> Result<(OrderRecord, Submitted), OrderError> {
     let Some(old) = lock_order(tx, &order.order_number)? else {
         order.created_ms = now_ms;
         order.updated_ms = now_ms;
@@ -228,15 +251,16 @@ fn submit(tx: &mut Tx<'_>, mut order: OrderRecord, now_ms: i64) -> Result<(Order
         )?;
         if inserted == 0 {
             // Another central process created it a moment ago: judge against theirs.
-            return submit(tx, order, now_ms);
+            return submit(tx, order, now_ms, defer);
         }
-        write_order_rows(tx, None, &order, Write::Insert)?;
+        write_order_rows(tx, None, &order, Write::Insert, defer.as_deref_mut())?;
         // A new order has no site events yet: a gateway matches a milestone
         // or an exception to an order only once it holds it.
         super::status::refresh_new(tx, &order, now_ms)?;
         return Ok((order, Submitted::Created));
     };
-    if old.same_content(&order) && !old.cancelled {
+    carry_cancellations(&old, &mut order);
+    if old.same_content(&order) {
         return Ok((old, Submitted::Unchanged));
     }
     if order.revision <= old.revision {
@@ -253,18 +277,29 @@ fn submit(tx: &mut Tx<'_>, mut order: OrderRecord, now_ms: i64) -> Result<(Order
     if old.cancelled {
         return Err(OrderError::Cancelled(order.order_number));
     }
-    // A shipment cancelled stays cancelled.
-    for s in &mut order.shipments {
+    order.created_ms = old.created_ms;
+    order.updated_ms = now_ms;
+    write_order_rows(tx, Some(&old), &order, Write::Change, defer)?;
+    super::status::refresh(tx, &order, now_ms)?;
+    Ok((order, Submitted::Updated))
+}
+
+/// A submission never says what was cancelled here: a cancelled order or
+/// shipment stays cancelled, also when an update leaves the shipment out (its
+/// site keeps hearing of the cancellation and its identifiers stay owned).
+fn carry_cancellations(old: &OrderRecord, new: &mut OrderRecord) {
+    new.cancelled = old.cancelled;
+    for s in &mut new.shipments {
         s.cancelled = old
             .shipments
             .iter()
             .any(|o| o.shipment_id == s.shipment_id && o.cancelled);
     }
-    order.created_ms = old.created_ms;
-    order.updated_ms = now_ms;
-    write_order(tx, Some(&old), &order)?;
-    super::status::refresh(tx, &order, now_ms)?;
-    Ok((order, Submitted::Updated))
+    for gone in old.shipments.iter().filter(|o| o.cancelled) {
+        if !new.shipments.iter().any(|s| s.shipment_id == gone.shipment_id) {
+            new.shipments.push(gone.clone());
+        }
+    }
 }
 
 /// Reads an order for a change: locked until the commit on PostgreSQL (the
@@ -287,7 +322,7 @@ fn load_order(tx: &mut Tx<'_>, number: &str, for_update: bool) -> Result<Option<
 /// identifiers, shipment and parcel rows, and a downlink revision for every
 /// site whose view of the order changed.
 fn write_order(tx: &mut Tx<'_>, old: Option<&OrderRecord>, new: &OrderRecord) -> Result<(), OrderError> {
-    write_order_rows(tx, old, new, Write::Change)
+    write_order_rows(tx, old, new, Write::Change, None)
 }
 
 /// How [`write_order_rows`] finds the order's rows.
@@ -306,6 +341,7 @@ fn write_order_rows(
     old: Option<&OrderRecord>,
     new: &OrderRecord,
     how: Write,
+    mut defer: Option<&mut Vec<(String, String)>>,
 ) -> Result<(), OrderError> {
     let number = new.order_number.as_str();
     if how != Write::Insert {
@@ -355,7 +391,10 @@ fn write_order_rows(
     sites.dedup();
     for site in sites {
         if !old.is_some_and(|o| o.site_view(site) == new.site_view(site)) {
-            append_revision(tx, site, number)?;
+            match defer.as_deref_mut() {
+                Some(pending) => pending.push((site.to_string(), number.to_string())),
+                None => append_revision(tx, site, number)?,
+            }
         }
     }
     Ok(())
@@ -372,10 +411,6 @@ fn update_order_row(tx: &mut Tx<'_>, new: &OrderRecord) -> Result<(), StoreError
             new.updated_ms.into(),
             new.sites().next().unwrap_or_default().into(),
         ],
-    )?;
-    tx.execute(
-        "UPDATE order_overlays SET updated_ms = $2 WHERE order_number = $1",
-        &[number.into(), new.updated_ms.into()],
     )?;
     tx.execute(
         "UPDATE order_overlays SET updated_ms = $2 WHERE order_number = $1",
@@ -516,7 +551,7 @@ pub fn upgrade_schema1_orders(tx: &mut Tx<'_>) -> Result<(), StoreError> {
     for row in tx.query("SELECT body FROM orders", &[])? {
         let order = decode_order(row.bytes(0)?)?;
         // The sites hold these orders already: no new revisions.
-        write_order_rows(tx, None, &order, Write::Upgrade).map_err(|e| match e {
+        write_order_rows(tx, None, &order, Write::Upgrade, None).map_err(|e| match e {
             OrderError::Store(e) => e,
             other => StoreError::Corrupt(format!("upgrading order {}: {other}", order.order_number)),
         })?;

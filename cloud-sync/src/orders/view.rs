@@ -29,6 +29,25 @@ pub struct OrderView {
     /// The order's unified timeline: every site event and correction of the
     /// order (its parcels' and order-level scans), in event-time order.
     pub timeline: Vec<TimelineEntry>,
+    /// The site when every shipment ships from one (as orders read before
+    /// shipments existed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub site_id: Option<String>,
+    /// Every parcel of every shipment, in brief (as orders read before
+    /// shipments existed); `shipments` has each with its status and timeline.
+    pub parcels: Vec<ParcelBrief>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ParcelBrief {
+    pub parcel_id: String,
+    pub shipment_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sscc: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub epc: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tracking_number: Option<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -212,12 +231,27 @@ impl OrderView {
             updated_at: format_utc(order.updated_ms),
             shipments,
             timeline,
+            site_id: match order.sites().collect::<Vec<_>>()[..] {
+                [one] => Some(one.to_string()),
+                _ => None,
+            },
+            parcels: order
+                .parcels()
+                .map(|(s, p)| ParcelBrief {
+                    parcel_id: p.parcel_id.clone(),
+                    shipment_id: s.shipment_id.clone(),
+                    sscc: p.sscc.clone(),
+                    epc: p.epc.clone(),
+                    tracking_number: p.tracking_number.clone(),
+                })
+                .collect(),
         })
     }
 }
 
 /// An event belongs to a parcel when the gateway matched it to that parcel,
-/// or when it names one of the parcel's identifiers.
+/// or when it names one of the parcel's identifiers and no other order (a
+/// label moved to another order keeps its old order's scans there).
 pub(crate) fn event_is_for_parcel<'a>(
     e: &Event,
     order_number: &str,
@@ -225,7 +259,8 @@ pub(crate) fn event_is_for_parcel<'a>(
     mut identifiers: impl Iterator<Item = &'a str>,
 ) -> bool {
     (e.order_number == order_number && e.parcel_id == parcel_id)
-        || identifiers.any(|id| e.identifiers.iter().any(|i| i.value == id))
+        || ((e.order_number.is_empty() || e.order_number == order_number)
+            && identifiers.any(|id| e.identifiers.iter().any(|i| i.value == id)))
 }
 
 pub(crate) fn split_overlays(s: &str) -> Vec<String> {

@@ -135,7 +135,7 @@ impl CentralStore {
     pub fn apply_expedited(&self, lease: &StreamLease, events: &[Event]) -> Result<Applied, ApplyError> {
         check_site(&lease.site, events)?;
         let site = lease.site.as_str();
-        self.write(|tx| {
+        let applied = self.write(|tx| {
             let hwm = lock_stream(tx, lease)?;
             let mut out = Applied {
                 high_water_mark: hwm,
@@ -155,13 +155,21 @@ impl CentralStore {
                 .map(|i| new[i])
                 .collect();
             crate::timeline::project(tx, site, stored.iter().copied())?;
-            // Milestones and exceptions sent ahead show in the status at once.
-            let stored: Vec<Event> = stored.into_iter().cloned().collect();
-            crate::orders::refresh_orders_of(tx, &stored, chrono::Utc::now().timestamp_millis())?;
             out.applied = stored.len() as u64;
             out.duplicates += new.len() as u64 - out.applied;
-            Ok(out)
-        })
+            Ok::<_, ApplyError>(out)
+        })?;
+        // Milestones and exceptions sent ahead show in the status at once, in
+        // a transaction of their own after the acknowledged write: a status
+        // failure never fails the priority lane, and what is skipped here the
+        // status projection does when the ordered stream reaches it.
+        if applied.applied > 0 {
+            let now = chrono::Utc::now().timestamp_millis();
+            if let Err(e) = self.write(|tx| crate::orders::refresh_orders_of(tx, events, now)) {
+                tracing::warn!(site, error = %e, "status of expedited events not refreshed now; the projection will");
+            }
+        }
+        Ok(applied)
     }
 
     /// Records that `first..=last` of the site cannot be delivered (central lost
