@@ -677,7 +677,6 @@ fn milestone(site: &str, seq: u64, order: &str, parcel: &str, ident: &str, name:
 
 fn order_status(s: &CentralStore, number: &str) -> (String, Vec<String>) {
     s.catch_up(Projection::Timeline, |_| {}).expect("timeline");
-    s.catch_up(Projection::Status, |_| {}).expect("status");
     let page = s
         .list_orders(&waymark_sync::orders::list::OrderFilter {
             limit: 500,

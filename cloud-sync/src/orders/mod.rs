@@ -11,6 +11,6 @@ mod store;
 pub mod view;
 
 pub use model::{OrderRecord, ParcelRecord, ShipmentRecord};
+pub(crate) use store::refresh_orders_of;
 pub use store::{Correction, NewOrder, NewParcel, OrderError, Submitted, upgrade_schema1_orders};
-pub(crate) use store::{project_status, refresh_orders_of};
 pub mod routes;

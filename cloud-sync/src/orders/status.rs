@@ -2,7 +2,8 @@
 //! events from every source (order intake, site scans, operator corrections,
 //! cancellation) become its facts with their provenance; the answer is kept
 //! per parcel, per shipment and per order. Runs in the transaction of every
-//! change to an order and from the status projection for new site events.
+//! change to an order, in the timeline projection's step for new site
+//! events, and from the status clock.
 
 use waymark_proto::v1::{Event, EventKind};
 

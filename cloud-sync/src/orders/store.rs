@@ -514,27 +514,6 @@ pub(super) fn decode_order(bytes: &[u8]) -> Result<OrderRecord, StoreError> {
         .map_err(|e| StoreError::Corrupt(format!("stored order: {e}")))
 }
 
-/// The status projection's step: refreshes the orders that site events in
-/// `(from, upto]` of `site` name. Returns how many events it read.
-pub(crate) fn project_status(
-    tx: &mut Tx<'_>,
-    site: &str,
-    from: u64,
-    upto: u64,
-    now_ms: i64,
-) -> Result<usize, StoreError> {
-    let events = tx
-        .query(
-            "SELECT body FROM events WHERE site_id = $1 AND seq > $2 AND seq <= $3",
-            &[site.into(), seq_param(from), seq_param(upto)],
-        )?
-        .iter()
-        .map(|r| crate::timeline::decode_event(r.bytes(0)?))
-        .collect::<Result<Vec<_>, _>>()?;
-    refresh_orders_of(tx, &events, now_ms)?;
-    Ok(events.len())
-}
-
 /// Refreshes the status of the orders `events` name (they are in the timeline already).
 pub(crate) fn refresh_orders_of(tx: &mut Tx<'_>, events: &[Event], now_ms: i64) -> Result<(), StoreError> {
     for number in super::status::orders_touched(events) {

@@ -19,18 +19,18 @@ use crate::store::{CentralStore, Engine, StoreError, seq_param};
 /// Every projection central keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Projection {
+    /// Every identifier's events; its step then recomputes the status of the
+    /// orders those events name (one pass over the events, which a catch-up
+    /// competes with for the writer and the CPU).
     Timeline,
-    /// Parcel, shipment and order status; follows the timeline, whose rows it reads.
-    Status,
 }
 
 impl Projection {
-    pub const ALL: [Projection; 2] = [Projection::Timeline, Projection::Status];
+    pub const ALL: [Projection; 1] = [Projection::Timeline];
 
     pub fn name(self) -> &'static str {
         match self {
             Self::Timeline => crate::timeline::PROJECTION,
-            Self::Status => "status",
         }
     }
 
@@ -65,33 +65,30 @@ impl CentralStore {
                  SELECT $1, site_id, 0 FROM site_streams WHERE true ON CONFLICT DO NOTHING",
                 &[name.into()],
             )?;
-            // What the projection follows: the applied events, or (status)
-            // the timeline's cursor, so it only reads timeline rows that exist.
-            let (ahead, mark) = match projection {
-                Projection::Timeline => ("JOIN site_streams s ON s.site_id = c.site_id", "s.high_water_mark"),
-                Projection::Status => (
-                    "JOIN projection_cursors s ON s.site_id = c.site_id AND s.projection = 'timeline'",
-                    "s.position",
-                ),
+            let pick = match tx.engine() {
+                Engine::Sqlite => {
+                    "SELECT c.site_id, c.position, s.high_water_mark FROM projection_cursors c \
+                     JOIN site_streams s ON s.site_id = c.site_id \
+                     WHERE c.projection = $1 AND c.position < s.high_water_mark \
+                     ORDER BY s.high_water_mark - c.position DESC LIMIT 1"
+                }
+                Engine::Postgres => {
+                    "SELECT c.site_id, c.position, s.high_water_mark FROM projection_cursors c \
+                     JOIN site_streams s ON s.site_id = c.site_id \
+                     WHERE c.projection = $1 AND c.position < s.high_water_mark \
+                     ORDER BY s.high_water_mark - c.position DESC LIMIT 1 FOR UPDATE OF c SKIP LOCKED"
+                }
             };
-            let lock = match tx.engine() {
-                Engine::Sqlite => "",
-                Engine::Postgres => " FOR UPDATE OF c SKIP LOCKED",
-            };
-            let pick = format!(
-                "SELECT c.site_id, c.position, {mark} FROM projection_cursors c {ahead} \
-                 WHERE c.projection = $1 AND c.position < {mark} \
-                 ORDER BY {mark} - c.position DESC LIMIT 1{lock}"
-            );
-            let Some(row) = tx.query_opt(&pick, &[name.into()])? else {
+            let Some(row) = tx.query_opt(pick, &[name.into()])? else {
                 return Ok(None);
             };
             let (site, position, hwm) = (row.text(0)?, row.u64(1)?, row.u64(2)?);
             let upto = hwm.min(position.saturating_add(max_events.max(1)));
             let events = match projection {
-                Projection::Timeline => crate::timeline::project_range(tx, &site, position, upto)?,
-                Projection::Status => {
-                    crate::orders::project_status(tx, &site, position, upto, chrono::Utc::now().timestamp_millis())?
+                Projection::Timeline => {
+                    let events = crate::timeline::project_range(tx, &site, position, upto)?;
+                    crate::orders::refresh_orders_of(tx, &events, chrono::Utc::now().timestamp_millis())?;
+                    events.len()
                 }
             };
             tx.execute(
@@ -128,9 +125,6 @@ impl CentralStore {
                     crate::timeline::clear(tx)?;
                     crate::timeline::project_above_marks(tx)?;
                 }
-                // Refreshing is idempotent: replaying the events recomputes
-                // each order's status from all of its events.
-                Projection::Status => {}
             }
             tx.execute(
                 "UPDATE projection_cursors SET position = 0 WHERE projection = $1",

@@ -59,8 +59,9 @@ fn keys(e: &Event) -> impl Iterator<Item = &str> {
         .filter(|s| !s.is_empty())
 }
 
-/// Projects `site`'s events in `(after, upto]` (a projection step).
-pub(crate) fn project_range(tx: &mut Tx<'_>, site: &str, after: u64, upto: u64) -> Result<usize, StoreError> {
+/// Projects `site`'s events in `(after, upto]` (a projection step); returns
+/// them, for the status refresh that follows in the same step.
+pub(crate) fn project_range(tx: &mut Tx<'_>, site: &str, after: u64, upto: u64) -> Result<Vec<Event>, StoreError> {
     let events: Vec<Event> = tx
         .query(
             "SELECT body FROM events WHERE site_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq",
@@ -69,7 +70,8 @@ pub(crate) fn project_range(tx: &mut Tx<'_>, site: &str, after: u64, upto: u64) 
         .iter()
         .map(|r| decode_event(r.bytes(0)?))
         .collect::<Result<_, _>>()?;
-    project(tx, site, events.iter())
+    project(tx, site, events.iter())?;
+    Ok(events)
 }
 
 /// Puts back what a rebuild cleared above each site's mark: events sent ahead
