@@ -607,6 +607,13 @@ impl CentralStore {
     /// overlays may have changed by `now_ms` with no new event (a promise
     /// passed, a carrier that never took a loaded parcel). Returns how many.
     pub fn recheck_due(&self, now_ms: i64, limit: usize) -> Result<usize, StoreError> {
+        // A read first: the writer (SQLite's only one) is taken only when
+        // there is something to do.
+        let any =
+            self.read(|tx| tx.query_opt("SELECT 1 FROM orders WHERE recheck_ms <= $1 LIMIT 1", &[now_ms.into()]))?;
+        if any.is_none() {
+            return Ok(0);
+        }
         self.write(|tx| {
             let sql = match tx.engine() {
                 Engine::Sqlite => "SELECT body FROM orders WHERE recheck_ms <= $1 ORDER BY recheck_ms LIMIT $2",

@@ -41,6 +41,9 @@ impl Projection {
 
 /// Orders the status clock recomputes in one step at most.
 const RECHECK_BATCH: usize = 500;
+/// How often the status clock looks for due orders (overlays by time need no
+/// finer grain; a catch-up should not meet it on every step).
+const RECHECK_EVERY: Duration = Duration::from_secs(5);
 /// Events one step projects at most.
 pub const STEP_EVENTS: u64 = 5_000;
 /// How often the projector looks for work nobody woke it for (events another
@@ -172,9 +175,14 @@ pub async fn run(store: Arc<CentralStore>, metrics: Arc<SyncMetrics>, wake: Arc<
     // Projected since the statistics were last refreshed; refreshed once the
     // projector has caught up after a large batch of work (a catch-up).
     let mut unanalyzed = 0;
+    let mut last_recheck = std::time::Instant::now() - RECHECK_EVERY;
     loop {
         let (st, m) = (store.clone(), metrics.clone());
         let analyze = unanalyzed >= ANALYZE_AFTER_EVENTS;
+        let recheck = last_recheck.elapsed() >= RECHECK_EVERY;
+        if recheck {
+            last_recheck = std::time::Instant::now();
+        }
         let step = tokio::task::spawn_blocking(move || {
             let mut projected = 0;
             for p in Projection::ALL {
@@ -186,7 +194,9 @@ pub async fn run(store: Arc<CentralStore>, metrics: Arc<SyncMetrics>, wake: Arc<
             }
             // The status clock: orders whose promise or acceptance window
             // passed since their last event.
-            projected += st.recheck_due(chrono::Utc::now().timestamp_millis(), RECHECK_BATCH)? as u64;
+            if recheck {
+                projected += st.recheck_due(chrono::Utc::now().timestamp_millis(), RECHECK_BATCH)? as u64;
+            }
             if projected == 0 && analyze {
                 st.refresh_statistics()?;
             }
