@@ -110,16 +110,13 @@ pub struct CorrectionView {
     pub event_time_ms: i64,
 }
 
-impl TimelineEntry {
-    fn time_ms(&self, events: &[Event]) -> i64 {
-        match self {
-            Self::Site(v) => events
-                .iter()
-                .find(|e| e.event_id == v.event_id)
-                .map_or(0, |e| e.event_time_ms),
-            Self::Operator(c) => c.event_time_ms,
-        }
-    }
+/// Site events (already in event-time order) and corrections merged into one
+/// event-time order, each keyed by its own time; the sort is stable, so
+/// events keep their store order among equal times.
+fn in_time_order(entries: impl Iterator<Item = (i64, TimelineEntry)>) -> Vec<TimelineEntry> {
+    let mut entries: Vec<(i64, TimelineEntry)> = entries.collect();
+    entries.sort_by_key(|(ms, _)| *ms);
+    entries.into_iter().map(|(_, t)| t).collect()
 }
 
 impl OrderView {
@@ -177,24 +174,22 @@ impl OrderView {
                     .parcels
                     .iter()
                     .map(|p| {
-                        let mut timeline: Vec<TimelineEntry> = Vec::new();
+                        let mut site = Vec::new();
                         for (i, e) in events.iter().enumerate() {
                             if event_is_for_parcel(e, number, &p.parcel_id, p.identifiers()) {
                                 claimed[i].get_or_insert_with(|| p.parcel_id.clone());
-                                timeline.push(TimelineEntry::Site(Box::new(EventView::new(
-                                    e,
-                                    Some(p.parcel_id.clone()),
-                                ))));
+                                let view = EventView::new(e, Some(p.parcel_id.clone()));
+                                site.push((e.event_time_ms, TimelineEntry::Site(Box::new(view))));
                             }
                         }
-                        timeline.extend(
-                            corrections
-                                .iter()
-                                .filter(|c| c.parcel_id == p.parcel_id)
-                                .cloned()
-                                .map(TimelineEntry::Operator),
+                        let timeline = in_time_order(
+                            site.into_iter().chain(
+                                corrections
+                                    .iter()
+                                    .filter(|c| c.parcel_id == p.parcel_id)
+                                    .map(|c| (c.event_time_ms, TimelineEntry::Operator(c.clone()))),
+                            ),
                         );
-                        timeline.sort_by_key(|t| t.time_ms(&events));
                         ParcelView {
                             parcel_id: p.parcel_id.clone(),
                             sscc: p.sscc.clone(),
@@ -211,13 +206,22 @@ impl OrderView {
                     .collect(),
             })
             .collect();
-        let mut timeline: Vec<TimelineEntry> = events
-            .iter()
-            .zip(claimed)
-            .map(|(e, parcel)| TimelineEntry::Site(Box::new(EventView::new(e, parcel))))
-            .chain(corrections.into_iter().map(TimelineEntry::Operator))
-            .collect();
-        timeline.sort_by_key(|t| t.time_ms(&events));
+        let timeline = in_time_order(
+            events
+                .iter()
+                .zip(claimed)
+                .map(|(e, parcel)| {
+                    (
+                        e.event_time_ms,
+                        TimelineEntry::Site(Box::new(EventView::new(e, parcel))),
+                    )
+                })
+                .chain(
+                    corrections
+                        .into_iter()
+                        .map(|c| (c.event_time_ms, TimelineEntry::Operator(c))),
+                ),
+        );
         Ok(Self {
             order_number: order.order_number.clone(),
             revision: order.revision,
