@@ -2,6 +2,7 @@
 //! orders and their timelines, serves each site its orders, and answers the API.
 
 pub mod auth;
+pub mod carriers;
 pub mod cli;
 pub mod config;
 pub mod conn_limit;
