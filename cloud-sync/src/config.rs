@@ -38,6 +38,8 @@ pub struct RawConfig {
     pub api: RawApi,
     #[serde(default)]
     pub store: RawStore,
+    #[serde(default)]
+    pub carriers: crate::carriers::config::RawCarriers,
 }
 
 /// `[store]`: where central keeps everything. Without `url`, SQLite in `data_dir`.
@@ -117,6 +119,8 @@ pub struct SyncConfig {
     /// Bearer tokens from `[[api.tokens]]`, besides those issued through the API.
     pub api_tokens: Vec<ProvisionedToken>,
     pub store: StoreOptions,
+    /// Carrier webhook accounts from `[[carriers.accounts]]`.
+    pub carriers: crate::carriers::CarrierSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -193,6 +197,7 @@ impl RawConfig {
             PathBuf::new()
         });
         let store = self.store.validate(&data_dir, &mut problems);
+        let carriers = self.carriers.validate(&mut problems);
         if !problems.is_empty() {
             return Err(ConfigError { problems });
         }
@@ -207,6 +212,7 @@ impl RawConfig {
             tls,
             api_tokens,
             store,
+            carriers,
         })
     }
 }

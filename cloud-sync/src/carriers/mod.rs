@@ -8,11 +8,13 @@
 //! first and normalizes from storage, so acknowledging never waits for it and
 //! a normalizer failure loses nothing.
 
+pub mod config;
 pub mod event;
 pub mod normalize;
 pub mod provider;
 pub mod signature;
 
+pub use config::{CarrierAccount, CarrierSettings};
 pub use event::{CarrierEvent, Estimate, ExceptionInfo, Location};
 pub use normalize::{DecodeError, normalize};
 pub use provider::Provider;
