@@ -138,7 +138,13 @@ pub fn normalize(body: &[u8]) -> Result<Vec<CarrierEvent>, DecodeError> {
 
     let mut out = Vec::new();
     let mut seen = HashSet::new();
-    for c in t.checkpoints.as_deref().unwrap_or_default().iter().take(MAX_CHECKPOINTS) {
+    for c in t
+        .checkpoints
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .take(MAX_CHECKPOINTS)
+    {
         let (tag, subtag, raw) = (text(&c.tag), text(&c.subtag), text(&c.raw_tag));
         let (at, message) = (text(&c.checkpoint_time), text(&c.message));
         let key = match text(&c.hash) {
@@ -217,9 +223,10 @@ fn exception(subtag: &str, msg: &str) -> (Option<Milestone>, Option<ExceptionInf
         })
     };
     match subtag {
-        "Exception_010" | "Exception_011" => {
-            (Some(Milestone::ReturnedToSender), info("returned_to_sender", Party::Carrier))
-        }
+        "Exception_010" | "Exception_011" => (
+            Some(Milestone::ReturnedToSender),
+            info("returned_to_sender", Party::Carrier),
+        ),
         "Exception_002" => (None, info("customer_moved", Party::Customer)),
         "Exception_003" => (None, info("refused", Party::Customer)),
         "Exception_004" => (None, info("customs_delay", Party::Customs)),
@@ -241,16 +248,27 @@ fn exception(subtag: &str, msg: &str) -> (Option<Milestone>, Option<ExceptionInf
             } else {
                 Party::Carrier
             };
-            let reason = if other.is_empty() { "exception".to_string() } else { other.to_lowercase() };
+            let reason = if other.is_empty() {
+                "exception".to_string()
+            } else {
+                other.to_lowercase()
+            };
             (None, info(&reason, party))
         }
     }
 }
 
 fn is_pickup(msg: &str) -> bool {
-    ["picked up", "pickup scan", "origin scan", "accepted at usps origin", "usps in possession", "shipment accepted"]
-        .iter()
-        .any(|w| msg.contains(w))
+    [
+        "picked up",
+        "pickup scan",
+        "origin scan",
+        "accepted at usps origin",
+        "usps in possession",
+        "shipment accepted",
+    ]
+    .iter()
+    .any(|w| msg.contains(w))
 }
 
 fn proof_of_delivery(t: &Tracking) -> Option<String> {
@@ -268,12 +286,17 @@ fn proof_of_delivery(t: &Tracking) -> Option<String> {
 /// The tracking's estimate and the field it came from.
 fn estimate(t: &Tracking) -> Option<(&'static str, Estimate)> {
     let fields: [(&'static str, &Option<Value>); 4] = [
-        ("aftership_estimated_delivery_date", &t.aftership_estimated_delivery_date),
+        (
+            "aftership_estimated_delivery_date",
+            &t.aftership_estimated_delivery_date,
+        ),
         ("latest_estimated_delivery", &t.latest_estimated_delivery),
         ("courier_estimated_delivery_date", &t.courier_estimated_delivery_date),
         ("expected_delivery", &t.expected_delivery),
     ];
-    fields.into_iter().find_map(|(name, v)| v.as_ref().and_then(estimate_of).map(|e| (name, e)))
+    fields
+        .into_iter()
+        .find_map(|(name, v)| v.as_ref().and_then(estimate_of).map(|e| (name, e)))
 }
 
 fn estimate_of(v: &Value) -> Option<Estimate> {
@@ -300,10 +323,18 @@ fn text(v: &Option<String>) -> &str {
 }
 
 fn clean(v: &Option<String>) -> Option<String> {
-    v.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
+    v.as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
 }
 
 /// `tag/subtag/raw_tag`, empty parts left out.
 fn join_code(parts: &[&str]) -> String {
-    parts.iter().filter(|p| !p.is_empty()).copied().collect::<Vec<_>>().join("/")
+    parts
+        .iter()
+        .filter(|p| !p.is_empty())
+        .copied()
+        .collect::<Vec<_>>()
+        .join("/")
 }

@@ -117,8 +117,7 @@ pub fn normalize(body: &[u8]) -> Result<Vec<CarrierEvent>, DecodeError> {
     let Some(result) = event.result.filter(|_| is_tracker) else {
         return Ok(vec![]);
     };
-    let tracker: Tracker =
-        serde_json::from_value(result).map_err(|e| DecodeError::shape("result", e.to_string()))?;
+    let tracker: Tracker = serde_json::from_value(result).map_err(|e| DecodeError::shape("result", e.to_string()))?;
     let tracking_number = text(&tracker.tracking_code);
     if tracking_number.is_empty() {
         return Err(DecodeError::shape("result.tracking_code", "missing"));
@@ -190,7 +189,11 @@ pub fn normalize(body: &[u8]) -> Result<Vec<CarrierEvent>, DecodeError> {
 
 /// The tracker's estimate and the field it came from; placeholders dropped.
 fn estimate(t: &Tracker) -> Option<(&'static str, Estimate)> {
-    let local = t.carrier_detail.as_ref().map(|c| text(&c.est_delivery_date_local)).unwrap_or("");
+    let local = t
+        .carrier_detail
+        .as_ref()
+        .map(|c| text(&c.est_delivery_date_local))
+        .unwrap_or("");
     if let Some(day) = time::date(local) {
         return Some(("est_delivery_date_local", Estimate::day(&day)));
     }
@@ -224,7 +227,11 @@ fn classify(status: &str, detail: &str, code: &str, message: &str) -> (Option<Mi
     };
     let exception = match status {
         "failure" | "error" if exception.is_none() && milestone != Some(Milestone::ReturnedToSender) => {
-            let reason = if detail.is_empty() || detail == "unknown" { status } else { detail };
+            let reason = if detail.is_empty() || detail == "unknown" {
+                status
+            } else {
+                detail
+            };
             Some(ExceptionInfo {
                 reason: reason.to_string(),
                 party: weather_or_customs(&msg).unwrap_or(Party::Carrier),
@@ -240,9 +247,15 @@ fn classify(status: &str, detail: &str, code: &str, message: &str) -> (Option<Mi
 fn is_pickup(detail: &str, code: &str, msg: &str) -> bool {
     detail == "received_at_origin_facility"
         || code.eq_ignore_ascii_case("PU")
-        || ["picked up", "pickup scan", "origin scan", "accepted at usps origin", "usps in possession"]
-            .iter()
-            .any(|w| msg.contains(w))
+        || [
+            "picked up",
+            "pickup scan",
+            "origin scan",
+            "accepted at usps origin",
+            "usps in possession",
+        ]
+        .iter()
+        .any(|w| msg.contains(w))
 }
 
 fn exception_for(detail: &str, msg: &str) -> Option<ExceptionInfo> {
@@ -274,10 +287,18 @@ fn text(v: &Option<String>) -> &str {
 }
 
 fn clean(v: &Option<String>) -> Option<String> {
-    v.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
+    v.as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
 }
 
 /// `status/substatus/raw_code`, empty parts left out.
 fn join_code(parts: &[&str]) -> String {
-    parts.iter().filter(|p| !p.is_empty()).copied().collect::<Vec<_>>().join("/")
+    parts
+        .iter()
+        .filter(|p| !p.is_empty())
+        .copied()
+        .collect::<Vec<_>>()
+        .join("/")
 }

@@ -194,7 +194,11 @@ fn classify(status: &str, sub: &str, details: &str) -> (Option<Milestone>, Optio
     };
     let exception = match status {
         "FAILURE" if exception.is_none() && milestone.is_none() => Some(ExceptionInfo {
-            reason: if sub.is_empty() { "failure".to_string() } else { sub.to_string() },
+            reason: if sub.is_empty() {
+                "failure".to_string()
+            } else {
+                sub.to_string()
+            },
             party: weather_or_customs(&msg).unwrap_or(Party::Carrier),
         }),
         _ => exception,
@@ -222,9 +226,15 @@ fn exception_for(sub: &str, msg: &str) -> Option<ExceptionInfo> {
 }
 
 fn is_pickup(msg: &str) -> bool {
-    ["picked up", "pickup scan", "origin scan", "accepted at usps origin", "usps in possession"]
-        .iter()
-        .any(|w| msg.contains(w))
+    [
+        "picked up",
+        "pickup scan",
+        "origin scan",
+        "accepted at usps origin",
+        "usps in possession",
+    ]
+    .iter()
+    .any(|w| msg.contains(w))
 }
 
 fn weather_or_customs(msg: &str) -> Option<Party> {
@@ -242,10 +252,18 @@ fn text(v: &Option<String>) -> &str {
 }
 
 fn clean(v: &Option<String>) -> Option<String> {
-    v.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
+    v.as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
 }
 
 /// `status/substatus`, empty parts left out (Shippo gives no raw carrier code).
 fn join_code(parts: &[&str]) -> String {
-    parts.iter().filter(|p| !p.is_empty()).copied().collect::<Vec<_>>().join("/")
+    parts
+        .iter()
+        .filter(|p| !p.is_empty())
+        .copied()
+        .collect::<Vec<_>>()
+        .join("/")
 }

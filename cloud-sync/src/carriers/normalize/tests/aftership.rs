@@ -4,7 +4,7 @@
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
-use super::aggregators_support::{json_ish, json_value, keys, milestones, splice};
+use super::aggregators_support::{holds_invariants, json_ish, json_value, keys, milestones, splice};
 use crate::carriers::normalize::DecodeError;
 use crate::carriers::normalize::aftership::normalize;
 use crate::carriers::{CarrierEvent, Estimate, Provider};
@@ -48,7 +48,10 @@ fn docs_example_awaiting_item_is_not_possession() {
     assert_eq!(evs.len(), 1, "no estimate in the example");
     let e = &evs[0];
     assert_eq!(e.provider, Provider::AfterShip);
-    assert_eq!((e.tracking_number.as_str(), e.carrier.as_str()), ("0000000000000000", "usps"));
+    assert_eq!(
+        (e.tracking_number.as_str(), e.carrier.as_str()),
+        ("0000000000000000", "usps")
+    );
     assert_eq!(e.milestone, Some(M::LabelCreated));
     assert!(!e.carrier_possession);
     assert_eq!(e.provider_code, "InTransit/InTransit_001");
@@ -82,7 +85,10 @@ fn documented_fields_fixture_gives_the_whole_journey() {
     assert_eq!(evs[0].carrier, "ups");
     assert_eq!(evs[1].event_key, "6f1c9b0e2d8a4f7e9b3c1d2e4f5a6b7c|hash:a2");
     assert_eq!(evs[1].offset_minutes, Some(-240));
-    assert_eq!(evs[1].location.as_ref().and_then(|l| l.postal_code.as_deref()), Some("07094"));
+    assert_eq!(
+        evs[1].location.as_ref().and_then(|l| l.postal_code.as_deref()),
+        Some("07094")
+    );
     assert_eq!(evs[1].location.as_ref().and_then(|l| l.country.as_deref()), Some("USA"));
     assert_eq!(evs[4].proof_of_delivery.as_deref(), Some("J SMITH"));
     assert!(evs[3].proof_of_delivery.is_none());
@@ -94,7 +100,10 @@ fn documented_fields_fixture_gives_the_whole_journey() {
             to: "2024-05-04".into()
         })
     );
-    assert_eq!(est.event_key, "6f1c9b0e2d8a4f7e9b3c1d2e4f5a6b7c|estimate|2024-05-02|2024-05-04");
+    assert_eq!(
+        est.event_key,
+        "6f1c9b0e2d8a4f7e9b3c1d2e4f5a6b7c|estimate|2024-05-02|2024-05-04"
+    );
     assert_eq!(est.provider_code, "aftership_estimated_delivery_date");
 }
 
@@ -117,15 +126,18 @@ fn info_received_only_is_never_possession() {
 #[test]
 fn empty_estimates_are_ignored() {
     let mut v = value(DOCUMENTED);
-    v["msg"]["aftership_estimated_delivery_date"] =
-        json!({"estimated_delivery_date": null, "confidence_code": null});
+    v["msg"]["aftership_estimated_delivery_date"] = json!({"estimated_delivery_date": null, "confidence_code": null});
     v["msg"]["latest_estimated_delivery"] = Value::Null;
     v["msg"]["expected_delivery"] = json!("soon");
     assert!(ok(&bytes(&v)).iter().all(|e| e.estimated_delivery.is_none()));
     // An `edd_revise` (webhook specifications: "All EDD updates") with a new date.
     v["event"] = json!("edd_revise");
-    v["msg"]["latest_estimated_delivery"] = json!({"type": "specific", "source": "carrier", "datetime": "2024-05-06T00:00:00Z"});
-    let est: Vec<_> = ok(&bytes(&v)).into_iter().filter_map(|e| e.estimated_delivery).collect();
+    v["msg"]["latest_estimated_delivery"] =
+        json!({"type": "specific", "source": "carrier", "datetime": "2024-05-06T00:00:00Z"});
+    let est: Vec<_> = ok(&bytes(&v))
+        .into_iter()
+        .filter_map(|e| e.estimated_delivery)
+        .collect();
     assert_eq!(est, vec![Estimate::day("2024-05-06")]);
 }
 
@@ -137,8 +149,10 @@ fn snapshots_have_stable_keys() {
     assert_eq!(a, keys(&ok(DOCUMENTED)));
     let mut v = value(DOCUMENTED);
     if let Some(cps) = v["msg"]["checkpoints"].as_array_mut() {
-        cps.push(json!({"checkpoint_time":"2024-05-03T15:00:00-04:00","message":"Returned to shipper","tag":"Exception",
-            "subtag":"Exception_011","hash":"a6"}));
+        cps.push(
+            json!({"checkpoint_time":"2024-05-03T15:00:00-04:00","message":"Returned to shipper","tag":"Exception",
+            "subtag":"Exception_011","hash":"a6"}),
+        );
     }
     let b = keys(&ok(&bytes(&v)));
     let new: Vec<_> = b.iter().filter(|k| !a.contains(k)).collect();
@@ -163,13 +177,38 @@ fn exceptions_name_the_responsible_party() {
     let cp = |subtag: &str, tag: &str, msg: &str, t: &str| json!({"checkpoint_time":t,"message":msg,"tag":tag,"subtag":subtag});
     v["msg"]["checkpoints"] = json!([
         cp("Exception_002", "Exception", "Customer moved", "2024-05-01T10:00:00"),
-        cp("Exception_003", "Exception", "Refused by recipient", "2024-05-01T11:00:00"),
+        cp(
+            "Exception_003",
+            "Exception",
+            "Refused by recipient",
+            "2024-05-01T11:00:00"
+        ),
         cp("Exception_004", "Exception", "Held in customs", "2024-05-01T12:00:00"),
         cp("Exception_017", "Exception", "Severe weather", "2024-05-01T13:00:00"),
-        cp("Exception_010", "Exception", "Returning to sender", "2024-05-01T14:00:00"),
-        cp("Exception_001", "Exception", "Delay due to weather conditions", "2024-05-01T15:00:00"),
-        cp("AttemptFail_001", "AttemptFail", "Attempted, no one home", "2024-05-01T16:00:00"),
-        cp("AvailableForPickup_001", "AvailableForPickup", "At UPS Access Point", "2024-05-01T17:00:00"),
+        cp(
+            "Exception_010",
+            "Exception",
+            "Returning to sender",
+            "2024-05-01T14:00:00"
+        ),
+        cp(
+            "Exception_001",
+            "Exception",
+            "Delay due to weather conditions",
+            "2024-05-01T15:00:00"
+        ),
+        cp(
+            "AttemptFail_001",
+            "AttemptFail",
+            "Attempted, no one home",
+            "2024-05-01T16:00:00"
+        ),
+        cp(
+            "AvailableForPickup_001",
+            "AvailableForPickup",
+            "At UPS Access Point",
+            "2024-05-01T17:00:00"
+        ),
     ]);
     let evs = ok(&bytes(&v));
     let got: Vec<_> = evs
@@ -217,7 +256,10 @@ fn other_events_and_bad_bodies() {
     let pending = json!({"event":"tracking_pending_time","event_id":"x","msg":{"id":"1","tracking_number":"1"},"ts":1});
     assert_eq!(ok(&bytes(&pending)), vec![]);
     assert!(matches!(normalize(b"{\"event\""), Err(DecodeError::NotJson(_))));
-    assert!(matches!(normalize(b"\"tracking_update\""), Err(DecodeError::Shape { .. })));
+    assert!(matches!(
+        normalize(b"\"tracking_update\""),
+        Err(DecodeError::Shape { .. })
+    ));
     let no_msg = json!({"event":"tracking_update"});
     assert!(matches!(normalize(&bytes(&no_msg)), Err(DecodeError::Shape { .. })));
     let bad = json!({"event":"tracking_update","msg":{"tracking_number":"1","checkpoints":{}}});
@@ -234,9 +276,9 @@ proptest! {
         msg in json_value(),
         at in any::<usize>(), len in 0usize..16, with in json_ish(),
     ) {
-        let _ = normalize(&raw);
-        let _ = normalize(ish.as_bytes());
-        let _ = normalize(&bytes(&json!({"event":"tracking_update","msg":msg})));
-        let _ = normalize(&splice(DOCUMENTED, at, len, with.as_bytes()));
+        holds_invariants(normalize(&raw))?;
+        holds_invariants(normalize(ish.as_bytes()))?;
+        holds_invariants(normalize(&bytes(&json!({"event":"tracking_update","msg":msg}))))?;
+        holds_invariants(normalize(&splice(DOCUMENTED, at, len, with.as_bytes())))?;
     }
 }

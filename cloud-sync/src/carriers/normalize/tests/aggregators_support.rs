@@ -95,3 +95,24 @@ pub fn splice(base: &[u8], at: usize, len: usize, with: &[u8]) -> Vec<u8> {
     out.extend_from_slice(base.get(end..).unwrap_or_default());
     out
 }
+
+/// What any body gives, whatever it is: either a typed error or events that
+/// keep the rules (keys present and unique, possession exactly when the
+/// milestone is a carrier-possession one, so never for a label).
+pub fn holds_invariants(
+    r: Result<Vec<CarrierEvent>, crate::carriers::normalize::DecodeError>,
+) -> Result<(), TestCaseError> {
+    let Ok(evs) = r else {
+        return Ok(());
+    };
+    let mut seen = std::collections::HashSet::new();
+    for e in &evs {
+        prop_assert!(!e.event_key.is_empty());
+        prop_assert!(seen.insert(e.event_key.clone()), "duplicate key {}", e.event_key);
+        prop_assert_eq!(
+            e.carrier_possession,
+            e.milestone.is_some_and(Milestone::is_carrier_possession)
+        );
+    }
+    Ok(())
+}

@@ -4,9 +4,9 @@
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
-use super::aggregators_support::{json_ish, json_value, keys, milestones, splice};
-use crate::carriers::normalize::easypost::normalize;
+use super::aggregators_support::{holds_invariants, json_ish, json_value, keys, milestones, splice};
 use crate::carriers::normalize::DecodeError;
+use crate::carriers::normalize::easypost::normalize;
 use crate::carriers::{CarrierEvent, Estimate, Provider};
 use crate::status::{Milestone as M, Party};
 
@@ -70,13 +70,19 @@ fn event_body_fixture_gives_label_then_acceptance_then_transit() {
     assert_eq!(first.tracking_number, "1");
     assert_eq!(first.carrier, "fedex");
     assert_eq!(first.provider_code, "pre_transit/label_created/OC");
-    assert_eq!(first.event_key, "trk_1|2024-07-31T15:00:00Z|pre_transit|label_created|OC");
+    assert_eq!(
+        first.event_key,
+        "trk_1|2024-07-31T15:00:00Z|pre_transit|label_created|OC"
+    );
     assert_eq!(first.description, "Shipment information sent to FedEx");
     let pickup = &evs[1];
     assert_eq!(pickup.provider_code, "in_transit/arrived_at_facility/PU");
     assert_eq!(pickup.event_time_ms, Some(1_722_454_020_000));
     assert_eq!(pickup.offset_minutes, Some(0));
-    let loc = pickup.location.as_ref().map(|l| (l.city.as_deref(), l.state.as_deref(), l.postal_code.as_deref()));
+    let loc = pickup
+        .location
+        .as_ref()
+        .map(|l| (l.city.as_deref(), l.state.as_deref(), l.postal_code.as_deref()));
     assert_eq!(loc, Some((Some("ORLANDO"), Some("FL"), Some("32809"))));
     // Estimate from carrier_detail.est_delivery_date_local, keyed by its value.
     let est = &evs[7];
@@ -93,7 +99,10 @@ fn event_body_fixture_gives_label_then_acceptance_then_transit() {
 fn label_only_tracker_is_never_possession_and_its_placeholder_estimate_is_dropped() {
     let evs = ok(&bytes(&tracker_created_event()));
     assert_eq!(evs.len(), 2);
-    assert!(evs.iter().all(|e| e.milestone == Some(M::LabelCreated) && !e.carrier_possession));
+    assert!(
+        evs.iter()
+            .all(|e| e.milestone == Some(M::LabelCreated) && !e.carrier_possession)
+    );
     assert!(evs.iter().all(|e| e.estimated_delivery.is_none()));
     assert_eq!(evs[0].carrier, "usps");
     assert_eq!(evs[0].provider_code, "pre_transit/status_update");
@@ -157,17 +166,40 @@ fn unknown_status_is_unmapped_with_its_code() {
 fn last_mile_and_failures_map_with_parties() {
     let mut v = value(EVENT_BODY);
     v["result"]["signed_by"] = json!("J DOE");
-    let d = |status: &str, detail: &str, msg: &str, at: &str| {
-        json!({"object":"TrackingDetail","message":msg,"status":status,"status_detail":detail,"datetime":at,"carrier_code":"","tracking_location":null})
-    };
+    let d = |status: &str, detail: &str, msg: &str, at: &str| json!({"object":"TrackingDetail","message":msg,"status":status,"status_detail":detail,"datetime":at,"carrier_code":"","tracking_location":null});
     v["result"]["tracking_details"] = json!([
-        d("failure", "delivery_exception", "Delivery attempted - customer not available", "2024-08-05T10:00:00Z"),
-        d("failure", "refused", "Delivery refused by recipient", "2024-08-05T11:00:00Z"),
+        d(
+            "failure",
+            "delivery_exception",
+            "Delivery attempted - customer not available",
+            "2024-08-05T10:00:00Z"
+        ),
+        d(
+            "failure",
+            "refused",
+            "Delivery refused by recipient",
+            "2024-08-05T11:00:00Z"
+        ),
         d("failure", "delayed", "Delay due to weather", "2024-08-05T12:00:00Z"),
-        d("return_to_sender", "return", "Returning package to shipper", "2024-08-06T10:00:00Z"),
-        d("delivered", "arrived_at_destination", "Delivered", "2024-08-07T10:00:00Z"),
+        d(
+            "return_to_sender",
+            "return",
+            "Returning package to shipper",
+            "2024-08-06T10:00:00Z"
+        ),
+        d(
+            "delivered",
+            "arrived_at_destination",
+            "Delivered",
+            "2024-08-07T10:00:00Z"
+        ),
         d("error", "", "Carrier error", "2024-08-07T11:00:00Z"),
-        d("available_for_pickup", "arrived_at_pickup_location", "Ready for pickup", "2024-08-07T12:00:00-04:00"),
+        d(
+            "available_for_pickup",
+            "arrived_at_pickup_location",
+            "Ready for pickup",
+            "2024-08-07T12:00:00-04:00"
+        ),
     ]);
     let evs = ok(&bytes(&v));
     assert_eq!(
@@ -182,7 +214,11 @@ fn last_mile_and_failures_map_with_parties() {
             Some(M::AvailableForPickup)
         ]
     );
-    let parties: Vec<_> = evs.iter().take(7).map(|e| e.exception.as_ref().map(|x| (x.reason.as_str(), x.party))).collect();
+    let parties: Vec<_> = evs
+        .iter()
+        .take(7)
+        .map(|e| e.exception.as_ref().map(|x| (x.reason.as_str(), x.party)))
+        .collect();
     assert_eq!(
         parties,
         vec![
@@ -229,9 +265,9 @@ proptest! {
         tracker in json_value(),
         at in any::<usize>(), len in 0usize..16, with in json_ish(),
     ) {
-        let _ = normalize(&raw);
-        let _ = normalize(ish.as_bytes());
-        let _ = normalize(&bytes(&json!({"description":"tracker.updated","result":tracker})));
-        let _ = normalize(&splice(EVENT_BODY, at, len, with.as_bytes()));
+        holds_invariants(normalize(&raw))?;
+        holds_invariants(normalize(ish.as_bytes()))?;
+        holds_invariants(normalize(&bytes(&json!({"description":"tracker.updated","result":tracker}))))?;
+        holds_invariants(normalize(&splice(EVENT_BODY, at, len, with.as_bytes())))?;
     }
 }

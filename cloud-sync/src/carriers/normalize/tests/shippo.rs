@@ -4,7 +4,7 @@
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
-use super::aggregators_support::{json_ish, json_value, keys, milestones, splice};
+use super::aggregators_support::{holds_invariants, json_ish, json_value, keys, milestones, splice};
 use crate::carriers::normalize::DecodeError;
 use crate::carriers::normalize::shippo::normalize;
 use crate::carriers::{CarrierEvent, Estimate, Provider};
@@ -44,7 +44,10 @@ fn sdk_example_is_delivered_with_its_original_eta() {
     assert_eq!(milestones(&evs), vec![Some(M::Delivered), None]);
     let d = &evs[0];
     assert_eq!(d.provider, Provider::Shippo);
-    assert_eq!((d.carrier.as_str(), d.tracking_number.as_str()), ("usps", "9205590164917312751089"));
+    assert_eq!(
+        (d.carrier.as_str(), d.tracking_number.as_str()),
+        ("usps", "9205590164917312751089")
+    );
     assert!(d.carrier_possession);
     assert_eq!(d.provider_code, "DELIVERED/information_received");
     assert_eq!(d.event_time_ms, Some(1_469_232_000_000));
@@ -78,7 +81,10 @@ fn documented_fields_fixture_gives_the_whole_journey() {
         "usps|9205590164917312751089|2024-05-01T19:11:00Z|TRANSIT|package_accepted|USPS in possession of item"
     );
     assert_eq!(evs[5].estimated_delivery, Some(Estimate::day("2024-05-04")));
-    assert_eq!(evs[5].event_key, "usps|9205590164917312751089|estimate|2024-05-04|2024-05-04");
+    assert_eq!(
+        evs[5].event_key,
+        "usps|9205590164917312751089|estimate|2024-05-04|2024-05-04"
+    );
     assert!(evs.iter().all(|e| e.exception.is_none()));
 }
 
@@ -119,7 +125,10 @@ fn snapshots_have_stable_keys() {
     v["data"]["eta"] = json!("2024-05-07T00:00:00Z");
     let c = keys(&ok(&bytes(&v)));
     let fresh: Vec<_> = c.iter().filter(|k| !keys(&b).contains(k)).collect();
-    assert_eq!(fresh, vec!["usps|9205590164917312751089|estimate|2024-05-07|2024-05-07"]);
+    assert_eq!(
+        fresh,
+        vec!["usps|9205590164917312751089|estimate|2024-05-07|2024-05-07"]
+    );
 }
 
 /// Source: Shippo status enum (trackingstatusenum.md @51b9793): a status outside
@@ -145,16 +154,24 @@ fn unknown_status_is_unmapped_with_its_code() {
 #[test]
 fn failures_map_to_exceptions_with_parties() {
     let mut v = value(DOCUMENTED);
-    let s = |status: &str, code: &str, details: &str, at: &str| {
-        json!({"status":status,"substatus":{"code":code,"text":"","action_required":true},"status_details":details,"status_date":at})
-    };
+    let s = |status: &str, code: &str, details: &str, at: &str| json!({"status":status,"substatus":{"code":code,"text":"","action_required":true},"status_details":details,"status_date":at});
     v["data"]["tracking_history"] = json!([
         s("FAILURE", "address_issue", "Addressee unknown", "2024-05-01T00:00:00Z"),
-        s("FAILURE", "delivery_attempted", "Notice left (no authorized recipient)", "2024-05-02T00:00:00Z"),
+        s(
+            "FAILURE",
+            "delivery_attempted",
+            "Notice left (no authorized recipient)",
+            "2024-05-02T00:00:00Z"
+        ),
         s("TRANSIT", "package_held", "Held in customs", "2024-05-03T00:00:00Z"),
         s("FAILURE", "other", "Weather delay", "2024-05-04T00:00:00Z"),
         s("FAILURE", "package_lost", "Lost", "2024-05-05T00:00:00Z"),
-        s("TRANSIT", "pickup_available", "Available for pickup", "2024-05-06T00:00:00Z"),
+        s(
+            "TRANSIT",
+            "pickup_available",
+            "Available for pickup",
+            "2024-05-06T00:00:00Z"
+        ),
     ]);
     v["data"]["tracking_status"] = Value::Null;
     let got: Vec<_> = ok(&bytes(&v))
@@ -180,7 +197,8 @@ fn failures_map_to_exceptions_with_parties() {
 /// typed errors.
 #[test]
 fn other_events_and_bad_bodies() {
-    let tx = json!({"event":"transaction_created","test":true,"data":{"status":"SUCCESS","tracking_status":"DELIVERED"}});
+    let tx =
+        json!({"event":"transaction_created","test":true,"data":{"status":"SUCCESS","tracking_status":"DELIVERED"}});
     assert_eq!(ok(&bytes(&tx)), vec![]);
     assert!(matches!(normalize(b"{\"data\":"), Err(DecodeError::NotJson(_))));
     assert!(matches!(normalize(b"42"), Err(DecodeError::Shape { .. })));
@@ -200,9 +218,9 @@ proptest! {
         data in json_value(),
         at in any::<usize>(), len in 0usize..16, with in json_ish(),
     ) {
-        let _ = normalize(&raw);
-        let _ = normalize(ish.as_bytes());
-        let _ = normalize(&bytes(&json!({"event":"track_updated","data":data})));
-        let _ = normalize(&splice(DOCUMENTED, at, len, with.as_bytes()));
+        holds_invariants(normalize(&raw))?;
+        holds_invariants(normalize(ish.as_bytes()))?;
+        holds_invariants(normalize(&bytes(&json!({"event":"track_updated","data":data}))))?;
+        holds_invariants(normalize(&splice(DOCUMENTED, at, len, with.as_bytes())))?;
     }
 }
