@@ -2,3 +2,4 @@ mod aftership;
 mod aggregators_support;
 mod easypost;
 mod shippo;
+mod ups;
