@@ -1,5 +1,6 @@
 mod aftership;
 mod aggregators_support;
 mod easypost;
+mod fedex;
 mod shippo;
 mod ups;
