@@ -3,5 +3,6 @@ mod aggregators_support;
 mod easypost;
 mod fedex;
 mod karrio;
+mod seventeen_track;
 mod shippo;
 mod ups;
