@@ -6,3 +6,4 @@ mod karrio;
 mod seventeen_track;
 mod shippo;
 mod ups;
+mod waymark;
