@@ -195,7 +195,11 @@ fn exception(event_type: &str, exception_code: &str, delay_type: &str) -> Option
 }
 
 fn estimate(r: &TrackResult) -> Option<Estimate> {
-    if let Some(w) = r.estimated_delivery_time_window.as_ref().and_then(|w| w.window.as_ref()) {
+    if let Some(w) = r
+        .estimated_delivery_time_window
+        .as_ref()
+        .and_then(|w| w.window.as_ref())
+    {
         let from = time::date(text(&w.begins));
         let to = time::date(text(&w.ends));
         match (from, to) {
@@ -221,8 +225,11 @@ pub fn normalize(body: &[u8]) -> Result<Vec<CarrierEvent>, DecodeError> {
     let mut seen = HashSet::new();
     for c in &results {
         for r in &c.track_results {
-            let tn = some_text(&c.tracking_number)
-                .or_else(|| r.tracking_number_info.as_ref().and_then(|i| some_text(&i.tracking_number)));
+            let tn = some_text(&c.tracking_number).or_else(|| {
+                r.tracking_number_info
+                    .as_ref()
+                    .and_then(|i| some_text(&i.tracking_number))
+            });
             let Some(tn) = tn else { continue };
             let pod = r
                 .delivery_details

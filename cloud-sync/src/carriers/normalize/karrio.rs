@@ -140,7 +140,12 @@ fn short_hash(parts: &[&str]) -> String {
         ctx.update(p.as_bytes());
         ctx.update(&[0x1f]);
     }
-    ctx.finish().as_ref().iter().take(8).map(|b| format!("{b:02x}")).collect()
+    ctx.finish()
+        .as_ref()
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// `date` (`YYYY-MM-DD`) and `time` (`HH:MM AM/PM`, sometimes `14:29 PM`).
@@ -187,7 +192,12 @@ pub fn normalize(body: &[u8]) -> Result<Vec<CarrierEvent>, DecodeError> {
         ev.carrier = carrier.clone();
         ev.event_key = key;
         ev.milestone = m;
-        ev.provider_code = [status, reason, code].iter().filter(|s| !s.is_empty()).copied().collect::<Vec<_>>().join("/");
+        ev.provider_code = [status, reason, code]
+            .iter()
+            .filter(|s| !s.is_empty())
+            .copied()
+            .collect::<Vec<_>>()
+            .join("/");
         ev.description = description.to_string();
         ev.carrier_possession = m.is_some_and(Milestone::is_carrier_possession);
         ev.event_time_ms = at.map(|a| a.ms);

@@ -143,8 +143,13 @@ fn map(code: &str) -> (Option<Milestone>, Option<ExceptionInfo>) {
     match code {
         "InfoReceived" => (Some(LabelCreated), None),
         "InTransit_PickedUp" | "PickedUp" => (Some(CarrierAccepted), None),
-        "InTransit_Departure" | "InTransit_Arrival" | "InTransit_CustomsProcessing" | "InTransit_CustomsReleased"
-        | "InTransit_Other" | "Departure" | "Arrival" => (Some(InTransit), None),
+        "InTransit_Departure"
+        | "InTransit_Arrival"
+        | "InTransit_CustomsProcessing"
+        | "InTransit_CustomsReleased"
+        | "InTransit_Other"
+        | "Departure"
+        | "Arrival" => (Some(InTransit), None),
         "InTransit_CustomsRequiringInformation" => {
             (Some(InTransit), exc("customs_information_required", Party::Customs))
         }
@@ -172,7 +177,12 @@ fn short_hash(parts: &[&str]) -> String {
         ctx.update(p.as_bytes());
         ctx.update(&[0x1f]);
     }
-    ctx.finish().as_ref().iter().take(8).map(|b| format!("{b:02x}")).collect()
+    ctx.finish()
+        .as_ref()
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 pub fn normalize(body: &[u8]) -> Result<Vec<CarrierEvent>, DecodeError> {
@@ -206,7 +216,12 @@ pub fn normalize(body: &[u8]) -> Result<Vec<CarrierEvent>, DecodeError> {
             ev.carrier = carrier.clone();
             ev.event_key = key;
             ev.milestone = milestone;
-            ev.provider_code = [stage, sub].iter().filter(|s| !s.is_empty()).copied().collect::<Vec<_>>().join("/");
+            ev.provider_code = [stage, sub]
+                .iter()
+                .filter(|s| !s.is_empty())
+                .copied()
+                .collect::<Vec<_>>()
+                .join("/");
             ev.description = description.to_string();
             ev.carrier_possession = milestone.is_some_and(Milestone::is_carrier_possession);
             ev.event_time_ms = at.map(|a| a.ms);

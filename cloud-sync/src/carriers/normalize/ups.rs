@@ -98,7 +98,13 @@ fn map(kind: &str, code: &str, delivered: bool) -> (Option<Milestone>, Option<Ex
             } else {
                 format!("ups_exception:{code}")
             };
-            (None, Some(ExceptionInfo { reason, party: Party::Carrier }))
+            (
+                None,
+                Some(ExceptionInfo {
+                    reason,
+                    party: Party::Carrier,
+                }),
+            )
         }
         _ => (None, None),
     }
@@ -165,9 +171,17 @@ pub fn normalize(body: &[u8]) -> Result<Vec<CarrierEvent>, DecodeError> {
 
     let mut ev = CarrierEvent::new(Provider::Ups, tracking_number);
     ev.carrier = "ups".to_string();
-    ev.event_key = format!("{tracking_number}|{gmt_date}|{gmt_time}|{}", if code.is_empty() { kind } else { code });
+    ev.event_key = format!(
+        "{tracking_number}|{gmt_date}|{gmt_time}|{}",
+        if code.is_empty() { kind } else { code }
+    );
     ev.milestone = milestone;
-    ev.provider_code = [kind, code].iter().filter(|s| !s.is_empty()).copied().collect::<Vec<_>>().join("/");
+    ev.provider_code = [kind, code]
+        .iter()
+        .filter(|s| !s.is_empty())
+        .copied()
+        .collect::<Vec<_>>()
+        .join("/");
     ev.description = text(&status.description).to_string();
     ev.carrier_possession = milestone.is_some_and(Milestone::is_carrier_possession);
     ev.event_time_ms = at.map(|a| a.ms);

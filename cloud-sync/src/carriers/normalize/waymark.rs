@@ -152,7 +152,8 @@ pub fn normalize(body: &[u8]) -> Result<Vec<CarrierEvent>, DecodeError> {
         }
         if let Some(est) = &e.estimated_delivery {
             let (from, to) = (text(&est.from), text(&est.to));
-            let from_day = day(from).ok_or_else(|| DecodeError::shape(&path("estimated_delivery.from"), "not YYYY-MM-DD"))?;
+            let from_day =
+                day(from).ok_or_else(|| DecodeError::shape(&path("estimated_delivery.from"), "not YYYY-MM-DD"))?;
             let to_day = if to.is_empty() {
                 from_day.clone()
             } else {

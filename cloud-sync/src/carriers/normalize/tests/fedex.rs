@@ -4,6 +4,8 @@
 
 use proptest::prelude::*;
 
+use super::aggregators_support::holds_invariants;
+
 use crate::carriers::normalize::{DecodeError, fedex::normalize};
 use crate::status::{Milestone, Party};
 
@@ -11,7 +13,10 @@ const ONE: &[u8] = include_bytes!("../../../../tests/data/carriers/fedex/karrio-
 const DUP: &[u8] = include_bytes!("../../../../tests/data/carriers/fedex/karrio-duplicate-tracking-response.json");
 
 fn by_code<'a>(events: &'a [crate::carriers::CarrierEvent], code: &str) -> Vec<&'a crate::carriers::CarrierEvent> {
-    events.iter().filter(|e| e.provider_code.split('/').nth(1) == Some(code)).collect()
+    events
+        .iter()
+        .filter(|e| e.provider_code.split('/').nth(1) == Some(code))
+        .collect()
 }
 
 /// Source: `TrackingResponse`: one PU scan → carrier_accepted with possession
@@ -19,7 +24,7 @@ fn by_code<'a>(events: &'a [crate::carriers::CarrierEvent], code: &str) -> Vec<&
 /// second result (tracking number not found) gives nothing.
 #[test]
 fn tracking_response_pickup_and_estimate_window() {
-    let events = normalize(ONE).unwrap();
+    let events = normalize(ONE).expect("decodes");
     assert_eq!(events.len(), 2);
     let pu = &events[0];
     assert_eq!(pu.tracking_number, "123456789012");
@@ -29,8 +34,11 @@ fn tracking_response_pickup_and_estimate_window() {
     assert_eq!(pu.offset_minutes, Some(-420));
     assert_eq!(pu.event_time_ms, Some(1_517_598_060_000));
     assert_eq!(pu.location.as_ref().and_then(|l| l.city.as_deref()), Some("SEATTLE"));
-    assert_eq!(pu.event_key, "123456789012|2018-02-02T12:01:00-07:00|PU|SEATTLE,WA,98101,US");
-    let est = events[1].estimated_delivery.as_ref().unwrap();
+    assert_eq!(
+        pu.event_key,
+        "123456789012|2018-02-02T12:01:00-07:00|PU|SEATTLE,WA,98101,US"
+    );
+    let est = events[1].estimated_delivery.as_ref().expect("present");
     assert_eq!((est.from.as_str(), est.to.as_str()), ("2021-10-01", "2021-10-15"));
     assert_eq!(events[1].milestone, None);
 }
@@ -41,18 +49,28 @@ fn tracking_response_pickup_and_estimate_window() {
 /// receiver's name; AO unmapped and kept.
 #[test]
 fn duplicate_response_gives_each_scan_its_milestone() {
-    let events = normalize(DUP).unwrap();
+    let events = normalize(DUP).expect("decodes");
     let oc = by_code(&events, "OC");
     assert_eq!(oc.len(), 1);
     assert_eq!(oc[0].milestone, Some(Milestone::LabelCreated));
     assert!(!oc[0].carrier_possession, "label only is never possession");
     assert_eq!(by_code(&events, "PU")[0].milestone, Some(Milestone::CarrierAccepted));
-    assert!(by_code(&events, "AR").iter().all(|e| e.milestone == Some(Milestone::InTransit)));
+    assert!(
+        by_code(&events, "AR")
+            .iter()
+            .all(|e| e.milestone == Some(Milestone::InTransit))
+    );
     assert_eq!(by_code(&events, "HP")[0].milestone, Some(Milestone::AvailableForPickup));
     let de = by_code(&events, "DE");
     assert_eq!(de.len(), 2);
-    assert!(de.iter().all(|e| e.milestone == Some(Milestone::DeliveryAttempted) && e.carrier_possession));
-    let parties: Vec<_> = de.iter().map(|e| e.exception.as_ref().unwrap().party).collect();
+    assert!(
+        de.iter()
+            .all(|e| e.milestone == Some(Milestone::DeliveryAttempted) && e.carrier_possession)
+    );
+    let parties: Vec<_> = de
+        .iter()
+        .map(|e| e.exception.as_ref().expect("present").party)
+        .collect();
     assert!(parties.contains(&Party::Customer) && parties.contains(&Party::Carrier));
     let dl = by_code(&events, "DL");
     assert_eq!(dl[0].milestone, Some(Milestone::Delivered));
@@ -60,7 +78,7 @@ fn duplicate_response_gives_each_scan_its_milestone() {
     let ao = by_code(&events, "AO");
     assert!(!ao.is_empty() && ao.iter().all(|e| e.is_unmapped()));
     let dy = by_code(&events, "DY");
-    assert_eq!(dy[0].exception.as_ref().unwrap().reason, "delay");
+    assert_eq!(dy[0].exception.as_ref().expect("present").reason, "delay");
     // no estimate: the windows are empty
     assert!(events.iter().all(|e| e.estimated_delivery.is_none()));
 }
@@ -69,8 +87,8 @@ fn duplicate_response_gives_each_scan_its_milestone() {
 /// keys, and keys are unique inside one payload.
 #[test]
 fn same_payload_twice_same_keys() {
-    let a = normalize(DUP).unwrap();
-    let b = normalize(DUP).unwrap();
+    let a = normalize(DUP).expect("decodes");
+    let b = normalize(DUP).expect("decodes");
     assert_eq!(a, b);
     let mut keys: Vec<_> = a.iter().map(|e| e.event_key.clone()).collect();
     keys.sort();
@@ -88,11 +106,11 @@ fn customs_hold_and_unknown_codes() {
             {{"date":"2024-04-25T11:28:00-07:00","eventType":"{code}","eventDescription":"x"}}]}}]}}]}}}}"#
         )
     };
-    let cd = normalize(body("CD").as_bytes()).unwrap();
-    assert_eq!(cd[0].exception.as_ref().unwrap().party, Party::Customs);
+    let cd = normalize(body("CD").as_bytes()).expect("decodes");
+    assert_eq!(cd[0].exception.as_ref().expect("present").party, Party::Customs);
     assert_eq!(cd[0].milestone, None);
     for code in ["HA", "Q9"] {
-        let ev = normalize(body(code).as_bytes()).unwrap();
+        let ev = normalize(body(code).as_bytes()).expect("decodes");
         assert!(ev[0].is_unmapped(), "{code}");
         assert_eq!(ev[0].provider_code, code);
     }
@@ -108,14 +126,15 @@ fn bad_bodies_are_errors() {
 }
 
 proptest! {
-    /// Arbitrary bytes and field values never panic.
+    /// Arbitrary bytes and field values never panic, and what decodes keeps
+    /// the rules (unique keys, possession only with a carrier milestone).
     #[test]
     fn never_panics(body in proptest::collection::vec(any::<u8>(), 0..512), s in ".{0,30}", c in ".{0,3}") {
-        let _ = normalize(&body);
+        holds_invariants(normalize(&body))?;
         let j = serde_json::json!({"output": {"completeTrackResults": [{"trackingNumber": s, "trackResults": [{
             "scanEvents": [{"date": s, "eventType": c, "derivedStatusCode": c, "exceptionCode": c}],
             "estimatedDeliveryTimeWindow": {"window": {"begins": s, "ends": c}},
             "dateAndTimes": [{"type": "ESTIMATED_DELIVERY", "dateTime": s}]}]}]}});
-        let _ = normalize(j.to_string().as_bytes());
+        holds_invariants(normalize(j.to_string().as_bytes()))?;
     }
 }

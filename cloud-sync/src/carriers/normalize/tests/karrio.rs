@@ -5,6 +5,8 @@
 
 use proptest::prelude::*;
 
+use super::aggregators_support::holds_invariants;
+
 use crate::carriers::normalize::{DecodeError, karrio::normalize};
 use crate::status::{Milestone, Party};
 
@@ -25,7 +27,7 @@ const ORDER: &[u8] = fixture!("order-created.json");
 /// delivered event carries `info.signed_by`.
 #[test]
 fn fedex_tracker_history() {
-    let events = normalize(DELIVERED).unwrap();
+    let events = normalize(DELIVERED).expect("decodes");
     assert_eq!(events.len(), 8);
     let m: Vec<_> = events.iter().map(|e| e.milestone).collect();
     assert_eq!(
@@ -41,7 +43,11 @@ fn fedex_tracker_history() {
             Some(Milestone::OutForDelivery),
         ]
     );
-    assert!(events.iter().all(|e| e.carrier == "fedex" && e.tracking_number == "776094337676"));
+    assert!(
+        events
+            .iter()
+            .all(|e| e.carrier == "fedex" && e.tracking_number == "776094337676")
+    );
     assert_eq!(events[0].proof_of_delivery.as_deref(), Some("D.HERRERA"));
     assert!(events[0].carrier_possession);
     assert_eq!(events[2].provider_code, "AO");
@@ -54,13 +60,16 @@ fn fedex_tracker_history() {
 /// estimate `2021-10-01` is its own event.
 #[test]
 fn fedex_tracker_pickup_and_estimate() {
-    let events = normalize(PICKED_UP).unwrap();
+    let events = normalize(PICKED_UP).expect("decodes");
     assert_eq!(events.len(), 2);
     assert_eq!(events[0].milestone, Some(Milestone::CarrierAccepted));
     assert!(events[0].carrier_possession);
     let est = &events[1];
     assert_eq!(est.milestone, None);
-    assert_eq!(est.estimated_delivery.as_ref().map(|e| e.from.as_str()), Some("2021-10-01"));
+    assert_eq!(
+        est.estimated_delivery.as_ref().map(|e| e.from.as_str()),
+        Some("2021-10-01")
+    );
     assert_eq!(est.event_key, "123456789012|estimate|2021-10-01");
 }
 
@@ -69,27 +78,30 @@ fn fedex_tracker_pickup_and_estimate() {
 /// estimate.
 #[test]
 fn single_created_event_is_label_only() {
-    let events = normalize(LABEL).unwrap();
+    let events = normalize(LABEL).expect("decodes");
     assert_eq!(events[0].milestone, Some(Milestone::LabelCreated));
     assert!(!events[0].carrier_possession);
     assert_eq!(events[0].carrier, "ups");
     assert_eq!(events[0].event_time_ms, Some(1_777_630_500_000));
-    assert_eq!(events[1].estimated_delivery.as_ref().map(|e| e.to.as_str()), Some("2026-05-06"));
+    assert_eq!(
+        events[1].estimated_delivery.as_ref().map(|e| e.to.as_str()),
+        Some("2026-05-06")
+    );
 }
 
 /// Built from `TrackingIncidentReason`: consignee_* names the customer,
 /// weather_delay the weather; an event without status is unmapped and kept.
 #[test]
 fn reasons_name_the_party() {
-    let events = normalize(FAILED).unwrap();
+    let events = normalize(FAILED).expect("decodes");
     let failed = &events[0];
     assert_eq!(failed.milestone, Some(Milestone::DeliveryAttempted));
-    let x = failed.exception.as_ref().unwrap();
+    let x = failed.exception.as_ref().expect("present");
     assert_eq!((x.reason.as_str(), x.party), ("consignee_not_home", Party::Customer));
     assert_eq!(failed.provider_code, "delivery_failed/consignee_not_home/ZN");
     let delayed = &events[1];
     assert_eq!(delayed.milestone, None);
-    assert_eq!(delayed.exception.as_ref().unwrap().party, Party::Weather);
+    assert_eq!(delayed.exception.as_ref().expect("present").party, Party::Weather);
     assert!(events[2].is_unmapped());
     assert_eq!(events[2].provider_code, "QQ");
     assert_eq!(events[3].milestone, Some(Milestone::CarrierAccepted));
@@ -98,14 +110,20 @@ fn reasons_name_the_party() {
 /// Source: the delivered tracker above sent twice: identical keys.
 #[test]
 fn same_snapshot_twice_same_keys() {
-    let keys = |b| normalize(b).unwrap().into_iter().map(|e| e.event_key).collect::<Vec<_>>();
+    let keys = |b| {
+        normalize(b)
+            .expect("decodes")
+            .into_iter()
+            .map(|e| e.event_key)
+            .collect::<Vec<_>>()
+    };
     assert_eq!(keys(DELIVERED), keys(DELIVERED));
 }
 
 /// Built: `order_created` is not about tracking: no events, no error.
 #[test]
 fn other_events_give_nothing() {
-    assert_eq!(normalize(ORDER).unwrap(), vec![]);
+    assert_eq!(normalize(ORDER).expect("decodes"), vec![]);
     assert!(matches!(normalize(b"nope"), Err(DecodeError::NotJson(_))));
     assert!(matches!(
         normalize(br#"{"event":"tracker_updated","data":{"events":[]}}"#),
@@ -114,13 +132,14 @@ fn other_events_give_nothing() {
 }
 
 proptest! {
-    /// Arbitrary bytes and field values never panic.
+    /// Arbitrary bytes and field values never panic, and what decodes keeps
+    /// the rules (unique keys, possession only with a carrier milestone).
     #[test]
     fn never_panics(body in proptest::collection::vec(any::<u8>(), 0..512), s in ".{0,20}", t in ".{0,10}") {
-        let _ = normalize(&body);
+        holds_invariants(normalize(&body))?;
         let j = serde_json::json!({"event": "tracker_updated", "data": {"tracking_number": "1", "carrier_name": s,
             "estimated_delivery": s, "info": {"expected_delivery": t},
             "events": [{"date": s, "time": t, "timestamp": s, "code": t, "status": s, "reason": s}]}});
-        let _ = normalize(j.to_string().as_bytes());
+        holds_invariants(normalize(j.to_string().as_bytes()))?;
     }
 }

@@ -4,6 +4,8 @@
 
 use proptest::prelude::*;
 
+use super::aggregators_support::holds_invariants;
+
 use crate::carriers::normalize::{DecodeError, ups::normalize};
 use crate::status::{Milestone, Party};
 
@@ -33,7 +35,7 @@ fn documented_examples_decode_to_their_milestones() {
         (FS, Milestone::Delivered, true),
     ];
     for (body, milestone, possession) in cases {
-        let events = normalize(body).unwrap();
+        let events = normalize(body).expect("decodes");
         let ev = &events[0];
         assert_eq!(ev.milestone, Some(milestone), "{}", ev.provider_code);
         assert_eq!(ev.carrier_possession, possession, "{}", ev.provider_code);
@@ -46,7 +48,7 @@ fn documented_examples_decode_to_their_milestones() {
 /// received) message": label only, never possession, tracking number trimmed.
 #[test]
 fn manifest_is_label_created_without_possession() {
-    let events = normalize(MP).unwrap();
+    let events = normalize(MP).expect("decodes");
     assert_eq!(events.len(), 1, "no scheduled date, no estimate");
     let ev = &events[0];
     assert_eq!(ev.tracking_number, "1ZABCXYZ0112346789");
@@ -60,7 +62,7 @@ fn manifest_is_label_created_without_possession() {
 /// key without an event id, estimate `20240423` as its own event.
 #[test]
 fn origin_scan_has_gmt_time_offset_key_and_estimate() {
-    let events = normalize(OR).unwrap();
+    let events = normalize(OR).expect("decodes");
     assert_eq!(events.len(), 2);
     let ev = &events[0];
     // gmt 2024-04-23 01:29:01Z
@@ -70,7 +72,7 @@ fn origin_scan_has_gmt_time_offset_key_and_estimate() {
     let est = &events[1];
     assert_eq!(est.milestone, None);
     assert_eq!(est.event_key, "1ZABCXYZ0112346789|estimate|2024-04-23");
-    let e = est.estimated_delivery.as_ref().unwrap();
+    let e = est.estimated_delivery.as_ref().expect("present");
     assert_eq!((e.from.as_str(), e.to.as_str()), ("2024-04-23", "2024-04-23"));
 }
 
@@ -78,20 +80,23 @@ fn origin_scan_has_gmt_time_offset_key_and_estimate() {
 /// the original `scheduledDeliveryDate` of a delivery is not an estimate.
 #[test]
 fn delivery_keeps_received_by_and_no_estimate() {
-    let events = normalize(FS).unwrap();
+    let events = normalize(FS).expect("decodes");
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].proof_of_delivery.as_deref(), Some("John"));
-    assert_eq!(events[0].location.as_ref().and_then(|l| l.postal_code.as_deref()), Some("28209"));
+    assert_eq!(
+        events[0].location.as_ref().and_then(|l| l.postal_code.as_deref()),
+        Some("28209")
+    );
 }
 
 /// Source: notes/carriers.md §6(c): UPS has no event id, so the same message
 /// sent twice has the same key, and a different scan a different one.
 #[test]
 fn dedupe_key_without_event_id_is_stable() {
-    let a = normalize(OR).unwrap();
-    let b = normalize(OR).unwrap();
+    let a = normalize(OR).expect("decodes");
+    let b = normalize(OR).expect("decodes");
     assert_eq!(a, b);
-    let c = normalize(DP).unwrap();
+    let c = normalize(DP).expect("decodes");
     assert_ne!(a[0].event_key, c[0].event_key);
     assert_eq!(a[1].event_key, c[1].event_key, "the same estimate is one event");
 }
@@ -108,30 +113,33 @@ fn offsets_void_exception_update_and_unknown() {
             "activityStatus":{{"type":"{kind}","code":"{code}","description":"x"}}{extra}}}"#
         )
     };
-    let mv = normalize(body("MV", "MV", "").as_bytes()).unwrap();
+    let mv = normalize(body("MV", "MV", "").as_bytes()).expect("decodes");
     assert_eq!(mv.len(), 1);
     assert_eq!((mv[0].milestone, mv[0].exception.as_ref()), (None, None));
     assert_eq!(mv[0].provider_code, "MV/MV");
     assert_eq!(mv[0].offset_minutes, Some(330));
     assert!(mv[0].is_unmapped());
 
-    let x = normalize(body("X", "RS", "").as_bytes()).unwrap();
-    let exc = x[0].exception.as_ref().unwrap();
+    let x = normalize(body("X", "RS", "").as_bytes()).expect("decodes");
+    let exc = x[0].exception.as_ref().expect("present");
     assert_eq!((exc.reason.as_str(), exc.party), ("ups_exception:RS", Party::Carrier));
     assert_eq!(x[0].milestone, None);
 
-    let u = normalize(body("U", "SD", r#","scheduledDeliveryDate":"20240503""#).as_bytes()).unwrap();
+    let u = normalize(body("U", "SD", r#","scheduledDeliveryDate":"20240503""#).as_bytes()).expect("decodes");
     assert_eq!(u.len(), 1);
-    assert_eq!(u[0].estimated_delivery.as_ref().unwrap().from, "2024-05-03");
+    assert_eq!(u[0].estimated_delivery.as_ref().expect("present").from, "2024-05-03");
     assert_eq!(u[0].milestone, None);
 
-    let q = normalize(body("Q", "ZZ", "").as_bytes()).unwrap();
+    let q = normalize(body("Q", "ZZ", "").as_bytes()).expect("decodes");
     assert!(q[0].is_unmapped());
     assert_eq!(q[0].provider_code, "Q/ZZ");
 
-    let d = normalize(body("D", "ZZ", "").as_bytes()).unwrap();
-    assert_eq!(d[0].milestone, None, "D without FS or an actual delivery date is not read as delivered");
-    let d = normalize(body("D", "ZZ", r#","actualDeliveryDate":"20240501""#).as_bytes()).unwrap();
+    let d = normalize(body("D", "ZZ", "").as_bytes()).expect("decodes");
+    assert_eq!(
+        d[0].milestone, None,
+        "D without FS or an actual delivery date is not read as delivered"
+    );
+    let d = normalize(body("D", "ZZ", r#","actualDeliveryDate":"20240501""#).as_bytes()).expect("decodes");
     assert_eq!(d[0].milestone, Some(Milestone::Delivered));
 }
 
@@ -146,14 +154,15 @@ fn bad_bodies_are_errors() {
 }
 
 proptest! {
-    /// Arbitrary bytes and arbitrary field values never panic.
+    /// Arbitrary bytes and field values never panic, and what decodes keeps
+    /// the rules (unique keys, possession only with a carrier milestone).
     #[test]
     fn never_panics(body in proptest::collection::vec(any::<u8>(), 0..512),
                     date in ".{0,10}", t in ".{0,8}", off in ".{0,8}", kind in ".{0,3}") {
-        let _ = normalize(&body);
+        holds_invariants(normalize(&body))?;
         let j = serde_json::json!({"trackingNumber": "1Z", "gmtActivityDate": date, "gmtActivityTime": t,
             "localActivityDate": date, "localActivityTime": t, "gmtOffset": off, "scheduledDeliveryDate": date,
             "activityStatus": {"type": kind, "code": off}});
-        let _ = normalize(j.to_string().as_bytes());
+        holds_invariants(normalize(j.to_string().as_bytes()))?;
     }
 }

@@ -3,6 +3,8 @@
 
 use proptest::prelude::*;
 
+use super::aggregators_support::holds_invariants;
+
 use crate::carriers::normalize::{DecodeError, waymark::normalize};
 use crate::status::{Milestone, Party};
 
@@ -12,7 +14,7 @@ const EVENTS: &[u8] = include_bytes!("../../../../tests/data/carriers/waymark/ev
 /// estimate, exception, proof of delivery; an unknown milestone name kept.
 #[test]
 fn documented_example_decodes() {
-    let events = normalize(EVENTS).unwrap();
+    let events = normalize(EVENTS).expect("decodes");
     assert_eq!(events.len(), 5);
     let label = &events[0];
     assert_eq!(label.milestone, Some(Milestone::LabelCreated));
@@ -21,18 +23,24 @@ fn documented_example_decodes() {
     assert_eq!(label.event_key, "mc-7781-1");
     assert_eq!(label.offset_minutes, Some(120));
     assert_eq!(label.event_time_ms, Some(1_777_615_200_000));
-    let est = label.estimated_delivery.as_ref().unwrap();
+    let est = label.estimated_delivery.as_ref().expect("present");
     assert_eq!((est.from.as_str(), est.to.as_str()), ("2026-05-02", "2026-05-03"));
     assert_eq!(events[1].milestone, Some(Milestone::CarrierAccepted));
     assert!(events[1].carrier_possession);
-    assert_eq!(events[1].location.as_ref().and_then(|l| l.city.as_deref()), Some("Lyon"));
-    let x = events[2].exception.as_ref().unwrap();
-    assert_eq!((x.reason.as_str(), x.party), ("recipient_not_available", Party::Customer));
+    assert_eq!(
+        events[1].location.as_ref().and_then(|l| l.city.as_deref()),
+        Some("Lyon")
+    );
+    let x = events[2].exception.as_ref().expect("present");
+    assert_eq!(
+        (x.reason.as_str(), x.party),
+        ("recipient_not_available", Party::Customer)
+    );
     assert_eq!(events[3].proof_of_delivery.as_deref(), Some("signed: M. Durand"));
     assert_eq!(events[3].milestone, Some(Milestone::Delivered));
     assert!(events[4].is_unmapped());
     assert_eq!(events[4].provider_code, "cross_docked");
-    assert_eq!(normalize(EVENTS).unwrap(), events, "same body, same keys");
+    assert_eq!(normalize(EVENTS).expect("decodes"), events, "same body, same keys");
 }
 
 /// Spec: a missing `event_id` or `tracking_number`, a time without offset,
@@ -44,7 +52,10 @@ fn errors_name_the_path() {
         other => panic!("{other:?}"),
     };
     let ok = r#"{"event_id":"a","tracking_number":"T","milestone":"in_transit"}"#;
-    assert_eq!(path_of(&format!(r#"{{"events":[{ok},{ok},{{"tracking_number":"T"}}]}}"#)), "events[2].event_id");
+    assert_eq!(
+        path_of(&format!(r#"{{"events":[{ok},{ok},{{"tracking_number":"T"}}]}}"#)),
+        "events[2].event_id"
+    );
     assert_eq!(path_of(r#"{"events":[{"event_id":"a"}]}"#), "events[0].tracking_number");
     assert_eq!(
         path_of(r#"{"events":[{"event_id":"a","tracking_number":"T","event_time":"2026-05-01T10:00:00"}]}"#),
@@ -56,25 +67,27 @@ fn errors_name_the_path() {
     );
     assert_eq!(path_of("{}"), "events");
     assert!(matches!(normalize(b"]"), Err(DecodeError::NotJson(_))));
-    assert_eq!(normalize(br#"{"events":[]}"#).unwrap(), vec![]);
+    assert_eq!(normalize(br#"{"events":[]}"#).expect("decodes"), vec![]);
 }
 
 /// Spec: the return-chapter and warehouse milestones are not carrier
 /// milestones in this format: kept unmapped.
 #[test]
 fn non_carrier_milestones_are_unmapped() {
-    let ev = normalize(br#"{"events":[{"event_id":"a","tracking_number":"T","milestone":"picked"}]}"#).unwrap();
+    let ev =
+        normalize(br#"{"events":[{"event_id":"a","tracking_number":"T","milestone":"picked"}]}"#).expect("decodes");
     assert!(ev[0].is_unmapped());
     assert_eq!(ev[0].provider_code, "picked");
 }
 
 proptest! {
-    /// Arbitrary bytes and field values never panic.
+    /// Arbitrary bytes and field values never panic, and what decodes keeps
+    /// the rules (unique keys, possession only with a carrier milestone).
     #[test]
     fn never_panics(body in proptest::collection::vec(any::<u8>(), 0..512), s in ".{0,30}", t in ".{0,12}") {
-        let _ = normalize(&body);
+        holds_invariants(normalize(&body))?;
         let j = serde_json::json!({"events": [{"event_id": s, "tracking_number": t, "milestone": s, "event_time": s,
             "estimated_delivery": {"from": s, "to": t}, "exception": {"reason": s, "party": t}}]});
-        let _ = normalize(j.to_string().as_bytes());
+        holds_invariants(normalize(j.to_string().as_bytes()))?;
     }
 }
