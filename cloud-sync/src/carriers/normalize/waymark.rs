@@ -31,8 +31,10 @@
 //! | anything else (`picked`, `lost` ...) | none, the name kept in `provider_code` | no |
 //!
 //! Errors (`Shape`, naming the path): a missing `events` array, a missing or
-//! empty `events[i].event_id` or `events[i].tracking_number`, an
-//! `event_time` that is not RFC 3339 with an offset, an estimate date that
+//! empty `events[i].event_id` or `events[i].tracking_number`, a missing
+//! `event_time` on an event with a milestone or an exception (only an
+//! estimate may come without one), an `event_time` that is not RFC 3339 with
+//! an offset, an estimate date that
 //! is not `YYYY-MM-DD`, an exception party other than `carrier`, `merchant`,
 //! `customer`, `customs`, `weather`. Source: this module (our format).
 
@@ -135,6 +137,13 @@ pub fn normalize(body: &[u8]) -> Result<Vec<CarrierEvent>, DecodeError> {
         ev.provider_code = name.to_string();
         ev.carrier_possession = ev.milestone.is_some_and(Milestone::is_carrier_possession);
         ev.description = text(&e.description).to_string();
+        let needs_time = !name.is_empty() || e.exception.is_some();
+        if needs_time && text(&e.event_time).is_empty() {
+            return Err(DecodeError::shape(
+                &path("event_time"),
+                "required with a milestone or an exception",
+            ));
+        }
         if let Some(t) = some_text(&e.event_time) {
             let at = chrono::DateTime::parse_from_rfc3339(&t)
                 .map_err(|_| DecodeError::shape(&path("event_time"), "not RFC 3339 with an offset"))?;

@@ -51,7 +51,7 @@ fn errors_name_the_path() {
         Err(DecodeError::Shape { path, .. }) => path,
         other => panic!("{other:?}"),
     };
-    let ok = r#"{"event_id":"a","tracking_number":"T","milestone":"in_transit"}"#;
+    let ok = r#"{"event_id":"a","tracking_number":"T","milestone":"in_transit","event_time":"2026-05-01T10:00:00Z"}"#;
     assert_eq!(
         path_of(&format!(r#"{{"events":[{ok},{ok},{{"tracking_number":"T"}}]}}"#)),
         "events[2].event_id"
@@ -62,8 +62,23 @@ fn errors_name_the_path() {
         "events[0].event_time"
     );
     assert_eq!(
-        path_of(r#"{"events":[{"event_id":"a","tracking_number":"T","exception":{"reason":"x","party":"ufo"}}]}"#),
+        path_of(
+            r#"{"events":[{"event_id":"a","tracking_number":"T","event_time":"2026-05-01T10:00:00Z","exception":{"reason":"x","party":"ufo"}}]}"#
+        ),
         "events[0].exception.party"
+    );
+    assert_eq!(
+        path_of(r#"{"events":[{"event_id":"a","tracking_number":"T","milestone":"delivered"}]}"#),
+        "events[0].event_time"
+    );
+    let estimate_only =
+        r#"{"events":[{"event_id":"a","tracking_number":"T","estimated_delivery":{"from":"2026-05-04"}}]}"#;
+    let est = normalize(estimate_only.as_bytes()).expect("decodes");
+    assert_eq!(est[0].milestone, None);
+    assert_eq!(est[0].event_time_ms, None);
+    assert_eq!(
+        est[0].estimated_delivery.as_ref().map(|e| e.to.as_str()),
+        Some("2026-05-04")
     );
     assert_eq!(path_of("{}"), "events");
     assert!(matches!(normalize(b"]"), Err(DecodeError::NotJson(_))));
@@ -75,7 +90,7 @@ fn errors_name_the_path() {
 #[test]
 fn non_carrier_milestones_are_unmapped() {
     let ev =
-        normalize(br#"{"events":[{"event_id":"a","tracking_number":"T","milestone":"picked"}]}"#).expect("decodes");
+        normalize(br#"{"events":[{"event_id":"a","tracking_number":"T","milestone":"picked","event_time":"2026-05-01T10:00:00Z"}]}"#).expect("decodes");
     assert!(ev[0].is_unmapped());
     assert_eq!(ev[0].provider_code, "picked");
 }
