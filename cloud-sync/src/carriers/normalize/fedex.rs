@@ -37,6 +37,8 @@
 //! - Estimate: `estimatedDeliveryTimeWindow.window{begins,ends}`, else a
 //!   `dateAndTimes[]` entry of type `ESTIMATED_DELIVERY`: a separate
 //!   estimate-only event keyed `trackingNumber|estimate|from|to`.
+//! - `provider_code`: `derivedStatusCode/eventType/exceptionCode` (empty
+//!   parts left out), e.g. `DE/DE/08`.
 //! - Tracking number: `completeTrackResults[].trackingNumber` (the one
 //!   subscribed), else `trackingNumberInfo.trackingNumber`.
 
