@@ -94,8 +94,9 @@ impl Central {
 
     async fn create_order(&self, number: &str, tracking: &str, sscc: Option<&str>) -> anyhow::Result<()> {
         let mut parcel = json!({"items": [{"sku": "TENT-2P", "quantity": 1}]});
-        if let Some(s) = sscc {
-            parcel["sscc"] = json!(s);
+        match sscc {
+            Some(s) => parcel["sscc"] = json!(s),
+            None => parcel["tracking_number"] = json!(tracking),
         }
         let body = json!({
             "order_number": number,
@@ -217,8 +218,16 @@ async fn a_signed_easypost_webhook_moves_a_parcel_and_a_resend_or_a_bad_signatur
     assert_eq!(c.post("easypost", "main", reserialized.as_bytes(), &good).await?, 401);
     // Unknown account, oversized body.
     assert_eq!(c.post("easypost", "nobody", delivered.as_bytes(), &good).await?, 404);
+    // On a connection of its own: the server answers before reading the body
+    // and closes the connection, which a pooled one would then reuse.
     let huge = vec![b' '; 2 << 20];
-    assert_eq!(c.post("easypost", "main", &huge, &good).await?, 413);
+    let resp = reqwest::Client::new()
+        .post(c.api("/webhooks/carriers/easypost/main")?)
+        .header("X-Hmac-Signature", good[0].1.clone())
+        .body(huge)
+        .send()
+        .await?;
+    assert_eq!(resp.status().as_u16(), 413);
     assert_eq!(c.webhooks().await?.len(), 2, "refused webhooks are not stored");
     assert_eq!(c.order("SO-3001").await?["updated_at"], v["updated_at"]);
 
