@@ -516,8 +516,10 @@ pub(super) fn decode_order(bytes: &[u8]) -> Result<OrderRecord, StoreError> {
         .map_err(|e| StoreError::Corrupt(format!("stored order: {e}")))
 }
 
-/// In `tx`: the order owning `identifier` (a parcel or shipment identifier),
-/// locked for update on PostgreSQL.
+/// In `tx`: the order owning `identifier` (a parcel or shipment identifier).
+/// Not locked: callers that change the order lock it through
+/// [`refresh_numbers`], in order-number order, so two writers never wait on
+/// each other in opposite orders.
 pub(crate) fn order_owning(tx: &mut Tx<'_>, identifier: &str) -> Result<Option<OrderRecord>, StoreError> {
     let Some(row) = tx.query_opt(
         "SELECT order_number FROM order_identifiers WHERE identifier = $1",
@@ -526,7 +528,7 @@ pub(crate) fn order_owning(tx: &mut Tx<'_>, identifier: &str) -> Result<Option<O
     else {
         return Ok(None);
     };
-    load_order(tx, &row.text(0)?, true)
+    load_order(tx, &row.text(0)?, false)
 }
 
 /// In `tx`: recomputes the status of the orders `numbers` (in their order,
