@@ -44,7 +44,7 @@ impl Default for Scenario {
     fn default() -> Self {
         Self {
             carrier: "ups".into(),
-            start: Utc::now() - chrono::Duration::days(2),
+            start: two_days_ago(),
             journey: DEFAULT_JOURNEY,
             duplicates_percent: 0.0,
             out_of_order_percent: 0.0,
@@ -55,6 +55,12 @@ impl Default for Scenario {
             seed: 1,
         }
     }
+}
+
+/// Two days before now, in whole seconds (providers write seconds).
+pub fn two_days_ago() -> DateTime<Utc> {
+    let t = Utc::now() - chrono::Duration::days(2);
+    DateTime::from_timestamp(t.timestamp(), 0).unwrap_or(t)
 }
 
 /// One POST: a body in the provider's format telling step `step` of a
