@@ -90,11 +90,27 @@ enum Command {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// Carrier tools for support and integration engineers.
+    #[command(subcommand)]
+    Carrier(CarrierCommand),
     /// Print the SHA-256 of an API token read from stdin, for `[[api.tokens]]`.
     HashToken {
         /// Generate a new token instead and print it with its hash.
         #[arg(long)]
         generate: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CarrierCommand {
+    /// Print each canonical event of a provider's webhook body (FILE, or stdin)
+    /// as one JSON line: what the carrier really sent, as central reads it.
+    /// Exits 1 when the body does not decode.
+    Decode {
+        /// easypost, aftership, shippo, 17track, ups, fedex, karrio or waymark.
+        #[arg(long)]
+        provider: String,
+        file: Option<PathBuf>,
     },
 }
 
@@ -133,6 +149,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         }
     };
     match cli.command {
+        Command::Carrier(CarrierCommand::Decode { provider, file }) => carrier_decode(&provider, file.as_deref()),
         Command::HashToken { generate } => hash_token(generate),
         Command::CheckConfig { file } => match load(Some(&file)).and_then(RawConfig::validate) {
             Ok(c) => {
@@ -342,6 +359,43 @@ async fn run(config: SyncConfig) -> ExitCode {
 
 /// Secrets shorter than this are refused: a token must not be guessable.
 const MIN_SECRET_LEN: usize = 32;
+
+fn carrier_decode(provider: &str, file: Option<&Path>) -> ExitCode {
+    use std::io::{Read, Write};
+    let Some(provider) = crate::carriers::Provider::parse(provider) else {
+        eprintln!(
+            "error: unknown provider `{provider}` (easypost, aftership, shippo, 17track, ups, fedex, karrio, waymark)"
+        );
+        return ExitCode::from(2);
+    };
+    let mut body = Vec::new();
+    let read = match file {
+        Some(f) => std::fs::File::open(f).and_then(|mut h| h.read_to_end(&mut body)),
+        None => std::io::stdin().read_to_end(&mut body),
+    };
+    if let Err(e) = read {
+        eprintln!("error: cannot read the body: {e}");
+        return ExitCode::from(2);
+    }
+    match crate::carriers::normalize(provider, &body) {
+        Ok(events) => {
+            let mut out = std::io::stdout().lock();
+            for e in &events {
+                if writeln!(out, "{}", crate::carriers::event::decode_line(e)).is_err() {
+                    return ExitCode::FAILURE;
+                }
+            }
+            if events.is_empty() {
+                eprintln!("no tracking events in this body (not a tracking event type?)");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {provider}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
 
 fn hash_token(generate: bool) -> ExitCode {
     use crate::auth::secret;

@@ -191,6 +191,39 @@ pub async fn start(config: SyncConfig, shutdown: CancellationToken) -> Result<Ru
             .instrument(info_span!("task", source = "token_refresh")),
         )
     };
+    let carriers_wake = Arc::new(tokio::sync::Notify::new());
+    let carriers = {
+        let (settings, st, wake) = (config.carriers.clone(), store.clone(), carriers_wake.clone());
+        tokio::task::spawn_blocking(move || carriers::receiver::CarrierIntake::start(&settings, st, wake))
+            .await
+            .map_err(|e| SyncError::Worker(e.to_string()))?
+            .map_err(|source| SyncError::Store {
+                url: store.describe(),
+                source,
+            })?
+    };
+    let normalizer = tokio::spawn(
+        carriers::receiver::run_normalizer(store.clone(), metrics.clone(), carriers_wake.clone(), shutdown.clone())
+            .instrument(info_span!("task", source = "carrier_normalizer")),
+    );
+    let carrier_refresh = {
+        let (intake, shutdown) = (carriers.clone(), shutdown.clone());
+        tokio::spawn(
+            async move {
+                loop {
+                    tokio::select! {
+                        () = shutdown.cancelled() => return,
+                        () = tokio::time::sleep(auth::REFRESH_INTERVAL) => {}
+                    }
+                    let i = intake.clone();
+                    if let Ok(Err(e)) = tokio::task::spawn_blocking(move || i.refresh()).await {
+                        warn!(error = %e, "cannot refresh carrier accounts from the store");
+                    }
+                }
+            }
+            .instrument(info_span!("task", source = "carrier_accounts")),
+        )
+    };
     let store_description = store.describe();
     let api_state = Arc::new(http::ApiState {
         pki: pki.clone(),
@@ -198,6 +231,8 @@ pub async fn start(config: SyncConfig, shutdown: CancellationToken) -> Result<Ru
         metrics,
         order_writes,
         gatekeeper,
+        carriers,
+        carriers_wake,
     });
     let app = http::router(api_state.clone());
     let ops_app = http::ops_router(api_state);
@@ -240,6 +275,8 @@ pub async fn start(config: SyncConfig, shutdown: CancellationToken) -> Result<Ru
             ("ops", ops),
             ("projector", projector),
             ("token_refresh", token_refresh),
+            ("carrier_normalizer", normalizer),
+            ("carrier_accounts", carrier_refresh),
         ],
     })
 }

@@ -22,8 +22,43 @@ pub struct ProjectionLabel {
     pub projection: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProviderLabel {
+    pub provider: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProviderReasonLabel {
+    pub provider: &'static str,
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProviderOutcomeLabel {
+    pub provider: &'static str,
+    pub outcome: &'static str,
+}
+
+/// `waymark_carrier_*`: the carrier webhook receivers and their normalization.
+#[derive(Debug)]
+pub struct CarrierMetrics {
+    pub received: Family<ProviderLabel, Counter>,
+    /// Refused before storing: signature reasons, unknown account, too large, busy.
+    pub rejected: Family<ProviderReasonLabel, Counter>,
+    /// Canonical events by outcome: new, known (a duplicate or a snapshot's
+    /// old history), unmapped (kept, no milestone), held (no order yet).
+    pub events: Family<ProviderOutcomeLabel, Counter>,
+    pub normalize_failures: Family<ProviderReasonLabel, Counter>,
+    pub pending: Gauge,
+    pub failed: Gauge,
+    /// From the request's arrival to its stored acknowledgement.
+    pub ack_seconds: Histogram,
+}
+
 pub struct SyncMetrics {
     registry: Registry,
+    carriers_registry: Registry,
+    pub carriers: CarrierMetrics,
     /// `waymark_projection_*`: named without the `sync` prefix, as documented.
     projections: Registry,
     /// Events applied but not yet projected, by projection.
@@ -59,8 +94,55 @@ impl std::fmt::Debug for SyncMetrics {
 impl Default for SyncMetrics {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("waymark_sync");
+        let carriers = CarrierMetrics {
+            received: Family::default(),
+            rejected: Family::default(),
+            events: Family::default(),
+            normalize_failures: Family::default(),
+            pending: Gauge::default(),
+            failed: Gauge::default(),
+            ack_seconds: Histogram::new(exponential_buckets(0.000_1, 2.0, 16)),
+        };
+        let mut carriers_registry = Registry::with_prefix("waymark_carrier");
+        carriers_registry.register(
+            "webhooks_received",
+            "Verified carrier webhooks stored, by provider",
+            carriers.received.clone(),
+        );
+        carriers_registry.register(
+            "webhooks_rejected",
+            "Carrier webhooks refused before storing, by provider and reason",
+            carriers.rejected.clone(),
+        );
+        carriers_registry.register(
+            "events",
+            "Canonical carrier events, by provider and outcome (new, known, unmapped, held)",
+            carriers.events.clone(),
+        );
+        carriers_registry.register(
+            "normalize_failures",
+            "Stored webhooks the normalizer refused, by provider and reason (retried, then listed as failed)",
+            carriers.normalize_failures.clone(),
+        );
+        carriers_registry.register(
+            "webhooks_pending",
+            "Stored webhooks not normalized yet",
+            carriers.pending.clone(),
+        );
+        carriers_registry.register(
+            "webhooks_failed",
+            "Stored webhooks that failed normalization after their retries",
+            carriers.failed.clone(),
+        );
+        carriers_registry.register(
+            "ack_seconds",
+            "Time from a webhook's arrival to its stored acknowledgement",
+            carriers.ack_seconds.clone(),
+        );
         let m = Self {
             registry: Registry::default(),
+            carriers_registry,
+            carriers,
             projections: Registry::default(),
             projection_lag: Family::default(),
             projected_events: Family::default(),
@@ -155,6 +237,7 @@ impl SyncMetrics {
         let mut out = String::new();
         let encoded = prometheus_client::encoding::text::encode_registry(&mut out, &self.registry)
             .and_then(|()| prometheus_client::encoding::text::encode_registry(&mut out, &self.projections))
+            .and_then(|()| prometheus_client::encoding::text::encode_registry(&mut out, &self.carriers_registry))
             .and_then(|()| prometheus_client::encoding::text::encode_eof(&mut out));
         if encoded.is_err() {
             out.clear();

@@ -48,13 +48,17 @@ fn world() -> World {
     .expect("config")
     .tls;
     let pki = waymark_sync::pki::Pki::load_or_create(&store, &tls).expect("pki");
-    let app = api::router(Arc::new(ApiState {
-        pki: Some(Arc::new(pki)),
-        store,
-        metrics,
-        order_writes,
-        gatekeeper,
-    }));
+    let app = api::router(Arc::new(
+        ApiState::new(
+            Some(Arc::new(pki)),
+            store,
+            metrics,
+            order_writes,
+            gatekeeper,
+            &Default::default(),
+        )
+        .expect("state"),
+    ));
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -134,13 +134,9 @@ impl Api {
         let issue = |scope| gatekeeper.issue("t", vec![scope], None).expect("issue").secret;
         let (reader, writer) = (issue(Scope::OrdersRead), issue(Scope::OrdersWrite));
         let (order_writes, _) = watch::channel(0);
-        let app = api::router(Arc::new(ApiState {
-            pki: None,
-            store,
-            metrics,
-            order_writes,
-            gatekeeper,
-        }));
+        let app = api::router(Arc::new(
+            ApiState::new(None, store, metrics, order_writes, gatekeeper, &Default::default()).expect("state"),
+        ));
         let schema: Value = serde_json::from_str(SCHEMA).expect("schema is JSON");
         let schema = jsonschema::options()
             .with_draft(jsonschema::Draft::Draft7)

@@ -138,3 +138,32 @@ impl CarrierEvent {
         self.milestone.is_none() && self.estimated_delivery.is_none() && self.exception.is_none()
     }
 }
+
+/// One line of `waymark-sync carrier decode`: the fields support reads
+/// first, then the rest of the event.
+pub fn decode_line(e: &CarrierEvent) -> String {
+    let event_time = e.event_time_ms.map(|t| {
+        let offset = e.offset_minutes.unwrap_or(0);
+        chrono::FixedOffset::east_opt(offset * 60)
+            .and_then(|z| chrono::DateTime::from_timestamp_millis(t).map(|d| d.with_timezone(&z).to_rfc3339()))
+            .unwrap_or_default()
+    });
+    serde_json::json!({
+        "tracking_number": e.tracking_number,
+        "milestone": e.milestone.map(Milestone::as_str),
+        "unmapped": e.is_unmapped(),
+        "carrier_possession": e.carrier_possession,
+        "event_time": event_time,
+        "estimated_delivery": e.estimated_delivery,
+        "exception_reason": e.exception.as_ref().map(|x| &x.reason),
+        "exception_party": e.exception.as_ref().map(|x| x.party),
+        "location": e.location,
+        "provider_code": e.provider_code,
+        "description": e.description,
+        "carrier": e.carrier,
+        "provider": e.provider,
+        "event_key": e.event_key,
+        "proof_of_delivery": e.proof_of_delivery,
+    })
+    .to_string()
+}

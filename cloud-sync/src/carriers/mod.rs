@@ -10,9 +10,14 @@
 
 pub mod config;
 pub mod event;
+pub mod facts;
+pub mod intake;
 pub mod normalize;
 pub mod provider;
+pub mod receiver;
+pub mod routes;
 pub mod signature;
+pub mod store;
 
 pub use config::{CarrierAccount, CarrierSettings};
 pub use event::{CarrierEvent, Estimate, ExceptionInfo, Location};

@@ -57,7 +57,10 @@ impl Provider {
     /// Whether each webhook carries the tracker's whole history (so most of
     /// its events are already known and are diffed away by their keys).
     pub fn sends_snapshots(self) -> bool {
-        matches!(self, Self::EasyPost | Self::AfterShip | Self::SeventeenTrack | Self::Karrio | Self::Shippo)
+        matches!(
+            self,
+            Self::EasyPost | Self::AfterShip | Self::SeventeenTrack | Self::Karrio | Self::Shippo
+        )
     }
 }
 

@@ -70,7 +70,9 @@ pub fn verify(
     match provider {
         Provider::EasyPost => {
             let value = header("x-hmac-signature").ok_or(SignatureError::Missing)?;
-            let hex = value.strip_prefix("hmac-sha256-hex=").ok_or(SignatureError::Malformed)?;
+            let hex = value
+                .strip_prefix("hmac-sha256-hex=")
+                .ok_or(SignatureError::Malformed)?;
             let tag = from_hex(hex).ok_or(SignatureError::Malformed)?;
             check_hmac(&easypost_key(secret), body, &tag)
         }
@@ -117,7 +119,11 @@ pub fn verify(
                     return Ok(());
                 }
             }
-            Err(if any { SignatureError::Mismatch } else { SignatureError::Malformed })
+            Err(if any {
+                SignatureError::Mismatch
+            } else {
+                SignatureError::Malformed
+            })
         }
     }
 }
@@ -129,13 +135,19 @@ pub fn sign(provider: Provider, secret: &str, body: &[u8], now_s: i64, event_id:
     match provider {
         Provider::EasyPost => vec![(
             "X-Hmac-Signature",
-            format!("hmac-sha256-hex={}", to_hex(hmac_tag(&easypost_key(secret), body).as_ref())),
+            format!(
+                "hmac-sha256-hex={}",
+                to_hex(hmac_tag(&easypost_key(secret), body).as_ref())
+            ),
         )],
         Provider::AfterShip => vec![("aftership-hmac-sha256", B64.encode(hmac_tag(secret.as_bytes(), body)))],
         Provider::FedEx => vec![("fdx-signature", B64.encode(hmac_tag(secret.as_bytes(), body)))],
         Provider::Shippo => {
             let tag = hmac_tag(secret.as_bytes(), &dotted(&[now_s.to_string().as_bytes(), body]));
-            vec![("Shippo-Auth-Signature", format!("t={now_s},v1={}", to_hex(tag.as_ref())))]
+            vec![(
+                "Shippo-Auth-Signature",
+                format!("t={now_s},v1={}", to_hex(tag.as_ref())),
+            )]
         }
         Provider::SeventeenTrack => vec![("sign", to_hex(seventeen_track_digest(secret, body).as_ref()))],
         Provider::Ups => vec![("credential", secret.to_string())],
@@ -216,7 +228,10 @@ fn timestamped(value: &str) -> Result<(i64, &str), SignatureError> {
             _ => {}
         }
     }
-    Ok((t.ok_or(SignatureError::Malformed)?, v1.ok_or(SignatureError::Malformed)?))
+    Ok((
+        t.ok_or(SignatureError::Malformed)?,
+        v1.ok_or(SignatureError::Malformed)?,
+    ))
 }
 
 fn dotted(parts: &[&[u8]]) -> Vec<u8> {
@@ -235,7 +250,7 @@ fn b64(s: &str) -> Result<Vec<u8>, SignatureError> {
 }
 
 fn from_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())
@@ -247,7 +262,6 @@ fn from_hex(s: &str) -> Option<Vec<u8>> {
 fn to_hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
-
 
 #[cfg(test)]
 #[path = "signature/tests.rs"]

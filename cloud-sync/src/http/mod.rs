@@ -26,6 +26,34 @@ pub struct ApiState {
     pub metrics: Arc<SyncMetrics>,
     pub order_writes: watch::Sender<u64>,
     pub gatekeeper: Arc<Gatekeeper>,
+    pub carriers: Arc<crate::carriers::receiver::CarrierIntake>,
+    /// Wakes the carrier normalizer (a webhook put back in its queue).
+    pub carriers_wake: Arc<tokio::sync::Notify>,
+}
+
+impl ApiState {
+    /// The state with carrier intake of `carriers` (its inbox writer started,
+    /// no normalizer task): for routers driven in-process.
+    pub fn new(
+        pki: Option<Arc<crate::pki::Pki>>,
+        store: Arc<CentralStore>,
+        metrics: Arc<SyncMetrics>,
+        order_writes: watch::Sender<u64>,
+        gatekeeper: Arc<Gatekeeper>,
+        carriers: &crate::carriers::CarrierSettings,
+    ) -> Result<Self, StoreError> {
+        let carriers_wake = Arc::new(tokio::sync::Notify::new());
+        let carriers = crate::carriers::receiver::CarrierIntake::start(carriers, store.clone(), carriers_wake.clone())?;
+        Ok(Self {
+            pki,
+            store,
+            metrics,
+            order_writes,
+            gatekeeper,
+            carriers,
+            carriers_wake,
+        })
+    }
 }
 
 impl auth::WithGatekeeper for Arc<ApiState> {
@@ -40,6 +68,7 @@ pub const MAX_BODY_BYTES: usize = 1 << 20;
 /// Every route of the API: the router mounts this table and the OpenAPI
 /// document must describe each entry (a unit test holds them equal).
 fn routes() -> Vec<(&'static str, MethodRouter<Arc<ApiState>>)> {
+    use crate::carriers::routes as carriers;
     use crate::orders::{csv, routes as orders};
     vec![
         ("/api/v1/orders", post(orders::create_order).get(orders::list_orders)),
@@ -70,6 +99,20 @@ fn routes() -> Vec<(&'static str, MethodRouter<Arc<ApiState>>)> {
         ("/api/v1/tokens", post(auth::routes::create).get(auth::routes::list)),
         ("/api/v1/tokens/{id}", delete(auth::routes::revoke)),
         (crate::epcis::routes::PATH, get(crate::epcis::routes::events)),
+        (
+            carriers::WEBHOOK_PATH,
+            post(carriers::receive).layer(DefaultBodyLimit::disable()),
+        ),
+        ("/api/v1/carriers", get(carriers::overview)),
+        ("/api/v1/carriers/accounts", post(carriers::put_account)),
+        (
+            "/api/v1/carriers/accounts/{provider}/{name}",
+            delete(carriers::delete_account),
+        ),
+        ("/api/v1/carriers/webhooks", get(carriers::list_webhooks)),
+        ("/api/v1/carriers/webhooks/{id}/retry", post(carriers::retry_webhook)),
+        ("/api/v1/carriers/unmatched", get(carriers::unmatched)),
+        ("/api/v1/carriers/tracking/{tracking_number}", get(carriers::tracking)),
         (openapi::PATH, get(openapi::document)),
         ("/healthz", get(healthz)),
     ]

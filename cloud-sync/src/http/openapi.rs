@@ -45,6 +45,14 @@ pub const BEARER: &str = "bearer";
         crate::auth::routes::list,
         crate::auth::routes::revoke,
         crate::epcis::routes::events,
+        crate::carriers::routes::receive,
+        crate::carriers::routes::overview,
+        crate::carriers::routes::put_account,
+        crate::carriers::routes::delete_account,
+        crate::carriers::routes::list_webhooks,
+        crate::carriers::routes::retry_webhook,
+        crate::carriers::routes::unmatched,
+        crate::carriers::routes::tracking,
         document,
         super::healthz,
     ),
@@ -56,6 +64,7 @@ pub const BEARER: &str = "bearer";
         (name = "ops", description = "Sites, their events, probes"),
         (name = "tokens", description = "API tokens and gateway enrollment tokens"),
         (name = "epcis", description = "EPCIS 2.0 REST binding: the event query"),
+        (name = "carriers", description = "Carrier webhooks (signed per provider) and their accounts, backlog and events"),
     )
 )]
 pub struct ApiDoc;
@@ -192,13 +201,17 @@ mod tests {
         let metrics = Arc::new(SyncMetrics::default());
         let gatekeeper =
             Gatekeeper::load(store.clone(), &[], metrics.clone(), FailureLimiter::default()).expect("gatekeeper");
-        let state = Arc::new(ApiState {
-            pki: None,
-            store,
-            metrics,
-            order_writes: tokio::sync::watch::channel(0).0,
-            gatekeeper: Arc::new(gatekeeper),
-        });
+        let state = Arc::new(
+            ApiState::new(
+                None,
+                store,
+                metrics,
+                tokio::sync::watch::channel(0).0,
+                Arc::new(gatekeeper),
+                &Default::default(),
+            )
+            .expect("state"),
+        );
         let app = super::super::router(state);
         let request = Request::get("/api/v1/orders/%FF").body(Body::empty()).expect("request");
         let response = app.clone().oneshot(request).await.expect("response");

@@ -1,6 +1,6 @@
 //! Feeds the pure status engine (`crate::status`) from the store: a parcel's
-//! events from every source (order intake, site scans, operator corrections,
-//! cancellation) become its facts with their provenance; the answer is kept
+//! events from every source (order intake, site scans, carrier events,
+//! operator corrections, cancellation) become its facts with their provenance; the answer is kept
 //! per parcel, per shipment and per order. Runs in the transaction of every
 //! change to an order, in the timeline projection's step for new site
 //! events, and from the status clock.
@@ -43,6 +43,7 @@ fn refresh_from(
     now_ms: i64,
 ) -> Result<bool, StoreError> {
     let number = order.order_number.as_str();
+    let carrier_events = crate::carriers::store::events_of_order(tx, number)?;
     let mut all = Vec::new();
     let mut recheck: Option<i64> = None;
     for s in &order.shipments {
@@ -68,6 +69,14 @@ fn refresh_from(
                 if order_level || event_is_for_parcel(e, number, &p.parcel_id, p.identifiers()) {
                     facts.extend(site_facts(e));
                 }
+            }
+            // The parcel's own tracking number, and the shipment's (a
+            // master number covers every parcel of its shipment).
+            for c in carrier_events.iter().filter(|c| {
+                let tn = c.event.tracking_number.as_str();
+                p.tracking_number.as_deref() == Some(tn) || s.tracking_number.as_deref() == Some(tn)
+            }) {
+                facts.extend(crate::carriers::facts::facts(c));
             }
             for c in corrections.iter().filter(|c| c.parcel_id == p.parcel_id) {
                 let Some(milestone) = Milestone::parse(&c.milestone) else {

@@ -478,6 +478,8 @@ fn write_identifiers(tx: &mut Tx<'_>, old: Option<&OrderRecord>, new: &OrderReco
             }
         }
     }
+    // Carrier events that arrived before the order count for it now.
+    crate::carriers::store::claim_held(tx, new)?;
     Ok(())
 }
 
@@ -512,6 +514,30 @@ pub(super) fn decode_order(bytes: &[u8]) -> Result<OrderRecord, StoreError> {
     Order::decode(bytes)
         .map(|o| OrderRecord::from_legacy(&o))
         .map_err(|e| StoreError::Corrupt(format!("stored order: {e}")))
+}
+
+/// In `tx`: the order owning `identifier` (a parcel or shipment identifier),
+/// locked for update on PostgreSQL.
+pub(crate) fn order_owning(tx: &mut Tx<'_>, identifier: &str) -> Result<Option<OrderRecord>, StoreError> {
+    let Some(row) = tx.query_opt(
+        "SELECT order_number FROM order_identifiers WHERE identifier = $1",
+        &[identifier.into()],
+    )?
+    else {
+        return Ok(None);
+    };
+    load_order(tx, &row.text(0)?, true)
+}
+
+/// In `tx`: recomputes the status of the orders `numbers` (in their order,
+/// which callers keep sorted so that row locks are taken in one order).
+pub(crate) fn refresh_numbers(tx: &mut Tx<'_>, numbers: &[String], now_ms: i64) -> Result<(), StoreError> {
+    for number in numbers {
+        if let Some(order) = load_order(tx, number, true)? {
+            super::status::refresh(tx, &order, now_ms)?;
+        }
+    }
+    Ok(())
 }
 
 /// Refreshes the status of the orders `events` name (they are in the timeline already).

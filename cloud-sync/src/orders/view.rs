@@ -1,6 +1,6 @@
 //! How an order reads in the API: order → shipments → parcels, each with its
-//! status, and each parcel with its timeline (site events and operator
-//! corrections in event-time order, each saying its source). Times are
+//! status, and each parcel with its timeline (site events, carrier events and
+//! operator corrections in event-time order, each saying its source). Times are
 //! RFC 3339 with the offset they happened at.
 
 use serde::Serialize;
@@ -86,12 +86,72 @@ pub struct ParcelView {
     pub timeline: Vec<TimelineEntry>,
 }
 
-/// One entry of a timeline: a site event, or an operator correction.
+/// One entry of a timeline: a site event, a carrier event, or an operator correction.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(tag = "source", rename_all = "snake_case")]
 pub enum TimelineEntry {
     Site(Box<EventView>),
+    Carrier(Box<CarrierEntry>),
     Operator(CorrectionView),
+}
+
+/// A carrier event as the timeline shows it: the canonical reading and the
+/// provider's own code beside it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CarrierEntry {
+    pub provider: String,
+    pub carrier: String,
+    pub tracking_number: String,
+    /// The canonical milestone; `null` when unmapped or an estimate only.
+    pub milestone: Option<String>,
+    pub unmapped: bool,
+    pub provider_code: String,
+    pub description: String,
+    pub carrier_possession: bool,
+    /// RFC 3339 with the offset where it happened.
+    pub event_time: Option<String>,
+    pub record_time: String,
+    #[schema(value_type = Option<Object>)]
+    pub location: Option<crate::carriers::Location>,
+    #[schema(value_type = Option<Object>)]
+    pub estimated_delivery: Option<crate::carriers::Estimate>,
+    #[schema(value_type = Option<Object>)]
+    pub exception: Option<crate::carriers::ExceptionInfo>,
+    pub event_key: String,
+    /// The stored webhook that carried it (`GET /api/v1/carriers/webhooks`).
+    pub webhook_id: i64,
+}
+
+impl CarrierEntry {
+    pub fn new(stored: &crate::carriers::store::StoredEvent) -> Self {
+        let e = &stored.event;
+        Self {
+            provider: e.provider.to_string(),
+            carrier: e.carrier.clone(),
+            tracking_number: e.tracking_number.clone(),
+            milestone: e.milestone.map(|m| m.as_str().to_string()),
+            unmapped: e.is_unmapped(),
+            provider_code: e.provider_code.clone(),
+            description: e.description.clone(),
+            carrier_possession: e.carrier_possession,
+            event_time: e
+                .event_time_ms
+                .map(|t| crate::timeline::view::format_with_offset(t, e.offset_minutes.unwrap_or(0))),
+            record_time: format_utc(stored.recorded_ms),
+            location: e.location.clone(),
+            estimated_delivery: e.estimated_delivery.clone(),
+            exception: e.exception.clone(),
+            event_key: e.event_key.clone(),
+            webhook_id: stored.webhook_id,
+        }
+    }
+
+    fn keyed(stored: &crate::carriers::store::StoredEvent) -> (i64, TimelineEntry) {
+        (
+            stored.event.event_time_ms.unwrap_or(stored.recorded_ms),
+            TimelineEntry::Carrier(Box::new(Self::new(stored))),
+        )
+    }
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -153,6 +213,7 @@ impl OrderView {
         let mut idents: Vec<&str> = order.identifiers().collect();
         idents.push(number);
         let events = crate::timeline::timeline_in(tx, &idents)?;
+        let carrier = crate::carriers::store::events_of_order(tx, number)?;
 
         let mut claimed: Vec<Option<String>> = vec![None; events.len()];
         let shipments = order
@@ -182,8 +243,12 @@ impl OrderView {
                                 site.push((e.event_time_ms, TimelineEntry::Site(Box::new(view))));
                             }
                         }
+                        let of_parcel = carrier.iter().filter(|c| {
+                            let tn = Some(c.event.tracking_number.as_str());
+                            p.tracking_number.as_deref() == tn || s.tracking_number.as_deref() == tn
+                        });
                         let timeline = in_time_order(
-                            site.into_iter().chain(
+                            site.into_iter().chain(of_parcel.map(CarrierEntry::keyed)).chain(
                                 corrections
                                     .iter()
                                     .filter(|c| c.parcel_id == p.parcel_id)
@@ -216,6 +281,7 @@ impl OrderView {
                         TimelineEntry::Site(Box::new(EventView::new(e, parcel))),
                     )
                 })
+                .chain(carrier.iter().map(CarrierEntry::keyed))
                 .chain(
                     corrections
                         .into_iter()

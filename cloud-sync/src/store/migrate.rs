@@ -33,10 +33,17 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("migrations/postgres/0002_shipments.sql"),
         data: Some(crate::orders::upgrade_schema1_orders),
     },
+    Migration {
+        version: 3,
+        name: "carriers",
+        sqlite: include_str!("migrations/sqlite/0003_carriers.sql"),
+        postgres: include_str!("migrations/postgres/0003_carriers.sql"),
+        data: None,
+    },
 ];
 
 /// The schema version this binary writes and reads.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 const VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\
      version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_ms BIGINT NOT NULL)";

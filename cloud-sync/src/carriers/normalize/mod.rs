@@ -23,6 +23,9 @@ pub mod time;
 pub mod ups;
 pub mod waymark;
 
+#[cfg(test)]
+mod tests;
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
     #[error("the body is not JSON: {0}")]

@@ -21,7 +21,11 @@ pub fn instant(s: &str) -> Option<At> {
             offset_minutes: Some(t.offset().local_minus_utc() / 60),
         });
     }
-    for f in ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S%.f%z"] {
+    for f in [
+        "%Y-%m-%dT%H:%M:%S%.f%z",
+        "%Y-%m-%dT%H:%M:%S%z",
+        "%Y-%m-%d %H:%M:%S%.f%z",
+    ] {
         if let Ok(t) = DateTime::parse_from_str(s, f) {
             return Some(At {
                 ms: t.timestamp_millis(),
@@ -29,7 +33,12 @@ pub fn instant(s: &str) -> Option<At> {
             });
         }
     }
-    for f in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M:%S"] {
+    for f in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S",
+    ] {
         if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
             return Some(At {
                 ms: t.and_utc().timestamp_millis(),
@@ -65,12 +74,12 @@ mod tests {
 
     #[test]
     fn instants_keep_their_offset() {
-        let a = instant("2024-05-01T10:00:00+02:00").unwrap();
+        let a = instant("2024-05-01T10:00:00+02:00").expect("parses");
         assert_eq!(a.ms, 1_714_550_400_000);
         assert_eq!(a.offset_minutes, Some(120));
-        let b = instant("2024-05-01T08:00:00Z").unwrap();
+        let b = instant("2024-05-01T08:00:00Z").expect("parses");
         assert_eq!((b.ms, b.offset_minutes), (a.ms, Some(0)));
-        let c = instant("2024-05-01T08:00:00").unwrap();
+        let c = instant("2024-05-01T08:00:00").expect("parses");
         assert_eq!((c.ms, c.offset_minutes), (a.ms, None));
         assert!(instant("yesterday").is_none());
     }

@@ -9,7 +9,10 @@ struct Req(HashMap<String, String>, Option<String>);
 impl Req {
     fn of(headers: &[(&str, String)]) -> Self {
         Req(
-            headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.clone())).collect(),
+            headers
+                .iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                .collect(),
             None,
         )
     }
@@ -39,7 +42,10 @@ fn easypost_published_test_vector_verifies() {
     assert_eq!(verify(Provider::EasyPost, "sécret", &req, EVENT_BODY, NOW), Ok(()));
     // The same secret in its composed form is what an operator types; NFKD
     // makes both the same key.
-    assert_eq!(verify(Provider::EasyPost, "se\u{301}cret", &req, EVENT_BODY, NOW), Ok(()));
+    assert_eq!(
+        verify(Provider::EasyPost, "se\u{301}cret", &req, EVENT_BODY, NOW),
+        Ok(())
+    );
     assert_eq!(
         verify(Provider::EasyPost, "secret", &req, EVENT_BODY, NOW),
         Err(SignatureError::Mismatch)
@@ -82,7 +88,11 @@ fn every_provider_verifies_what_it_signs_and_refuses_a_changed_body() {
             Err(SignatureError::Mismatch),
             "{p}"
         );
-        assert_eq!(verify(p, "whsec_c2VjcmV0LWtleQ==", &Req::of(&[]), body, NOW), Err(SignatureError::Missing), "{p}");
+        assert_eq!(
+            verify(p, "whsec_c2VjcmV0LWtleQ==", &Req::of(&[]), body, NOW),
+            Err(SignatureError::Missing),
+            "{p}"
+        );
     }
 }
 
@@ -92,8 +102,14 @@ fn timestamped_schemes_refuse_replays_outside_the_window() {
         let body = b"{}";
         let req = Req::of(&sign(p, "k", body, NOW, "msg_1"));
         assert_eq!(verify(p, "k", &req, body, NOW + TOLERANCE_S), Ok(()));
-        assert_eq!(verify(p, "k", &req, body, NOW + TOLERANCE_S + 1), Err(SignatureError::Stale));
-        assert_eq!(verify(p, "k", &req, body, NOW - TOLERANCE_S - 1), Err(SignatureError::Stale));
+        assert_eq!(
+            verify(p, "k", &req, body, NOW + TOLERANCE_S + 1),
+            Err(SignatureError::Stale)
+        );
+        assert_eq!(
+            verify(p, "k", &req, body, NOW - TOLERANCE_S - 1),
+            Err(SignatureError::Stale)
+        );
     }
 }
 
@@ -103,7 +119,10 @@ fn shippo_accepts_its_url_token_option() {
     req.1 = Some("tok-123".into());
     assert_eq!(verify(Provider::Shippo, "tok-123", &req, b"{}", NOW), Ok(()));
     req.1 = Some("tok-124".into());
-    assert_eq!(verify(Provider::Shippo, "tok-123", &req, b"{}", NOW), Err(SignatureError::Mismatch));
+    assert_eq!(
+        verify(Provider::Shippo, "tok-123", &req, b"{}", NOW),
+        Err(SignatureError::Mismatch)
+    );
 }
 
 #[test]
@@ -112,7 +131,10 @@ fn standard_webhooks_accepts_any_of_several_signatures() {
     let mut headers = sign(Provider::Waymark, "whsec_bmV3", body, NOW, "msg_9");
     let good = headers[2].1.clone();
     headers[2].1 = format!("v1,AAAA {good}");
-    assert_eq!(verify(Provider::Waymark, "whsec_bmV3", &Req::of(&headers), body, NOW), Ok(()));
+    assert_eq!(
+        verify(Provider::Waymark, "whsec_bmV3", &Req::of(&headers), body, NOW),
+        Ok(())
+    );
     headers[2].1 = "v2,abc".into();
     assert_eq!(
         verify(Provider::Waymark, "whsec_bmV3", &Req::of(&headers), body, NOW),
@@ -131,7 +153,11 @@ fn malformed_headers_are_told_apart_from_wrong_ones() {
     ];
     for (p, name, value) in cases {
         let req = Req::of(&[(name, value.to_string())]);
-        assert_eq!(verify(p, "k", &req, b"{}", NOW), Err(SignatureError::Malformed), "{p} {value}");
+        assert_eq!(
+            verify(p, "k", &req, b"{}", NOW),
+            Err(SignatureError::Malformed),
+            "{p} {value}"
+        );
     }
 }
 

@@ -1,0 +1,4 @@
+mod aftership;
+mod aggregators_support;
+mod easypost;
+mod shippo;
