@@ -42,7 +42,7 @@ impl fmt::Display for Summary {
         }
         write!(
             f,
-            " ({} journeys end delivered, {} returned to sender)",
+            "; journeys: {} delivered, {} returned to sender",
             self.delivered, self.returned
         )
     }
