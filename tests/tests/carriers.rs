@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use anyhow::Context;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use waymark_sync::carriers::Provider;

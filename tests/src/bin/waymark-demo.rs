@@ -14,6 +14,7 @@ use anyhow::Context;
 use clap::Parser;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use waymark_sync::carriers::Provider;
 use waymark_sync::carriers::config::{RawCarrierAccount, RawCarriers};
 use waymark_tests::carrier_sim::{self, Scenario};
@@ -308,7 +309,7 @@ outside = [3, 4]
     );
     for c in &carriers {
         println!(
-            "  carrier webhooks   {}   ({} for {}; secret in {})",
+            "  carrier webhooks   {}   (provider {}, shipments by {}; secret in {})",
             carrier_sim::post::webhook_url(&api, c.provider, c.account),
             c.provider,
             c.carrier,
@@ -420,7 +421,8 @@ async fn deliver_all(
         .into_iter()
         .map(|c| {
             let url = api.api.clone();
-            tokio::spawn(async move {
+            let span = tracing::info_span!("carrier", provider = %c.provider, account = c.account);
+            let run = async move {
                 let secret = std::fs::read_to_string(&c.secret_file)
                     .with_context(|| format!("reading {}", c.secret_file.display()))?;
                 let scenario = Scenario {
@@ -442,7 +444,8 @@ async fn deliver_all(
                 .await?;
                 println!("  carrier {}/{}: {summary}", c.provider, c.account);
                 anyhow::Ok(())
-            })
+            };
+            tokio::spawn(run.instrument(span))
         })
         .collect();
     for run in runs {
