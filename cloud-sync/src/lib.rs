@@ -202,10 +202,17 @@ pub async fn start(config: SyncConfig, shutdown: CancellationToken) -> Result<Ru
                 source,
             })?
     };
-    let normalizer = tokio::spawn(
-        carriers::receiver::run_normalizer(store.clone(), metrics.clone(), carriers_wake.clone(), shutdown.clone())
-            .instrument(info_span!("task", source = "carrier_normalizer")),
-    );
+    let normalizer = if config.carriers.normalizer {
+        tokio::spawn(
+            carriers::receiver::run_normalizer(store.clone(), metrics.clone(), carriers_wake.clone(), shutdown.clone())
+                .instrument(info_span!("task", source = "carrier_normalizer")),
+        )
+    } else {
+        info!(
+            "carrier webhooks are stored here and normalized by another central process ([carriers] normalizer = false)"
+        );
+        tokio::spawn(async {})
+    };
     let carrier_refresh = {
         let (intake, shutdown) = (carriers.clone(), shutdown.clone());
         tokio::spawn(

@@ -801,3 +801,109 @@ fn a_promise_that_passes_without_delivery_shows_delayed_with_no_new_event() {
         );
     });
 }
+
+/// A `waymark`-format webhook body with one event (docs/carriers.md).
+fn carrier_body(id: &str, tracking: &str, milestone: &str, time: &str) -> Vec<u8> {
+    serde_json::json!({"events": [{"event_id": id, "tracking_number": tracking, "carrier": "ups",
+        "milestone": milestone, "event_time": time}]})
+    .to_string()
+    .into_bytes()
+}
+
+#[test]
+fn carrier_webhooks_are_normalized_once_by_concurrent_workers_and_held_numbers_wait_for_their_order() {
+    use waymark_sync::carriers::Provider;
+    use waymark_sync::carriers::store::NewWebhook;
+    on_both(|s| {
+        let now = chrono::Utc::now().timestamp_millis();
+        let mut webhooks = Vec::new();
+        let steps = [
+            ("carrier_accepted", "2026-11-20T10:00:00Z"),
+            ("in_transit", "2026-11-21T10:00:00Z"),
+            ("delivered", "2026-11-22T10:00:00Z"),
+        ];
+        for i in 0..10 {
+            let number = format!("SO-C{i}");
+            let mut order = split_order(&number, 1);
+            // Found by the shipment's tracking number only.
+            order.shipments[0].parcels[0].sscc = None;
+            s.submit_order(order, now).expect("submit");
+            for (k, (milestone, time)) in steps.iter().enumerate() {
+                let body = carrier_body(&format!("e{i}-{k}"), &format!("1Z{number}"), milestone, time);
+                // Every webhook twice: providers retry.
+                for _ in 0..2 {
+                    webhooks.push(NewWebhook {
+                        provider: Provider::Waymark,
+                        account: "fleet".into(),
+                        body: body.clone(),
+                        received_ms: now,
+                    });
+                }
+            }
+        }
+        let held = carrier_body("h-1", "1ZLATER", "in_transit", "2026-11-21T10:00:00Z");
+        let broken = b"{\"events\": [".to_vec();
+        for body in [held, broken] {
+            webhooks.push(NewWebhook {
+                provider: Provider::Waymark,
+                account: "fleet".into(),
+                body,
+                received_ms: now,
+            });
+        }
+        assert_eq!(s.store_webhooks(&webhooks).expect("store").len(), 62);
+
+        let outcomes = std::sync::Mutex::new(Vec::new());
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                scope.spawn(|| {
+                    loop {
+                        match s.normalize_step(5, now) {
+                            Ok(out) if out.webhooks > 0 => outcomes.lock().expect("lock").push(out),
+                            Ok(_) => {
+                                // Only the broken body is left, waiting for its retry.
+                                if s.carrier_backlog().expect("backlog").0 <= 1 {
+                                    return;
+                                }
+                            }
+                            Err(e) if e.is_transient() => {}
+                            Err(e) => panic!("step: {e}"),
+                        }
+                    }
+                });
+            }
+        });
+        let outcomes = outcomes.into_inner().expect("lock");
+        let taken: usize = outcomes.iter().map(|o| o.webhooks).sum();
+        assert_eq!(taken, 62, "each webhook taken once");
+        let counts = |f: fn(&waymark_sync::carriers::intake::EventCounts) -> u64| -> u64 {
+            outcomes.iter().flat_map(|o| o.events.values()).map(f).sum()
+        };
+        assert_eq!(counts(|c| c.new), 31, "each event kept once");
+        assert_eq!(counts(|c| c.known), 30, "each resend known");
+        assert_eq!(counts(|c| c.held), 1);
+        assert_eq!(outcomes.iter().map(|o| o.failures.len()).sum::<usize>(), 1);
+        let failed = s.carrier_webhooks(Some("pending"), None, 10).expect("list");
+        assert_eq!(failed.len(), 1);
+        assert!(failed[0].error.as_deref().unwrap_or("").contains("JSON"), "{failed:?}");
+
+        for i in 0..10 {
+            let order = s.order(&format!("SO-C{i}")).expect("read").expect("order");
+            let view = waymark_sync::orders::view::OrderView::load(s, order).expect("view");
+            assert_eq!(view.shipments[0].parcels[0].status["milestone"], "delivered");
+            assert_eq!(view.status, "partially_delivered");
+        }
+
+        // The held number's order arrives: its event counts from then on.
+        let held = s.held_tracking(10).expect("held");
+        assert_eq!(held.len(), 1);
+        assert_eq!((held[0].tracking_number.as_str(), held[0].events), ("1ZLATER", 1));
+        let mut later = split_order("LATER", 1);
+        later.shipments[0].parcels[0].sscc = None;
+        s.submit_order(later, now).expect("submit");
+        assert!(s.held_tracking(10).expect("held").is_empty());
+        let order = s.order("LATER").expect("read").expect("order");
+        let view = waymark_sync::orders::view::OrderView::load(s, order).expect("view");
+        assert_eq!(view.shipments[0].parcels[0].status["milestone"], "in_transit");
+    });
+}

@@ -295,6 +295,12 @@ impl Harness {
     /// Starts a central process with its own data directory `name` on the
     /// harness's store (a second replica on PostgreSQL).
     pub fn start_central_in(&self, name: &str, grpc: Option<SocketAddr>) -> anyhow::Result<Node> {
+        self.start_central_with(name, grpc, &[])
+    }
+
+    /// [`Harness::start_central_in`] with more command-line arguments (e.g.
+    /// `--config FILE` for settings that have no flag).
+    pub fn start_central_with(&self, name: &str, grpc: Option<SocketAddr>, extra: &[String]) -> anyhow::Result<Node> {
         let grpc = grpc.map_or_else(|| "127.0.0.1:0".to_string(), |a| a.to_string());
         let (ca_cert, ca_key) = self.ca.write(&self.path("pki"))?;
         let mut args = vec![
@@ -319,6 +325,7 @@ impl Harness {
         if let Some(url) = self.store_url()? {
             args.extend(["--store-url".to_string(), url]);
         }
+        args.extend(extra.iter().cloned());
         let node = self.spawn(&args, name, &format!("{name}.log"))?;
         let file = node
             .ready

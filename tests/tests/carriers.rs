@@ -1,136 +1,407 @@
-//! The carrier path the demo takes, in one central over real HTTP: every
-//! provider's simulated journeys, posted signed, with duplicates and
-//! out-of-order deliveries, take their orders to `delivered`; a wrong secret
-//! gets 401 and changes nothing.
+//! Carrier webhooks end to end over real processes and real HTTP: signed the
+//! way each provider signs, verified on the raw bytes, stored before they are
+//! acknowledged, normalized from storage, matched to their parcels, and fed
+//! to a status that does not lie (a resend changes nothing, a late scan does
+//! not move it back, a label is never possession).
 
 use std::time::Duration;
 
-use serde_json::json;
-use tokio_util::sync::CancellationToken;
+use anyhow::Context;
+use serde_json::{Value, json};
 use waymark_sync::carriers::Provider;
-use waymark_sync::carriers::config::{RawCarrierAccount, RawCarriers};
-use waymark_tests::carrier_sim::{self, Scenario};
+use waymark_sync::carriers::signature::sign;
+use waymark_tests::harness::{GatewaySpec, Harness, Node, metric};
+use waymark_tests::mqtt::Publisher;
 use waymark_tests::wait;
 
-const SECRET: &str = "carrier-test-secret";
+const NODE: &str = env!("CARGO_BIN_EXE_waymark-node");
+const TIMEOUT: Duration = Duration::from_secs(30);
+const SECRET: &str = "sécret-for-tests";
+const SSCC: &str = "106141412345678908";
 
-/// The shipment's carrier for each provider's order: FedEx's webhooks say
-/// `fedex`, the others carry the scenario's `ups`. 17TRACK names carriers by
-/// number (`17track:100002`), which matching does not know as `ups`, so its
-/// shipment names none.
-fn shipment_carrier(p: Provider) -> Option<&'static str> {
-    match p {
-        Provider::FedEx => Some("fedex"),
-        Provider::SeventeenTrack => None,
-        _ => Some("ups"),
+/// One EasyPost tracking detail: (status, status_detail, datetime, carrier_code, message).
+type Detail<'a> = (&'a str, &'a str, &'a str, &'a str, &'a str);
+
+/// An EasyPost `tracker.updated` Event as EasyPost writes it (the shape of
+/// EasyPost/examples `official/fixtures/event-body.json`): the whole tracker,
+/// every detail so far. `weight` is written `136.0`, as EasyPost does.
+fn easypost_event(evt: &str, tracking: &str, details: &[Detail<'_>]) -> String {
+    let status = details.last().map_or("unknown", |d| d.0);
+    let details: Vec<String> = details
+        .iter()
+        .map(|(status, detail, at, code, message)| {
+            format!(
+                r#"{{"object":"TrackingDetail","message":"{message}","description":null,"status":"{status}","status_detail":"{detail}","datetime":"{at}","source":"FedEx","carrier_code":"{code}","tracking_location":{{"object":"TrackingLocation","city":"MEMPHIS","state":"TN","country":"US","zip":null}}}}"#
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"description":"tracker.updated","mode":"production","previous_attributes":{{}},"created_at":"2026-11-20T09:00:00Z","pending_urls":[],"completed_urls":[],"updated_at":"2026-11-20T09:00:00Z","id":"{evt}","user_id":"user_1","status":"pending","object":"Event","result":{{"id":"trk_{tracking}","object":"Tracker","mode":"production","tracking_code":"{tracking}","status":"{status}","status_detail":"unknown","created_at":"2026-11-19T08:00:00Z","updated_at":"2026-11-20T09:00:00Z","signed_by":null,"weight":136.0,"est_delivery_date":"2026-11-23T00:00:00Z","shipment_id":null,"carrier":"FedEx","tracking_details":[{}],"carrier_detail":null,"finalized":true,"is_return":false,"public_url":"https://track.easypost.com/x","fees":[]}}}}"#,
+        details.join(",")
+    )
+}
+
+const LABEL: Detail<'static> = (
+    "pre_transit",
+    "label_created",
+    "2026-11-19T08:00:00Z",
+    "OC",
+    "Shipment information sent to FedEx",
+);
+const PICKED_UP: Detail<'static> = (
+    "in_transit",
+    "arrived_at_facility",
+    "2026-11-20T10:00:00Z",
+    "PU",
+    "Picked up",
+);
+const AT_HUB: Detail<'static> = (
+    "in_transit",
+    "arrived_at_facility",
+    "2026-11-21T02:00:00Z",
+    "AR",
+    "Arrived at FedEx location",
+);
+const DELIVERED: Detail<'static> = (
+    "delivered",
+    "arrived_at_destination",
+    "2026-11-22T14:30:00Z",
+    "DL",
+    "Delivered",
+);
+
+struct Central {
+    h: Harness,
+    node: Node,
+}
+
+impl Central {
+    fn api(&self, path: &str) -> anyhow::Result<String> {
+        Ok(format!("http://{}{path}", self.node.ready.addr("http")?))
+    }
+
+    async fn add_account(&self, provider: &str, name: &str) -> anyhow::Result<()> {
+        let (code, v) = self
+            .h
+            .post_json(
+                self.api("/api/v1/carriers/accounts")?,
+                &json!({"provider": provider, "name": name, "secret": SECRET}),
+            )
+            .await?;
+        anyhow::ensure!(code == 201, "add account: {code} {v}");
+        Ok(())
+    }
+
+    async fn create_order(&self, number: &str, tracking: &str, sscc: Option<&str>) -> anyhow::Result<()> {
+        let mut parcel = json!({"items": [{"sku": "TENT-2P", "quantity": 1}]});
+        match sscc {
+            Some(s) => parcel["sscc"] = json!(s),
+            None => parcel["tracking_number"] = json!(tracking),
+        }
+        let body = json!({
+            "order_number": number,
+            "shipments": [{"site_id": "dc-north", "carrier": "fedex", "tracking_number": tracking,
+                           "parcels": [parcel]}]
+        });
+        let (code, v) = self.h.post_json(self.api("/api/v1/orders")?, &body).await?;
+        anyhow::ensure!(code == 201, "create order: {code} {v}");
+        Ok(())
+    }
+
+    /// Posts `body` to the account's receiver with `headers`; the status code.
+    async fn post(
+        &self,
+        provider: &str,
+        account: &str,
+        body: &[u8],
+        headers: &[(&str, String)],
+    ) -> anyhow::Result<u16> {
+        let mut req = self
+            .h
+            .request(
+                reqwest::Method::POST,
+                &self.api(&format!("/webhooks/carriers/{provider}/{account}"))?,
+            )
+            .header("content-type", "application/json")
+            .body(body.to_vec());
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
+        Ok(req.send().await?.status().as_u16())
+    }
+
+    async fn post_signed(&self, provider: Provider, account: &str, body: &str) -> anyhow::Result<u16> {
+        let headers = sign(provider, SECRET, body.as_bytes(), chrono::Utc::now().timestamp(), "msg");
+        self.post(provider.as_str(), account, body.as_bytes(), &headers).await
+    }
+
+    async fn order(&self, number: &str) -> anyhow::Result<Value> {
+        let (code, v) = self.h.get_json(self.api(&format!("/api/v1/orders/{number}"))?).await?;
+        anyhow::ensure!(code == 200, "get order: {code} {v}");
+        Ok(v)
+    }
+
+    async fn webhooks(&self) -> anyhow::Result<Vec<Value>> {
+        let (code, v) = self.h.get_json(self.api("/api/v1/carriers/webhooks")?).await?;
+        anyhow::ensure!(code == 200, "webhooks: {code} {v}");
+        v["webhooks"].as_array().cloned().context("webhooks")
+    }
+
+    /// Waits until every stored webhook is normalized; returns them.
+    async fn settled(&self, count: usize) -> anyhow::Result<Vec<Value>> {
+        wait::until(&format!("{count} webhooks normalized"), TIMEOUT, || async {
+            let all = self.webhooks().await.ok()?;
+            (all.len() == count && all.iter().all(|w| w["state"] == "done")).then_some(all)
+        })
+        .await
     }
 }
 
+fn start() -> anyhow::Result<Central> {
+    let h = Harness::new(NODE)?;
+    let node = h.start_central(None)?;
+    Ok(Central { h, node })
+}
+
+fn parcel(order: &Value) -> &Value {
+    &order["shipments"][0]["parcels"][0]
+}
+
+fn carrier_entries(order: &Value) -> Vec<Value> {
+    parcel(order)["timeline"]
+        .as_array()
+        .map(|t| t.iter().filter(|e| e["source"] == "carrier").cloned().collect())
+        .unwrap_or_default()
+}
+
 #[tokio::test]
-async fn every_provider_takes_its_orders_to_delivered() -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let shutdown = CancellationToken::new();
-    let accounts = Provider::ALL
+async fn a_signed_easypost_webhook_moves_a_parcel_and_a_resend_or_a_bad_signature_changes_nothing() -> anyhow::Result<()>
+{
+    let c = start()?;
+    c.add_account("easypost", "main").await?;
+    c.create_order("SO-3001", "EZ3001", None).await?;
+
+    let body = easypost_event("evt_1", "EZ3001", &[LABEL, PICKED_UP, AT_HUB]);
+    assert_eq!(c.post_signed(Provider::EasyPost, "main", &body).await?, 200);
+    c.settled(1).await?;
+    let v = c.order("SO-3001").await?;
+    assert_eq!(parcel(&v)["status"]["milestone"], "in_transit", "{v}");
+    assert_eq!(parcel(&v)["status"]["customer"], "in_transit");
+    let accepted = parcel(&v)["status"]["milestones"]
+        .as_array()
+        .context("milestones")?
         .iter()
-        .map(|p| RawCarrierAccount {
-            provider: p.as_str().into(),
-            name: "test".into(),
-            secret: Some(SECRET.into()),
-            secret_file: None,
-        })
-        .collect();
-    let central = waymark_sync::start(
-        waymark_sync::config::RawConfig {
-            data_dir: Some(dir.path().join("central")),
-            grpc_listen: Some("127.0.0.1:0".into()),
-            http_listen: Some("127.0.0.1:0".into()),
-            ops_listen: Some("127.0.0.1:0".into()),
-            carriers: RawCarriers {
-                accounts,
-                max_body_bytes: None,
-            },
-            ..Default::default()
-        }
-        .validate()?,
-        shutdown.clone(),
-    )
-    .await?;
-    let api = format!("http://{}", central.http_addr);
-    let token = std::fs::read_to_string(&central.admin_token_file)?.trim().to_string();
-    let http = reqwest::Client::new();
+        .find(|m| m["milestone"] == "carrier_accepted")
+        .cloned()
+        .context("the pickup scan is carrier_accepted")?;
+    assert_eq!(accepted["provenance"]["source"], "carrier");
+    assert_eq!(carrier_entries(&v).len(), 4, "three scans and the estimate: {v}");
 
-    let tracking = |p: Provider, n: usize| format!("TN{}{n}", p.as_str().to_uppercase());
-    for p in Provider::ALL {
-        let parcels: Vec<_> = (0..2).map(|n| json!({ "tracking_number": tracking(p, n) })).collect();
-        let order = json!({
-            "order_number": format!("SO-{p}"),
-            "shipments": [{ "site_id": "dc-north", "carrier": shipment_carrier(p),
-                            "parcels": parcels }],
-        });
-        let resp = http
-            .post(format!("{api}/api/v1/orders"))
-            .bearer_auth(&token)
-            .json(&order)
-            .send()
+    // The same body again: stored (the provider gets its 2xx) and changes nothing.
+    assert_eq!(c.post_signed(Provider::EasyPost, "main", &body).await?, 200);
+    let hooks = c.settled(2).await?;
+    assert_eq!(hooks[0]["events_new"], 0, "{hooks:?}");
+    assert_eq!(hooks[0]["events_known"], 4, "{hooks:?}");
+    let again = c.order("SO-3001").await?;
+    assert_eq!(again["updated_at"], v["updated_at"]);
+    assert_eq!(carrier_entries(&again), carrier_entries(&v));
+
+    // A wrong secret, no signature, a body re-serialized by a JSON library
+    // (136.0 written as 136): 401, nothing stored.
+    let delivered = easypost_event("evt_2", "EZ3001", &[LABEL, PICKED_UP, AT_HUB, DELIVERED]);
+    let good = sign(Provider::EasyPost, SECRET, delivered.as_bytes(), 0, "");
+    let wrong = sign(Provider::EasyPost, "not the secret", delivered.as_bytes(), 0, "");
+    assert_eq!(c.post("easypost", "main", delivered.as_bytes(), &wrong).await?, 401);
+    assert_eq!(c.post("easypost", "main", delivered.as_bytes(), &[]).await?, 401);
+    let reserialized = delivered.replace("136.0", "136");
+    assert_ne!(reserialized, delivered);
+    assert_eq!(c.post("easypost", "main", reserialized.as_bytes(), &good).await?, 401);
+    // Unknown account, oversized body.
+    assert_eq!(c.post("easypost", "nobody", delivered.as_bytes(), &good).await?, 404);
+    // On a connection of its own: the server answers before reading the body
+    // and closes the connection, which a pooled one would then reuse.
+    let huge = vec![b' '; 2 << 20];
+    let resp = reqwest::Client::new()
+        .post(c.api("/webhooks/carriers/easypost/main")?)
+        .header("X-Hmac-Signature", good[0].1.clone())
+        .body(huge)
+        .send()
+        .await?;
+    assert_eq!(resp.status().as_u16(), 413);
+    assert_eq!(c.webhooks().await?.len(), 2, "refused webhooks are not stored");
+    assert_eq!(c.order("SO-3001").await?["updated_at"], v["updated_at"]);
+
+    let metrics =
+        c.h.get_text(format!("http://{}/metrics", c.node.ready.addr("ops")?))
             .await?;
-        anyhow::ensure!(
-            resp.status().is_success(),
-            "creating the {p} order: {}",
-            resp.text().await?
-        );
-    }
-
-    // The journeys ended an hour ago; every webhook goes at once, some twice,
-    // some swapped with the next.
-    let scenario = Scenario {
-        start: chrono::Utc::now() - chrono::Duration::hours(3),
-        journey: Duration::from_secs(2 * 3600),
-        duplicates_percent: 30.0,
-        out_of_order_percent: 30.0,
-        failed_attempts_percent: 50.0,
-        seed: 11,
-        ..Scenario::default()
-    };
-    for p in Provider::ALL {
-        let numbers = vec![tracking(p, 0), tracking(p, 1)];
-        let summary = carrier_sim::deliver(&api, p, "test", SECRET, &numbers, &scenario).await?;
-        assert!(summary.all_accepted(), "{p}: {summary}");
-        assert_eq!(summary.delivered, 2, "{p}: {summary}");
-        assert!(summary.posted > 2 * 5, "{p}: {summary}");
-
-        let wrong = carrier_sim::deliver(&api, p, "test", "not the secret", &[tracking(p, 0)], &scenario).await?;
-        assert_eq!(wrong.accepted, 0, "{p}: {wrong}");
-        assert_eq!(wrong.refused.get(&401), Some(&wrong.posted), "{p}: {wrong}");
-    }
-
-    for p in Provider::ALL {
-        let url = format!("{api}/api/v1/orders/SO-{p}");
-        let last = std::sync::Mutex::new(serde_json::Value::Null);
-        let delivered = wait::until(
-            &format!("SO-{p} to read delivered"),
-            Duration::from_secs(10),
-            || async {
-                let v: serde_json::Value = http
-                    .get(&url)
-                    .bearer_auth(&token)
-                    .send()
-                    .await
-                    .ok()?
-                    .json()
-                    .await
-                    .ok()?;
-                let done = v["status"] == "delivered";
-                *last.lock().ok()? = v;
-                done.then_some(())
-            },
+    let rejected = |reason: &str| {
+        metric(
+            &metrics,
+            "waymark_carrier_webhooks_rejected_total",
+            &["provider=\"easypost\"", &format!("reason=\"{reason}\"")],
         )
-        .await;
-        if let Err(e) = delivered {
-            let seen = last.lock().map(|v| v.to_string()).unwrap_or_default();
-            return Err(e.context(format!("provider {p}: the order reads {seen}")));
-        }
+    };
+    assert_eq!(rejected("bad_signature"), 2.0);
+    assert_eq!(rejected("missing_signature"), 1.0);
+    assert_eq!(rejected("unknown_account"), 1.0);
+    assert_eq!(rejected("too_large"), 1.0);
+    let (code, overview) = c.h.get_json(c.api("/api/v1/carriers")?).await?;
+    assert_eq!(code, 200);
+    let account = &overview["accounts"][0];
+    assert_eq!(account["name"], "main");
+    assert_eq!(account["received"], 2);
+    assert!(account["last_received_at"].is_string(), "{overview}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn delivered_arriving_before_in_transit_stays_delivered_and_the_timeline_is_in_event_time_order()
+-> anyhow::Result<()> {
+    let c = start()?;
+    c.add_account("easypost", "main").await?;
+    c.create_order("SO-3002", "EZ3002", None).await?;
+    assert_eq!(
+        c.post_signed(
+            Provider::EasyPost,
+            "main",
+            &easypost_event("evt_a", "EZ3002", &[DELIVERED])
+        )
+        .await?,
+        200
+    );
+    c.settled(1).await?;
+    assert_eq!(c.order("SO-3002").await?["status"], "delivered");
+    assert_eq!(
+        c.post_signed(
+            Provider::EasyPost,
+            "main",
+            &easypost_event("evt_b", "EZ3002", &[PICKED_UP, AT_HUB])
+        )
+        .await?,
+        200
+    );
+    c.settled(2).await?;
+    let v = c.order("SO-3002").await?;
+    assert_eq!(v["status"], "delivered", "a late scan does not move status back: {v}");
+    assert_eq!(parcel(&v)["status"]["milestone"], "delivered");
+    let entries = carrier_entries(&v);
+    let milestones: Vec<&str> = entries
+        .iter()
+        .filter_map(|e| e["milestone"].as_str())
+        .map(|m| if m == "carrier_accepted" { "in_transit" } else { m })
+        .collect();
+    assert_eq!(milestones, ["in_transit", "in_transit", "delivered"], "{v}");
+    let times: Vec<String> = carrier_entries(&v)
+        .iter()
+        .filter_map(|e| e["event_time"].as_str().map(str::to_string))
+        .collect();
+    let mut sorted = times.clone();
+    sorted.sort();
+    assert_eq!(times, sorted);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_label_alone_is_never_handed_to_carrier_our_loaded_scan_is() -> anyhow::Result<()> {
+    let c = start()?;
+    let grpc = c.node.ready.addr("grpc")?;
+    let north = c.h.start_gateway(&GatewaySpec::site("dc-north"), grpc, None)?;
+    c.add_account("easypost", "main").await?;
+    c.create_order("SO-3003", "EZ3003", Some(SSCC)).await?;
+    assert_eq!(
+        c.post_signed(Provider::EasyPost, "main", &easypost_event("evt_l", "EZ3003", &[LABEL]))
+            .await?,
+        200
+    );
+    c.settled(1).await?;
+    let v = c.order("SO-3003").await?;
+    let status = &parcel(&v)["status"];
+    assert_eq!(status["milestone"], "label_created", "{v}");
+    assert_ne!(
+        status["customer"], "handed_to_carrier",
+        "a label is not possession: {v}"
+    );
+    assert!(
+        carrier_entries(&v).iter().all(|e| e["carrier_possession"] == false),
+        "{v}"
+    );
+
+    // Through the dock door: our own portal says handed to carrier.
+    wait::until("the gateway to hold the order", TIMEOUT, || async {
+        (c.h.status(&north).await?["orders_held"].as_u64()? == 1).then_some(())
+    })
+    .await?;
+    let mut portal = Publisher::connect(north.ready.addr("mqtt")?, "door-3");
+    let read = json!({ "id": SSCC, "time": "2026-11-20T07:15:00.000+01:00", "antenna": 2, "rssi": -48.5 });
+    portal
+        .publish("waymark/dc-north/door-3/reads", read.to_string().into_bytes())
+        .await?;
+    portal.wait_acked(1, TIMEOUT).await?;
+    let v = wait::until("the parcel to be handed to the carrier", TIMEOUT, || async {
+        let v = c.order("SO-3003").await.ok()?;
+        (parcel(&v)["status"]["customer"] == "handed_to_carrier").then_some(v)
+    })
+    .await?;
+    let status = &parcel(&v)["status"];
+    assert_eq!(status["milestone"], "loaded");
+    let loaded = status["milestones"]
+        .as_array()
+        .context("milestones")?
+        .iter()
+        .find(|m| m["milestone"] == "loaded")
+        .context("loaded")?;
+    assert_eq!(loaded["provenance"]["source"], "site", "from the scan: {v}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn webhooks_stored_before_a_kill_9_are_normalized_exactly_once_after_restart() -> anyhow::Result<()> {
+    let h = Harness::new(NODE)?;
+    // This process only receives: nothing is normalized before the kill.
+    let config = h.path("receive-only.toml");
+    std::fs::write(&config, "[carriers]\nnormalizer = false\n")?;
+    let extra = ["--config".to_string(), config.display().to_string()];
+    let node = h.start_central_with("central", None, &extra)?;
+    let mut c = Central { h, node };
+    c.add_account("easypost", "main").await?;
+    const ORDERS: usize = 20;
+    for i in 0..ORDERS {
+        c.create_order(&format!("SO-40{i:02}"), &format!("EZ40{i:02}"), None)
+            .await?;
     }
-    shutdown.cancel();
-    central.wait(Duration::from_secs(5)).await;
+    // Each order's tracker twice: in transit, then delivered (a full snapshot).
+    for i in 0..ORDERS {
+        let tn = format!("EZ40{i:02}");
+        let first = easypost_event(&format!("evt_{i}_1"), &tn, &[LABEL, PICKED_UP, AT_HUB]);
+        let second = easypost_event(&format!("evt_{i}_2"), &tn, &[LABEL, PICKED_UP, AT_HUB, DELIVERED]);
+        assert_eq!(c.post_signed(Provider::EasyPost, "main", &first).await?, 200);
+        assert_eq!(c.post_signed(Provider::EasyPost, "main", &second).await?, 200);
+    }
+    let pending = c.webhooks().await?;
+    assert_eq!(pending.len(), 2 * ORDERS);
+    assert!(pending.iter().all(|w| w["state"] == "pending"), "{pending:?}");
+    c.node.kill();
+
+    c.node = c.h.start_central(None)?;
+    let done = c.settled(2 * ORDERS).await?;
+    let new: i64 = done.iter().filter_map(|w| w["events_new"].as_i64()).sum();
+    // Per tracker: label, pickup, hub, delivery and one estimate, once each.
+    assert_eq!(new, 5 * ORDERS as i64, "{done:?}");
+    for i in 0..ORDERS {
+        let v = c.order(&format!("SO-40{i:02}")).await?;
+        assert_eq!(v["status"], "delivered", "{v}");
+        assert_eq!(carrier_entries(&v).len(), 5, "each event once: {v}");
+    }
+    let metrics =
+        c.h.get_text(format!("http://{}/metrics", c.node.ready.addr("ops")?))
+            .await?;
+    assert_eq!(
+        metric(
+            &metrics,
+            "waymark_carrier_events_total",
+            &["provider=\"easypost\"", "outcome=\"new\""]
+        ),
+        (5 * ORDERS) as f64
+    );
     Ok(())
 }

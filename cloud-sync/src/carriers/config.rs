@@ -16,6 +16,9 @@ pub struct RawCarriers {
     #[serde(default)]
     pub accounts: Vec<RawCarrierAccount>,
     pub max_body_bytes: Option<usize>,
+    /// `false`: this process receives and stores webhooks only; another
+    /// central process on the same store normalizes them. Default `true`.
+    pub normalizer: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -49,6 +52,7 @@ impl std::fmt::Debug for CarrierAccount {
 pub struct CarrierSettings {
     pub accounts: Vec<CarrierAccount>,
     pub max_body_bytes: usize,
+    pub normalizer: bool,
 }
 
 impl Default for CarrierSettings {
@@ -56,6 +60,7 @@ impl Default for CarrierSettings {
         Self {
             accounts: Vec::new(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            normalizer: true,
         }
     }
 }
@@ -129,6 +134,7 @@ impl RawCarriers {
         CarrierSettings {
             accounts,
             max_body_bytes,
+            normalizer: self.normalizer.unwrap_or(true),
         }
     }
 }

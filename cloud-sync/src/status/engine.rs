@@ -46,6 +46,21 @@ pub struct ParcelStatus {
     pub cancelled: bool,
     /// Every operator correction read, in event-time order (the audit trail).
     pub corrections: Vec<AppliedCorrection>,
+    /// Carrier milestones whose timestamps contradict the order of the steps
+    /// (a delivery timestamped before the pickup): kept and flagged, never
+    /// used to move status back.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub clock_anomalies: Vec<ClockAnomaly>,
+}
+
+/// A milestone timestamped before a step that must come first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClockAnomaly {
+    pub milestone: Milestone,
+    pub event_time_ms: i64,
+    /// The earlier step, timestamped after it.
+    pub before: Milestone,
+    pub before_time_ms: i64,
 }
 
 impl ParcelStatus {
@@ -130,7 +145,8 @@ pub fn parcel_status(events: &[ParcelEvent], ctx: &Context) -> ParcelStatus {
     let estimate = estimate_view(&walk, ctx);
     let mut slots: Vec<&Slot> = walk.slots.iter().flatten().collect();
     slots.sort_by_key(|s| s.first);
-    let milestones = slots.into_iter().map(|s| s.reached.clone()).collect();
+    let milestones: Vec<Reached> = slots.into_iter().map(|s| s.reached.clone()).collect();
+    let clock_anomalies = clock_anomalies(&milestones);
     ParcelStatus {
         milestone,
         milestones,
@@ -139,7 +155,34 @@ pub fn parcel_status(events: &[ParcelEvent], ctx: &Context) -> ParcelStatus {
         estimate,
         cancelled: walk.cancelled,
         corrections: walk.corrections,
+        clock_anomalies,
     }
+}
+
+/// Carrier possession milestones timestamped before a possession step of
+/// lower rank (a `delivered` before the carrier's pickup or our `loaded`).
+/// The last-mile loop shares a rank, so going round it is no anomaly.
+fn clock_anomalies(milestones: &[Reached]) -> Vec<ClockAnomaly> {
+    let mut out = Vec::new();
+    for m in milestones
+        .iter()
+        .filter(|m| m.provenance.source == Source::Carrier && m.milestone.is_carrier_possession())
+    {
+        let contradicted = milestones
+            .iter()
+            .filter(|n| n.milestone.is_possession() && n.milestone.rank() < m.milestone.rank())
+            .filter(|n| n.event_time_ms > m.event_time_ms)
+            .max_by_key(|n| n.event_time_ms);
+        if let Some(n) = contradicted {
+            out.push(ClockAnomaly {
+                milestone: m.milestone,
+                event_time_ms: m.event_time_ms,
+                before: n.milestone,
+                before_time_ms: n.event_time_ms,
+            });
+        }
+    }
+    out
 }
 
 fn walk<'e>(events: &[&'e ParcelEvent]) -> Walk<'e> {

@@ -16,7 +16,7 @@ pub mod order;
 pub mod overlays;
 
 pub use customer::CustomerStatus;
-pub use engine::{AppliedCorrection, ParcelStatus, Reached, parcel_status};
+pub use engine::{AppliedCorrection, ClockAnomaly, ParcelStatus, Reached, parcel_status};
 pub use event::{Context, Fact, ParcelEvent, Party, Provenance, Source, Window};
 pub use milestone::Milestone;
 pub use order::{OrderStatus, order_status};

@@ -154,7 +154,7 @@ async fn main() -> anyhow::Result<()> {
                 },
                 carriers: RawCarriers {
                     accounts: vec![ups.raw_account(), fleet.raw_account()],
-                    max_body_bytes: None,
+                    ..Default::default()
                 },
                 ..Default::default()
             }

@@ -271,3 +271,31 @@ fn names_round_trip_and_match_serde() {
     let v = Overlay::LabelNotAccepted;
     assert_eq!(serde_json::to_value(v).ok(), Some(serde_json::json!(v.as_str())));
 }
+
+#[test]
+fn a_delivery_timestamped_before_the_pickup_is_kept_and_flagged_not_used_to_regress() {
+    let mut events = warehouse();
+    // The carrier's clock: delivered at 60, picked up at 80.
+    events.extend([carrier(60, M::Delivered), carrier(80, M::CarrierAccepted)]);
+    let s = status(&events);
+    assert_eq!(s.milestone, Some(M::Delivered), "delivered stays terminal");
+    assert_eq!(
+        s.clock_anomalies,
+        [ClockAnomaly {
+            milestone: M::Delivered,
+            event_time_ms: at(60),
+            before: M::CarrierAccepted,
+            before_time_ms: at(80),
+        }]
+    );
+    // In the right order there is nothing to flag, and going round the last
+    // mile (attempted, out for delivery again) is no anomaly either.
+    let mut fine = warehouse();
+    fine.extend([
+        carrier(50, M::CarrierAccepted),
+        carrier(70, M::DeliveryAttempted),
+        carrier(80, M::OutForDelivery),
+        carrier(90, M::Delivered),
+    ]);
+    assert!(status(&fine).clock_anomalies.is_empty());
+}
