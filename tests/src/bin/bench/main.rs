@@ -5,6 +5,7 @@
 //! `cargo run --release -p waymark-tests --bin bench -- status [--events N] [--recomputes N]`
 //! `cargo run --release -p waymark-tests --bin bench -- orders-csv [--orders N] [--store sqlite|postgres]`
 //! `cargo run --release -p waymark-tests --bin bench -- order-list [--orders N] [--store sqlite|postgres]`
+//! `cargo run --release -p waymark-tests --bin bench -- carriers [--trackers N] [--concurrency C] [--store sqlite|postgres]`
 //!
 //! Programs run as child processes (this binary re-executed as `bench node ...`),
 //! on ports the OS picks, over real sockets.
@@ -114,6 +115,17 @@ enum Scenario {
         #[arg(long, value_enum, default_value = "sqlite")]
         store: central::Engine,
     },
+    /// Carrier webhooks over HTTP into central: stored-and-acknowledged per
+    /// second and acknowledgement latency; then normalization with status
+    /// updates, in process.
+    Carriers {
+        #[arg(long, default_value_t = 5_000)]
+        trackers: usize,
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        #[arg(long, value_enum, default_value = "sqlite")]
+        store: central::Engine,
+    },
     /// Internal: run a program as a child process of a scenario.
     #[command(hide = true, trailing_var_arg = true)]
     Node {
@@ -141,6 +153,15 @@ fn main() -> ExitCode {
             reads,
             store,
         } => report(orders::list(store, n, reads)),
+        Scenario::Carriers {
+            trackers,
+            concurrency,
+            store,
+        } => report(run(carriers::run(carriers::Plan {
+            trackers,
+            concurrency,
+            store,
+        }))),
         Scenario::ScanLatency { scans, gap_ms } => report(run(scan::run(scan::Plan {
             scans,
             gap: Duration::from_millis(gap_ms),
@@ -202,6 +223,7 @@ fn draft(i: u64) -> EventDraft {
     })
 }
 
+mod carriers;
 mod central;
 mod ingest;
 mod orders;
