@@ -1,6 +1,8 @@
 //! The whole system on one machine: central, two site gateways and simulated
-//! devices publishing over real MQTT. Every port is picked by the OS (a broker may
-//! already hold 1883); the addresses to look at are printed at start.
+//! devices publishing over real MQTT, then simulated carriers posting signed
+//! webhooks until every demo order is delivered. Every port is picked by the OS
+//! (a broker may already hold 1883); the addresses to look at are printed at
+//! start.
 //!
 //! `cargo run -p waymark-tests --bin waymark-demo` (Ctrl-C stops it).
 
@@ -12,6 +14,10 @@ use anyhow::Context;
 use clap::Parser;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+use waymark_sync::carriers::Provider;
+use waymark_sync::carriers::config::{RawCarrierAccount, RawCarriers};
+use waymark_tests::carrier_sim::{self, Scenario};
 use waymark_tests::devsim::{self, PortalFormat, PortalSim};
 use waymark_tests::mqtt::Publisher;
 
@@ -42,6 +48,53 @@ const SITES: [&str; 2] = ["dc-north", "dc-south"];
 /// allow no anonymous devices, as in production).
 const DEVICE_PASSWORD: &str = "demo-device-password";
 
+/// How long a demo parcel takes from label to delivery, once loaded.
+const CARRIER_JOURNEY: Duration = Duration::from_secs(20);
+
+/// A carrier account of the demo central and the tracking numbers it reports.
+#[derive(Clone)]
+struct CarrierRun {
+    provider: Provider,
+    account: &'static str,
+    /// The carrier moving the parcels (a shipment's `carrier`).
+    carrier: &'static str,
+    secret_file: PathBuf,
+    tracking_numbers: Vec<String>,
+}
+
+impl CarrierRun {
+    /// A fresh secret in a file (printed, never the secret itself), and the
+    /// account that reads it.
+    fn new(
+        data_dir: &std::path::Path,
+        provider: Provider,
+        account: &'static str,
+        carrier: &'static str,
+    ) -> anyhow::Result<Self> {
+        let dir = data_dir.join("carrier-secrets");
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let secret_file = dir.join(format!("{account}.secret"));
+        let secret: String = std::iter::repeat_with(fastrand::alphanumeric).take(40).collect();
+        std::fs::write(&secret_file, &secret).with_context(|| format!("writing {}", secret_file.display()))?;
+        Ok(Self {
+            provider,
+            account,
+            carrier,
+            secret_file,
+            tracking_numbers: Vec::new(),
+        })
+    }
+
+    fn raw_account(&self) -> RawCarrierAccount {
+        RawCarrierAccount {
+            provider: self.provider.as_str().into(),
+            name: self.account.into(),
+            secret: None,
+            secret_file: Some(self.secret_file.clone()),
+        }
+    }
+}
+
 struct Site {
     id: &'static str,
     mqtt: SocketAddr,
@@ -66,6 +119,11 @@ async fn main() -> anyhow::Result<()> {
         }
     };
     let shutdown = CancellationToken::new();
+    std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    // dc-north's UPS shipments report through UPS Track Alert; DHL has no
+    // provider here, so its shipment reports in the waymark format.
+    let mut ups = CarrierRun::new(&data_dir, Provider::Ups, "demo-ups", "ups")?;
+    let mut fleet = CarrierRun::new(&data_dir, Provider::Waymark, "demo-fleet", "dhl")?;
 
     anyhow::ensure!(
         (1..=8).contains(&args.replicas),
@@ -92,6 +150,10 @@ async fn main() -> anyhow::Result<()> {
                 ops_listen: Some("127.0.0.1:0".into()),
                 store: waymark_sync::config::RawStore {
                     url: args.store_url.clone(),
+                    ..Default::default()
+                },
+                carriers: RawCarriers {
+                    accounts: vec![ups.raw_account(), fleet.raw_account()],
                     ..Default::default()
                 },
                 ..Default::default()
@@ -187,12 +249,15 @@ outside = [3, 4]
     anyhow::ensure!(resp.status().is_success(), "creating SO-1000: {}", resp.text().await?);
     orders.push((SITES[0], "SO-1000".to_string(), north_sscc));
     orders.push((SITES[1], "SO-1000".to_string(), south_sscc));
+    ups.tracking_numbers.push("1ZDEMONORTH".into());
+    fleet.tracking_numbers.push("JDDEMOSOUTH".into());
     for n in 0..6u64 {
         let site = SITES[(n % 2) as usize];
         let number = format!("SO-{}", 1001 + n);
         let sscc = sscc(n);
+        let tracking_number = format!("1ZDEMO{:010}", n);
         let body = json!({ "order_number": number, "site_id": site,
-                           "parcels": [{ "sscc": sscc, "tracking_number": format!("1ZDEMO{:010}", n) }] });
+                           "parcels": [{ "sscc": sscc, "tracking_number": tracking_number }] });
         let resp = http
             .post(format!("{api}/api/v1/orders"))
             .bearer_auth(&token)
@@ -201,7 +266,9 @@ outside = [3, 4]
             .await?;
         anyhow::ensure!(resp.status().is_success(), "creating {number}: {}", resp.text().await?);
         orders.push((site, number, sscc));
+        ups.tracking_numbers.push(tracking_number);
     }
+    let carriers = [ups, fleet];
 
     println!(
         "Waymark demo is running: central ({} on {}), 2 site gateways, simulated scanners and portals.",
@@ -240,12 +307,40 @@ outside = [3, 4]
         north.id,
         orders[0].2
     );
+    for c in &carriers {
+        println!(
+            "  carrier webhooks   {}   (provider {}, shipments by {}; secret in {})",
+            carrier_sim::post::webhook_url(&api, c.provider, c.account),
+            c.provider,
+            c.carrier,
+            c.secret_file.display()
+        );
+    }
+    if let Some(c) = carriers.first() {
+        println!(
+            "  a carrier by hand  WAYMARK_DEVSIM_CARRIER_SECRET=$(cat {}) cargo run -p waymark-tests --bin waymark-devsim -- carrier --url {api} --provider {} --account {} --carrier {} --tracking {} --failed-attempts 50 --duplicates 10 --out-of-order 10",
+            c.secret_file.display(),
+            c.provider,
+            c.account,
+            c.carrier,
+            c.tracking_numbers.first().map_or("1Z...", String::as_str),
+        );
+    }
     println!("  data               {}", data_dir.display());
     println!();
     println!("Pallets are packed (scanner), then loaded at door 3 (RFID portal), one step every 2 s.");
-    println!("Each order's timeline shows one packed and one loaded event. Ctrl-C stops.");
+    println!(
+        "Then the carriers' webhooks take every order from label to delivered in about {} s.",
+        CARRIER_JOURNEY.as_secs()
+    );
+    println!("Each order's timeline shows packed, loaded and the carrier's milestones. Ctrl-C stops.");
 
-    let devices = simulate(&sites, orders, shutdown.clone());
+    let orders_api = OrdersApi {
+        http: http.clone(),
+        api: api.clone(),
+        token: token.clone(),
+    };
+    let devices = simulate(&sites, orders, carriers.to_vec(), orders_api, shutdown.clone());
     let stop = async {
         match args.duration_secs {
             Some(s) => tokio::time::sleep(Duration::from_secs(s)).await,
@@ -291,13 +386,107 @@ fn sscc(serial: u64) -> String {
     waymark_devices::sim::sscc("0614141", serial)
 }
 
-/// Packs, then loads, each order's parcel, with a pause between steps.
+/// Central's order API, to see the carriers' work arrive.
+struct OrdersApi {
+    http: reqwest::Client,
+    api: String,
+    token: String,
+}
+
+impl OrdersApi {
+    async fn status(&self, order: &str) -> anyhow::Result<String> {
+        let resp = self
+            .http
+            .get(format!("{}/api/v1/orders/{order}", self.api))
+            .bearer_auth(&self.token)
+            .send()
+            .await?;
+        anyhow::ensure!(resp.status().is_success(), "GET {order}: {}", resp.status());
+        let body: serde_json::Value = resp.json().await?;
+        Ok(body["status"].as_str().unwrap_or_default().to_string())
+    }
+}
+
+/// Each carrier account posts the journeys of its tracking numbers, live
+/// (every webhook at its event's time), all accounts at once; then waits for
+/// the orders to say `delivered`.
+async fn deliver_all(
+    carriers: Vec<CarrierRun>,
+    api: &OrdersApi,
+    order_numbers: Vec<String>,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let start = chrono::Utc::now();
+    let runs: Vec<_> = carriers
+        .into_iter()
+        .map(|c| {
+            let url = api.api.clone();
+            let span = tracing::info_span!("carrier", provider = %c.provider, account = c.account);
+            let run = async move {
+                let secret = std::fs::read_to_string(&c.secret_file)
+                    .with_context(|| format!("reading {}", c.secret_file.display()))?;
+                let scenario = Scenario {
+                    carrier: c.carrier.into(),
+                    start,
+                    journey: CARRIER_JOURNEY,
+                    real_time: true,
+                    seed: 1000,
+                    ..Scenario::default()
+                };
+                let summary = carrier_sim::deliver(
+                    &url,
+                    c.provider,
+                    c.account,
+                    secret.trim(),
+                    &c.tracking_numbers,
+                    &scenario,
+                )
+                .await?;
+                println!("  carrier {}/{}: {summary}", c.provider, c.account);
+                anyhow::Ok(())
+            };
+            tokio::spawn(run.instrument(span))
+        })
+        .collect();
+    for run in runs {
+        run.await.context("a carrier task")??;
+    }
+    // Normalization runs after each webhook is stored: wait for it.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut pending = order_numbers;
+    while !pending.is_empty() && tokio::time::Instant::now() < deadline && !shutdown.is_cancelled() {
+        let mut still = Vec::new();
+        for o in pending {
+            if api.status(&o).await? != "delivered" {
+                still.push(o);
+            }
+        }
+        pending = still;
+        if !pending.is_empty() {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+    if pending.is_empty() {
+        println!("  every demo order is delivered (GET /api/v1/orders/SO-1000 says \"delivered\")");
+    } else {
+        tracing::warn!(orders = ?pending, "not delivered 30 s after the carriers' last webhook");
+        println!("  not delivered yet: {}", pending.join(", "));
+    }
+    Ok(())
+}
+
+/// Packs, then loads, each order's parcel, with a pause between steps; then
+/// the carriers take over.
 fn simulate(
     sites: &[Site],
     orders: Vec<(&'static str, String, String)>,
+    carriers: Vec<CarrierRun>,
+    api: OrdersApi,
     shutdown: CancellationToken,
 ) -> tokio::task::JoinHandle<anyhow::Result<()>> {
     let addrs: Vec<(&'static str, SocketAddr)> = sites.iter().map(|s| (s.id, s.mqtt)).collect();
+    let mut order_numbers: Vec<String> = orders.iter().map(|(_, number, _)| number.clone()).collect();
+    order_numbers.dedup();
     tokio::spawn(async move {
         // Each site's pack-station scanner; the portals connect per pallet.
         let scanners: Vec<_> = addrs
@@ -347,6 +536,7 @@ fn simulate(
                 println!("  {site}: {device} scanned the pallet of {number}");
             }
         }
+        deliver_all(carriers, &api, order_numbers, &shutdown).await?;
         shutdown.cancelled().await;
         Ok(())
     })

@@ -29,6 +29,9 @@ use crate::central::Engine;
 
 const SECRET: &str = "bench-secret";
 
+/// A webhook body with the headers that sign it.
+type SignedBody = (Vec<u8>, Vec<(&'static str, String)>);
+
 pub struct Plan {
     pub trackers: usize,
     pub concurrency: usize,
@@ -98,14 +101,21 @@ async fn http_ack(plan: &Plan, hooks: &[carrier_sim::Webhook]) -> anyhow::Result
     tokio::time::sleep(Duration::from_secs(1)).await;
 
     let now = chrono::Utc::now().timestamp();
-    let signed: Arc<Vec<(Vec<u8>, Vec<(&'static str, String)>)>> = Arc::new(
+    let signed: Arc<Vec<SignedBody>> = Arc::new(
         hooks
             .iter()
-            .map(|w| (w.body.clone(), sign(Provider::EasyPost, SECRET, &w.body, now, &w.event_id)))
+            .map(|w| {
+                (
+                    w.body.clone(),
+                    sign(Provider::EasyPost, SECRET, &w.body, now, &w.event_id),
+                )
+            })
             .collect(),
     );
     let url = format!("{api}/webhooks/carriers/easypost/bench");
-    let client = reqwest::Client::builder().pool_max_idle_per_host(plan.concurrency).build()?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(plan.concurrency)
+        .build()?;
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -118,7 +128,10 @@ async fn http_ack(plan: &Plan, hooks: &[carrier_sim::Webhook]) -> anyhow::Result
                 let Some((body, headers)) = signed.get(i) else {
                     return Ok::<_, anyhow::Error>(latencies);
                 };
-                let mut req = client.post(&url).header("content-type", "application/json").body(body.clone());
+                let mut req = client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(body.clone());
                 for (k, v) in headers {
                     req = req.header(*k, v);
                 }
