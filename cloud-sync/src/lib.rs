@@ -204,8 +204,14 @@ pub async fn start(config: SyncConfig, shutdown: CancellationToken) -> Result<Ru
     };
     let normalizer = if config.carriers.normalizer {
         tokio::spawn(
-            carriers::receiver::run_normalizer(store.clone(), metrics.clone(), carriers_wake.clone(), shutdown.clone())
-                .instrument(info_span!("task", source = "carrier_normalizer")),
+            carriers::receiver::run_normalizer(
+                store.clone(),
+                carriers.clone(),
+                metrics.clone(),
+                carriers_wake.clone(),
+                shutdown.clone(),
+            )
+            .instrument(info_span!("task", source = "carrier_normalizer")),
         )
     } else {
         info!(

@@ -15,13 +15,11 @@ use waymark_tests::wait;
 const SECRET: &str = "carrier-test-secret";
 
 /// The shipment's carrier for each provider's order: FedEx's webhooks say
-/// `fedex`, the others carry the scenario's `ups`. 17TRACK names carriers by
-/// number (`17track:100002`), which matching does not know as `ups`, so its
-/// shipment names none.
+/// `fedex`, the others carry the scenario's `ups` (17TRACK names carriers by
+/// number, `17track:100002`, which matching takes as unknown, so it agrees).
 fn shipment_carrier(p: Provider) -> Option<&'static str> {
     match p {
         Provider::FedEx => Some("fedex"),
-        Provider::SeventeenTrack => None,
         _ => Some("ups"),
     }
 }

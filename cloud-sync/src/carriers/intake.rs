@@ -7,14 +7,25 @@
 //! again: normalized exactly once. A body the normalizer refuses is retried
 //! with backoff (a fixed normalizer may read it), then listed as failed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use super::store::belongs_to;
 use super::{DecodeError, Provider, normalize};
 use crate::store::{CentralStore, Engine, StoreError, Tx};
 
-/// Webhooks one step takes at most.
+/// Webhooks one step takes at most on PostgreSQL.
 pub const STEP_WEBHOOKS: usize = 200;
+/// On SQLite, where a step holds the one writer the receivers' inbox also
+/// needs: small, so an acknowledgement never waits long behind it.
+pub const STEP_WEBHOOKS_SQLITE: usize = 24;
+
+/// Webhooks one step takes on `engine`.
+pub fn step_webhooks(engine: Engine) -> usize {
+    match engine {
+        Engine::Sqlite => STEP_WEBHOOKS_SQLITE,
+        Engine::Postgres => STEP_WEBHOOKS,
+    }
+}
 /// Attempts before a webhook is listed as failed (and left until retried by hand).
 pub const MAX_ATTEMPTS: i64 = 5;
 
@@ -42,84 +53,155 @@ pub struct EventCounts {
     pub held: u64,
 }
 
+/// A claimed webhook, decoded (outside the writer, on SQLite).
+struct Claimed {
+    id: i64,
+    provider_name: String,
+    account: String,
+    attempts: i64,
+    decoded: Result<(Provider, Vec<super::CarrierEvent>), DecodeError>,
+}
+
+const CLAIM: &str = "SELECT w.id, w.provider, w.account, b.body, w.attempts \
+                     FROM carrier_webhooks w JOIN carrier_webhook_bodies b ON b.id = w.id \
+                     WHERE w.state = 'pending' AND w.next_attempt_ms <= $1 ORDER BY w.id LIMIT $2";
+
+fn claimed(rows: &[crate::store::Row]) -> Result<Vec<Claimed>, StoreError> {
+    rows.iter()
+        .map(|row| {
+            let provider_name = row.text(1)?;
+            let decoded = match Provider::parse(&provider_name) {
+                Some(p) => normalize(p, row.bytes(3)?).map(|events| (p, events)),
+                None => Err(DecodeError::shape("", format!("unknown provider {provider_name}"))),
+            };
+            Ok(Claimed {
+                id: row.i64(0)?,
+                account: row.text(2)?,
+                attempts: row.i64(4)? + 1,
+                provider_name,
+                decoded,
+            })
+        })
+        .collect()
+}
+
 impl CentralStore {
     /// Normalizes up to `max` due webhooks; `webhooks == 0` when none is due.
+    ///
+    /// PostgreSQL: claimed with `FOR UPDATE SKIP LOCKED` and normalized in
+    /// the transaction that keeps the result (every replica runs a
+    /// normalizer). SQLite: read and decoded outside the single writer, then
+    /// kept in a short write transaction that takes only those still
+    /// pending, so the inbox's commits are not kept waiting behind decoding.
     pub fn normalize_step(&self, max: usize, now_ms: i64) -> Result<StepOutcome, StoreError> {
-        self.write(|tx| {
-            let claim = match tx.engine() {
-                Engine::Sqlite => {
-                    "SELECT id, provider, account, body, attempts FROM carrier_webhooks \
-                     WHERE state = 'pending' AND next_attempt_ms <= $1 ORDER BY id LIMIT $2"
+        let limit = i64::try_from(max).unwrap_or(i64::MAX);
+        match self.engine() {
+            Engine::Postgres => self.write(|tx| {
+                let rows = tx.query(
+                    &format!("{CLAIM} FOR UPDATE OF w SKIP LOCKED"),
+                    &[now_ms.into(), limit.into()],
+                )?;
+                keep(tx, claimed(&rows)?, now_ms)
+            }),
+            Engine::Sqlite => {
+                let rows = self.read(|tx| tx.query(CLAIM, &[now_ms.into(), limit.into()]))?;
+                if rows.is_empty() {
+                    return Ok(StepOutcome::default());
                 }
-                Engine::Postgres => {
-                    "SELECT id, provider, account, body, attempts FROM carrier_webhooks \
-                     WHERE state = 'pending' AND next_attempt_ms <= $1 ORDER BY id LIMIT $2 \
-                     FOR UPDATE SKIP LOCKED"
-                }
-            };
-            let rows = tx.query(claim, &[now_ms.into(), i64::try_from(max).unwrap_or(i64::MAX).into()])?;
-            let mut out = StepOutcome {
-                webhooks: rows.len(),
-                ..StepOutcome::default()
-            };
-            let mut touched: Vec<String> = Vec::new();
-            for row in &rows {
-                let (id, provider_name, account) = (row.i64(0)?, row.text(1)?, row.text(2)?);
-                let attempts = row.i64(4)? + 1;
-                let decoded = match Provider::parse(&provider_name) {
-                    Some(p) => normalize(p, row.bytes(3)?).map(|events| (p, events)),
-                    None => Err(DecodeError::shape("", format!("unknown provider {provider_name}"))),
-                };
-                match decoded {
-                    Ok((provider, events)) => {
-                        let counts = out.events.entry(provider).or_default();
-                        let (new, known) = keep_events(tx, id, &events, now_ms, counts, &mut touched)?;
-                        tx.execute(
-                            "UPDATE carrier_webhooks SET state = 'done', attempts = $2, error = NULL, \
-                             events_new = $3, events_known = $4, done_ms = $5 WHERE id = $1",
-                            &[id.into(), attempts.into(), new.into(), known.into(), now_ms.into()],
-                        )?;
+                let work = claimed(&rows)?;
+                self.write(|tx| {
+                    let mut still = Vec::with_capacity(work.len());
+                    for c in &work {
+                        let pending = tx
+                            .query_opt(
+                                "SELECT 1 FROM carrier_webhooks WHERE id = $1 AND state = 'pending'",
+                                &[c.id.into()],
+                            )?
+                            .is_some();
+                        if pending {
+                            still.push(Claimed {
+                                id: c.id,
+                                provider_name: c.provider_name.clone(),
+                                account: c.account.clone(),
+                                attempts: c.attempts,
+                                decoded: c.decoded.clone(),
+                            });
+                        }
                     }
-                    Err(e) => {
-                        let provider = Provider::parse(&provider_name).unwrap_or(Provider::Waymark);
-                        let state = if attempts >= MAX_ATTEMPTS { "failed" } else { "pending" };
-                        let message = e.to_string();
-                        tx.execute(
-                            "UPDATE carrier_webhooks SET state = $2, attempts = $3, error = $4, next_attempt_ms = $5 \
-                             WHERE id = $1",
-                            &[
-                                id.into(),
-                                state.into(),
-                                attempts.into(),
-                                message.as_str().into(),
-                                (now_ms + backoff_ms(attempts)).into(),
-                            ],
-                        )?;
-                        tx.execute(
-                            "INSERT INTO carrier_account_stats (provider, name, failed, last_error, last_error_ms) \
-                             VALUES ($1, $2, 1, $3, $4) ON CONFLICT (provider, name) DO UPDATE SET \
-                             failed = carrier_account_stats.failed + 1, last_error = $3, last_error_ms = $4",
-                            &[
-                                provider_name.as_str().into(),
-                                account.as_str().into(),
-                                message.as_str().into(),
-                                now_ms.into(),
-                            ],
-                        )?;
-                        out.failures.push((provider, e.reason(), account, id));
-                    }
-                }
+                    keep(tx, still, now_ms)
+                })
             }
-            touched.sort_unstable();
-            touched.dedup();
-            crate::orders::refresh_numbers(tx, &touched, now_ms)?;
-            Ok(out)
-        })
+        }
     }
 }
 
+/// In the step's transaction: keeps what the claimed webhooks said, marks
+/// each done or failed, refreshes the orders that changed.
+fn keep(tx: &mut Tx<'_>, work: Vec<Claimed>, now_ms: i64) -> Result<StepOutcome, StoreError> {
+    let mut out = StepOutcome {
+        webhooks: work.len(),
+        ..StepOutcome::default()
+    };
+    let mut touched: Vec<String> = Vec::new();
+    let mut owners: HashMap<String, Option<crate::orders::OrderRecord>> = HashMap::new();
+    for c in work {
+        let Claimed {
+            id,
+            provider_name,
+            account,
+            attempts,
+            decoded,
+        } = c;
+        match decoded {
+            Ok((provider, events)) => {
+                let counts = out.events.entry(provider).or_default();
+                let (new, known) = keep_events(tx, id, &events, now_ms, counts, &mut touched, &mut owners)?;
+                tx.execute(
+                    "UPDATE carrier_webhooks SET state = 'done', attempts = $2, error = NULL, \
+                     events_new = $3, events_known = $4, done_ms = $5 WHERE id = $1",
+                    &[id.into(), attempts.into(), new.into(), known.into(), now_ms.into()],
+                )?;
+            }
+            Err(e) => {
+                let provider = Provider::parse(&provider_name).unwrap_or(Provider::Waymark);
+                let state = if attempts >= MAX_ATTEMPTS { "failed" } else { "pending" };
+                let message = e.to_string();
+                tx.execute(
+                    "UPDATE carrier_webhooks SET state = $2, attempts = $3, error = $4, next_attempt_ms = $5 \
+                     WHERE id = $1",
+                    &[
+                        id.into(),
+                        state.into(),
+                        attempts.into(),
+                        message.as_str().into(),
+                        (now_ms + backoff_ms(attempts)).into(),
+                    ],
+                )?;
+                tx.execute(
+                    "INSERT INTO carrier_account_stats (provider, name, failed, last_error, last_error_ms) \
+                     VALUES ($1, $2, 1, $3, $4) ON CONFLICT (provider, name) DO UPDATE SET \
+                     failed = carrier_account_stats.failed + 1, last_error = $3, last_error_ms = $4",
+                    &[
+                        provider_name.as_str().into(),
+                        account.as_str().into(),
+                        message.as_str().into(),
+                        now_ms.into(),
+                    ],
+                )?;
+                out.failures.push((provider, e.reason(), account, id));
+            }
+        }
+    }
+    touched.sort_unstable();
+    touched.dedup();
+    crate::orders::refresh_numbers(tx, &touched, now_ms)?;
+    Ok(out)
+}
+
 /// Keeps the events not seen before (by provider and key) and matches each
-/// to its order; returns (new, known).
+/// new one to its order (one lookup per tracking number and step: most events
+/// of a snapshot are known, and cost one insert that does nothing); returns
+/// (new, known).
 fn keep_events(
     tx: &mut Tx<'_>,
     webhook_id: i64,
@@ -127,6 +209,7 @@ fn keep_events(
     now_ms: i64,
     counts: &mut EventCounts,
     touched: &mut Vec<String>,
+    owners: &mut HashMap<String, Option<crate::orders::OrderRecord>>,
 ) -> Result<(i64, i64), StoreError> {
     let (mut new, mut known) = (0, 0);
     for e in events {
@@ -135,12 +218,22 @@ fn keep_events(
             counts.unmapped += 1;
             continue;
         }
-        let order = crate::orders::order_owning(tx, &e.tracking_number)?.filter(|o| belongs_to(o, e));
-        let number = order.as_ref().map(|o| o.order_number.as_str());
+        // Most events of a snapshot are known: one lookup, nothing written.
+        let seen = tx
+            .query_opt(
+                "SELECT 1 FROM carrier_events WHERE provider = $1 AND event_key = $2",
+                &[e.provider.as_str().into(), e.event_key.as_str().into()],
+            )?
+            .is_some();
+        if seen {
+            known += 1;
+            counts.known += 1;
+            continue;
+        }
         let body = serde_json::to_string(e).map_err(|err| StoreError::Corrupt(format!("carrier event: {err}")))?;
         let inserted = tx.execute(
             "INSERT INTO carrier_events (provider, event_key, tracking_number, carrier, milestone, event_time_ms, \
-             webhook_id, recorded_ms, order_number, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+             webhook_id, recorded_ms, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
              ON CONFLICT (provider, event_key) DO NOTHING",
             &[
                 e.provider.as_str().into(),
@@ -151,7 +244,6 @@ fn keep_events(
                 e.event_time_ms.into(),
                 webhook_id.into(),
                 now_ms.into(),
-                number.into(),
                 body.as_str().into(),
             ],
         )? == 1;
@@ -165,8 +257,27 @@ fn keep_events(
         if e.is_unmapped() {
             counts.unmapped += 1;
         }
+        if !owners.contains_key(&e.tracking_number) {
+            let owner = crate::orders::order_owning(tx, &e.tracking_number)?;
+            owners.insert(e.tracking_number.clone(), owner);
+        }
+        let number = owners
+            .get(&e.tracking_number)
+            .and_then(Option::as_ref)
+            .filter(|o| belongs_to(o, e))
+            .map(|o| o.order_number.clone());
         match number {
-            Some(n) => touched.push(n.to_string()),
+            Some(n) => {
+                tx.execute(
+                    "UPDATE carrier_events SET order_number = $3 WHERE provider = $1 AND event_key = $2",
+                    &[
+                        e.provider.as_str().into(),
+                        e.event_key.as_str().into(),
+                        n.as_str().into(),
+                    ],
+                )?;
+                touched.push(n);
+            }
             None => counts.held += 1,
         }
     }

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::config::CarrierSettings;
-use super::intake::STEP_WEBHOOKS;
+use super::intake::step_webhooks;
 use super::store::NewWebhook;
 use super::{CarrierAccount, Provider};
 use crate::metrics::{ProviderOutcomeLabel, ProviderReasonLabel, SyncMetrics};
@@ -34,11 +34,21 @@ const INBOX_CAPACITY: usize = 8192;
 /// How often the normalizer looks for work nobody woke it for (another
 /// process stored it, or a retry came due).
 const POLL: Duration = Duration::from_millis(500);
+/// Webhooks stored this recently mean a burst is arriving.
+const BUSY_WINDOW: Duration = Duration::from_millis(100);
+/// During a burst the normalizer takes one step per this long (on SQLite it
+/// shares the one writer with the inbox, and an acknowledgement must not wait
+/// behind it); it catches up at full speed once the burst is over. The
+/// backlog shows in `waymark_carrier_webhooks_pending`.
+const BURST_PACE: Duration = Duration::from_millis(25);
 
 type Reply = oneshot::Sender<Result<i64, String>>;
 
 /// Carrier intake as the HTTP handlers see it.
 pub struct CarrierIntake {
+    /// When the inbox last stored a batch (ms since the epoch): while
+    /// webhooks are arriving, acknowledging them comes first.
+    last_stored_ms: Arc<std::sync::atomic::AtomicI64>,
     config: Vec<CarrierAccount>,
     stored: RwLock<HashMap<(Provider, String), String>>,
     pub max_body_bytes: usize,
@@ -70,11 +80,14 @@ impl CarrierIntake {
     ) -> Result<Arc<Self>, StoreError> {
         let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
         let writer_store = store.clone();
+        let last_stored_ms = Arc::new(std::sync::atomic::AtomicI64::new(0));
+        let stamp = last_stored_ms.clone();
         std::thread::Builder::new()
             .name("carrier-inbox".into())
-            .spawn(move || write_inbox(&writer_store, rx, &wake))
+            .spawn(move || write_inbox(&writer_store, rx, &wake, &stamp))
             .map_err(StoreError::Io)?;
         let intake = Arc::new(Self {
+            last_stored_ms,
             config: settings.accounts.clone(),
             stored: RwLock::new(HashMap::new()),
             max_body_bytes: settings.max_body_bytes,
@@ -130,6 +143,12 @@ impl CarrierIntake {
         out
     }
 
+    /// Whether webhooks arrived in the last [`BUSY_WINDOW`].
+    pub fn receiving(&self) -> bool {
+        let last = self.last_stored_ms.load(std::sync::atomic::Ordering::Relaxed);
+        chrono::Utc::now().timestamp_millis() - last < BUSY_WINDOW.as_millis() as i64
+    }
+
     pub fn is_configured(&self, provider: Provider, name: &str) -> bool {
         self.config.iter().any(|a| a.provider == provider && a.name == name)
     }
@@ -148,7 +167,12 @@ impl CarrierIntake {
 
 /// The inbox's writer: takes what is waiting (up to a batch), stores it in
 /// one transaction, answers each sender, wakes the normalizer.
-fn write_inbox(store: &CentralStore, mut rx: mpsc::Receiver<(NewWebhook, Reply)>, wake: &Notify) {
+fn write_inbox(
+    store: &CentralStore,
+    mut rx: mpsc::Receiver<(NewWebhook, Reply)>,
+    wake: &Notify,
+    last_stored_ms: &std::sync::atomic::AtomicI64,
+) {
     while let Some(first) = rx.blocking_recv() {
         let mut batch = vec![first];
         while batch.len() < INBOX_BATCH {
@@ -160,6 +184,10 @@ fn write_inbox(store: &CentralStore, mut rx: mpsc::Receiver<(NewWebhook, Reply)>
         let (webhooks, replies): (Vec<NewWebhook>, Vec<Reply>) = batch.into_iter().unzip();
         match store.store_webhooks(&webhooks) {
             Ok(ids) => {
+                last_stored_ms.store(
+                    chrono::Utc::now().timestamp_millis(),
+                    std::sync::atomic::Ordering::Relaxed,
+                );
                 for (reply, id) in replies.into_iter().zip(ids) {
                     let _ignored = reply.send(Ok(id));
                 }
@@ -179,6 +207,7 @@ fn write_inbox(store: &CentralStore, mut rx: mpsc::Receiver<(NewWebhook, Reply)>
 /// inbox wakes it or the poll interval passes; publishes the backlog.
 pub async fn run_normalizer(
     store: Arc<CentralStore>,
+    intake: Arc<CarrierIntake>,
     metrics: Arc<SyncMetrics>,
     wake: Arc<Notify>,
     shutdown: CancellationToken,
@@ -187,7 +216,7 @@ pub async fn run_normalizer(
     loop {
         let (st, m) = (store.clone(), metrics.clone());
         let step = tokio::task::spawn_blocking(move || {
-            let out = st.normalize_step(STEP_WEBHOOKS, chrono::Utc::now().timestamp_millis())?;
+            let out = st.normalize_step(step_webhooks(st.engine()), chrono::Utc::now().timestamp_millis())?;
             record(&m, &out);
             if out.webhooks == 0 {
                 let (pending, failed) = st.carrier_backlog()?;
@@ -218,6 +247,12 @@ pub async fn run_normalizer(
             }
         };
         if worked && !shutdown.is_cancelled() {
+            if store.engine() == crate::store::Engine::Sqlite && intake.receiving() {
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(BURST_PACE) => {}
+                }
+            }
             continue;
         }
         tokio::select! {

@@ -74,17 +74,21 @@ impl CentralStore {
             for w in batch {
                 let id = tx
                     .query_opt(
-                        "INSERT INTO carrier_webhooks (provider, account, received_ms, body) \
+                        "INSERT INTO carrier_webhooks (provider, account, received_ms, bytes) \
                          VALUES ($1, $2, $3, $4) RETURNING id",
                         &[
                             w.provider.as_str().into(),
                             w.account.as_str().into(),
                             w.received_ms.into(),
-                            w.body.as_slice().into(),
+                            i64::try_from(w.body.len()).unwrap_or(i64::MAX).into(),
                         ],
                     )?
                     .ok_or_else(|| StoreError::Corrupt("insert returned no id".into()))?
                     .i64(0)?;
+                tx.execute(
+                    "INSERT INTO carrier_webhook_bodies (id, body) VALUES ($1, $2)",
+                    &[id.into(), w.body.as_slice().into()],
+                )?;
                 ids.push(id);
             }
             let mut per_account: Vec<(&str, &str, i64, i64)> = Vec::new();
@@ -116,7 +120,8 @@ impl CentralStore {
     pub fn carrier_webhook_body(&self, id: i64) -> Result<Option<(Provider, Vec<u8>)>, StoreError> {
         self.read(|tx| {
             let Some(row) = tx.query_opt(
-                "SELECT provider, body FROM carrier_webhooks WHERE id = $1",
+                "SELECT w.provider, b.body FROM carrier_webhooks w JOIN carrier_webhook_bodies b ON b.id = w.id \
+                 WHERE w.id = $1",
                 &[id.into()],
             )?
             else {
@@ -138,7 +143,7 @@ impl CentralStore {
         self.read(|tx| {
             let rows = tx.query(
                 "SELECT id, provider, account, received_ms, state, attempts, error, events_new, events_known, \
-                 CAST(LENGTH(body) AS BIGINT) FROM carrier_webhooks \
+                 bytes FROM carrier_webhooks \
                  WHERE ($1 = '' OR state = $1) AND id < $2 ORDER BY id DESC LIMIT $3",
                 &[
                     state.unwrap_or("").into(),
@@ -350,9 +355,14 @@ pub fn belongs_to(order: &OrderRecord, event: &CarrierEvent) -> bool {
 }
 
 /// Carrier names as merchants and providers write them: `UPS`, `ups`,
-/// `dhl_express`, `DHL Express`, `FedEx Ground`. Unknown on either side agrees.
+/// `dhl_express`, `DHL Express`, `FedEx Ground`. Unknown on either side
+/// agrees, and so does a provider's own numeric code (17TRACK's
+/// `17track:100002`), which names a carrier central cannot read.
 pub fn same_carrier(a: &str, b: &str) -> bool {
     let norm = |s: &str| -> String {
+        if s.contains(':') {
+            return String::new();
+        }
         s.chars()
             .filter(char::is_ascii_alphanumeric)
             .map(|c| c.to_ascii_lowercase())
@@ -399,4 +409,20 @@ pub(crate) fn claim_held(tx: &mut Tx<'_>, order: &OrderRecord) -> Result<usize, 
         }
     }
     Ok(claimed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_carrier;
+
+    #[test]
+    fn carriers_agree_across_spellings_and_unknowns_but_not_across_carriers() {
+        assert!(same_carrier("UPS", "ups"));
+        assert!(same_carrier("dhl", "DHL Express"));
+        assert!(same_carrier("FedEx Ground", "fedex"));
+        assert!(same_carrier("", "usps"));
+        assert!(same_carrier("ups", "17track:100002"));
+        assert!(!same_carrier("ups", "fedex"));
+        assert!(!same_carrier("dhl", "dpd"));
+    }
 }

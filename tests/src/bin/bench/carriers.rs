@@ -36,6 +36,8 @@ pub struct Plan {
     pub trackers: usize,
     pub concurrency: usize,
     pub store: Engine,
+    /// Central only receives ([carriers] normalizer = false): the ack path alone.
+    pub receive_only: bool,
 }
 
 fn orders_csv(trackers: usize) -> String {
@@ -72,6 +74,9 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
         bytes as f64 / hooks.len() as f64
     );
     http_ack(&plan, &hooks).await?;
+    if plan.receive_only {
+        return Ok(());
+    }
     normalize_in_process(&plan, &hooks)
 }
 
@@ -80,7 +85,9 @@ async fn http_ack(plan: &Plan, hooks: &[carrier_sim::Webhook]) -> anyhow::Result
         Engine::Sqlite => crate::harness()?,
         Engine::Postgres => crate::harness()?.with_postgres()?,
     };
-    let central = h.start_central(None)?;
+    let config = h.path("carriers.toml");
+    std::fs::write(&config, format!("[carriers]\nnormalizer = {}\n", !plan.receive_only))?;
+    let central = h.start_central_with("central", None, &["--config".into(), config.display().to_string()])?;
     let api = format!("http://{}", central.ready.addr("http")?);
     let (code, v) = h
         .post_json(
@@ -159,14 +166,22 @@ async fn http_ack(plan: &Plan, hooks: &[carrier_sim::Webhook]) -> anyhow::Result
         pct(1.0)
     );
     println!(
-        "| Carrier webhooks stored and acknowledged ({:?}, HTTP, {} clients) | {} webhooks | {:.0} webhooks/s | p50 {:.2} ms, p99 {:.2} ms |",
+        "| Carrier webhooks stored and acknowledged ({:?}, HTTP, {} clients{}) | {} webhooks | {:.0} webhooks/s | p50 {:.2} ms, p99 {:.2} ms |",
         plan.store,
         plan.concurrency,
+        if plan.receive_only {
+            ", receive only"
+        } else {
+            ", normalizer alongside"
+        },
         latencies.len(),
         latencies.len() as f64 / secs,
         pct(0.5),
         pct(0.99)
     );
+    if plan.receive_only {
+        return Ok(());
+    }
     // The normalizer ran alongside; how long until it caught up.
     let (code, overview) = h.get_json(format!("{api}/api/v1/carriers")).await?;
     anyhow::ensure!(code == 200, "overview: {code}");

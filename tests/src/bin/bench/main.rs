@@ -125,6 +125,9 @@ enum Scenario {
         concurrency: usize,
         #[arg(long, value_enum, default_value = "sqlite")]
         store: central::Engine,
+        /// Central only receives and stores (its normalizer off).
+        #[arg(long)]
+        receive_only: bool,
     },
     /// Internal: run a program as a child process of a scenario.
     #[command(hide = true, trailing_var_arg = true)]
@@ -157,10 +160,12 @@ fn main() -> ExitCode {
             trackers,
             concurrency,
             store,
+            receive_only,
         } => report(run(carriers::run(carriers::Plan {
             trackers,
             concurrency,
             store,
+            receive_only,
         }))),
         Scenario::ScanLatency { scans, gap_ms } => report(run(scan::run(scan::Plan {
             scans,

@@ -31,7 +31,7 @@ CREATE TABLE carrier_webhooks (
     provider TEXT NOT NULL,
     account TEXT NOT NULL,
     received_ms BIGINT NOT NULL,
-    body BYTEA NOT NULL,
+    bytes BIGINT NOT NULL,
     state TEXT NOT NULL DEFAULT 'pending',
     attempts BIGINT NOT NULL DEFAULT 0,
     next_attempt_ms BIGINT NOT NULL DEFAULT 0,
@@ -40,7 +40,15 @@ CREATE TABLE carrier_webhooks (
     events_known BIGINT NOT NULL DEFAULT 0,
     done_ms BIGINT
 );
-CREATE INDEX carrier_webhooks_due ON carrier_webhooks (state, next_attempt_ms, id);
+-- The normalizer takes the oldest pending first: read in id order, stopping
+-- at its batch (a retry not yet due is skipped on the way).
+CREATE INDEX carrier_webhooks_due ON carrier_webhooks (state, id);
+
+-- The bodies apart, so that marking a webhook done does not rewrite its body.
+CREATE TABLE carrier_webhook_bodies (
+    id BIGINT PRIMARY KEY REFERENCES carrier_webhooks (id),
+    body BYTEA NOT NULL
+);
 
 -- Canonical carrier events, once each by the provider's key. order_number is
 -- NULL while the tracking number matches no order (held until one arrives).

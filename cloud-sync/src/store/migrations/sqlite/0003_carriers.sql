@@ -31,7 +31,7 @@ CREATE TABLE carrier_webhooks (
     provider TEXT NOT NULL,
     account TEXT NOT NULL,
     received_ms INTEGER NOT NULL,
-    body BLOB NOT NULL,
+    bytes INTEGER NOT NULL,
     state TEXT NOT NULL DEFAULT 'pending',
     attempts INTEGER NOT NULL DEFAULT 0,
     next_attempt_ms INTEGER NOT NULL DEFAULT 0,
@@ -40,7 +40,15 @@ CREATE TABLE carrier_webhooks (
     events_known INTEGER NOT NULL DEFAULT 0,
     done_ms INTEGER
 );
-CREATE INDEX carrier_webhooks_due ON carrier_webhooks (state, next_attempt_ms, id);
+-- The normalizer takes the oldest pending first: read in id order, stopping
+-- at its batch (a retry not yet due is skipped on the way).
+CREATE INDEX carrier_webhooks_due ON carrier_webhooks (state, id);
+
+-- The bodies apart, so that marking a webhook done does not rewrite its body.
+CREATE TABLE carrier_webhook_bodies (
+    id INTEGER PRIMARY KEY REFERENCES carrier_webhooks (id),
+    body BLOB NOT NULL
+);
 
 -- Canonical carrier events, once each by the provider's key. order_number is
 -- NULL while the tracking number matches no order (held until one arrives).
