@@ -114,8 +114,10 @@ impl CentralStore {
                     for c in &work {
                         let pending = tx
                             .query_opt(
-                                "SELECT 1 FROM carrier_webhooks WHERE id = $1 AND state = 'pending'",
-                                &[c.id.into()],
+                                // As it was read: a failed attempt leaves it pending,
+                                // with one attempt more.
+                                "SELECT 1 FROM carrier_webhooks WHERE id = $1 AND state = 'pending' AND attempts = $2",
+                                &[c.id.into(), (c.attempts - 1).into()],
                             )?
                             .is_some();
                         if pending {
