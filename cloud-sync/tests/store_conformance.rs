@@ -905,5 +905,20 @@ fn carrier_webhooks_are_normalized_once_by_concurrent_workers_and_held_numbers_w
         let order = s.order("LATER").expect("read").expect("order");
         let view = waymark_sync::orders::view::OrderView::load(s, order).expect("view");
         assert_eq!(view.shipments[0].parcels[0].status["milestone"], "in_transit");
+
+        // As if the event had been kept while the order was being written
+        // (on PostgreSQL neither transaction sees the other's): the idle
+        // sweep claims it.
+        s.write(|tx| {
+            tx.execute(
+                "UPDATE carrier_events SET order_number = NULL WHERE tracking_number = '1ZLATER'",
+                &[],
+            )
+        })
+        .expect("unclaim");
+        assert_eq!(s.held_tracking(10).expect("held").len(), 1);
+        assert_eq!(s.claim_held_sweep(now).expect("sweep"), 1);
+        assert!(s.held_tracking(10).expect("held").is_empty());
+        assert_eq!(s.claim_held_sweep(now).expect("sweep"), 0);
     });
 }

@@ -21,13 +21,24 @@ pub struct RawCarriers {
     pub normalizer: Option<bool>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawCarrierAccount {
     pub provider: String,
     pub name: String,
     pub secret: Option<String>,
     pub secret_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for RawCarrierAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawCarrierAccount")
+            .field("provider", &self.provider)
+            .field("name", &self.name)
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .field("secret_file", &self.secret_file)
+            .finish()
+    }
 }
 
 /// An account central takes webhooks for.

@@ -40,8 +40,18 @@ pub struct StepOutcome {
     pub webhooks: usize,
     /// Per provider: (new events, already known, unmapped among the new, held).
     pub events: BTreeMap<Provider, EventCounts>,
-    /// Per provider, the failures by reason.
-    pub failures: Vec<(Provider, &'static str, String, i64)>,
+    /// Webhooks that did not normalize this step.
+    pub failures: Vec<Failure>,
+}
+
+/// A webhook the normalizer refused this step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub provider: Provider,
+    pub reason: &'static str,
+    pub account: String,
+    pub webhook: i64,
+    pub message: String,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -94,6 +104,38 @@ impl CentralStore {
     /// kept in a short write transaction that takes only those still
     /// pending, so the inbox's commits are not kept waiting behind decoding.
     pub fn normalize_step(&self, max: usize, now_ms: i64) -> Result<StepOutcome, StoreError> {
+        let out = self.normalize_batch(max, now_ms)?;
+        if !out.failures.is_empty() {
+            self.count_failures(&out.failures, now_ms)?;
+        }
+        Ok(out)
+    }
+
+    /// The accounts' failure counters, after the step and in a transaction of
+    /// their own: the inbox updates the same rows, and must not wait for a
+    /// step (or meet it in the opposite order).
+    fn count_failures(&self, failures: &[Failure], now_ms: i64) -> Result<(), StoreError> {
+        let mut sorted: Vec<&Failure> = failures.iter().collect();
+        sorted.sort_by(|a, b| (a.provider.as_str(), &a.account).cmp(&(b.provider.as_str(), &b.account)));
+        self.write(|tx| {
+            for f in &sorted {
+                tx.execute(
+                    "INSERT INTO carrier_account_stats (provider, name, failed, last_error, last_error_ms) \
+                     VALUES ($1, $2, 1, $3, $4) ON CONFLICT (provider, name) DO UPDATE SET \
+                     failed = carrier_account_stats.failed + 1, last_error = $3, last_error_ms = $4",
+                    &[
+                        f.provider.as_str().into(),
+                        f.account.as_str().into(),
+                        f.message.as_str().into(),
+                        now_ms.into(),
+                    ],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    fn normalize_batch(&self, max: usize, now_ms: i64) -> Result<StepOutcome, StoreError> {
         let limit = i64::try_from(max).unwrap_or(i64::MAX);
         match self.engine() {
             Engine::Postgres => self.write(|tx| {
@@ -155,7 +197,13 @@ fn keep(tx: &mut Tx<'_>, work: Vec<Claimed>, now_ms: i64) -> Result<StepOutcome,
             decoded,
         } = c;
         match decoded {
-            Ok((provider, events)) => {
+            Ok((provider, mut events)) => {
+                if provider == Provider::Waymark {
+                    // Its senders choose the event ids: unique per sender only.
+                    for e in &mut events {
+                        e.event_key = format!("{account}|{}", e.event_key);
+                    }
+                }
                 let counts = out.events.entry(provider).or_default();
                 let (new, known) = keep_events(tx, id, &events, now_ms, counts, &mut touched, &mut owners)?;
                 tx.execute(
@@ -179,18 +227,13 @@ fn keep(tx: &mut Tx<'_>, work: Vec<Claimed>, now_ms: i64) -> Result<StepOutcome,
                         (now_ms + backoff_ms(attempts)).into(),
                     ],
                 )?;
-                tx.execute(
-                    "INSERT INTO carrier_account_stats (provider, name, failed, last_error, last_error_ms) \
-                     VALUES ($1, $2, 1, $3, $4) ON CONFLICT (provider, name) DO UPDATE SET \
-                     failed = carrier_account_stats.failed + 1, last_error = $3, last_error_ms = $4",
-                    &[
-                        provider_name.as_str().into(),
-                        account.as_str().into(),
-                        message.as_str().into(),
-                        now_ms.into(),
-                    ],
-                )?;
-                out.failures.push((provider, e.reason(), account, id));
+                out.failures.push(Failure {
+                    provider,
+                    reason: e.reason(),
+                    account,
+                    webhook: id,
+                    message,
+                });
             }
         }
     }

@@ -219,6 +219,7 @@ pub async fn run_normalizer(
             let out = st.normalize_step(step_webhooks(st.engine()), chrono::Utc::now().timestamp_millis())?;
             record(&m, &out);
             if out.webhooks == 0 {
+                st.claim_held_sweep(chrono::Utc::now().timestamp_millis())?;
                 let (pending, failed) = st.carrier_backlog()?;
                 m.carriers.pending.set(i64::try_from(pending).unwrap_or(i64::MAX));
                 m.carriers.failed.set(i64::try_from(failed).unwrap_or(i64::MAX));
@@ -282,14 +283,14 @@ fn record(m: &SyncMetrics, out: &super::intake::StepOutcome) {
             }
         }
     }
-    for (provider, reason, account, id) in &out.failures {
+    for f in &out.failures {
         m.carriers
             .normalize_failures
             .get_or_create(&ProviderReasonLabel {
-                provider: provider.as_str(),
-                reason,
+                provider: f.provider.as_str(),
+                reason: f.reason,
             })
             .inc();
-        warn!(provider = %provider, account = %account, webhook = id, reason, "carrier webhook did not normalize; it is kept and retried");
+        warn!(provider = %f.provider, account = %f.account, webhook = f.webhook, reason = f.reason, error = %f.message, "carrier webhook did not normalize; it is kept and retried");
     }
 }

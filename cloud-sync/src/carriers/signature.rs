@@ -86,10 +86,11 @@ pub fn verify(
         }
         Provider::Shippo => match header("shippo-auth-signature") {
             Some(value) => {
-                let (t, v1) = timestamped(value)?;
+                let (t, raw_t, v1) = timestamped(value)?;
                 fresh(t, now_s)?;
                 let tag = from_hex(v1).ok_or(SignatureError::Malformed)?;
-                check_hmac(secret.as_bytes(), &dotted(&[t.to_string().as_bytes(), body]), &tag)
+                // The timestamp as sent is what was signed.
+                check_hmac(secret.as_bytes(), &dotted(&[raw_t.as_bytes(), body]), &tag)
             }
             None => equal_secret(req.query_token().ok_or(SignatureError::Missing)?, secret),
         },
@@ -218,20 +219,18 @@ fn fresh(t: i64, now_s: i64) -> Result<(), SignatureError> {
     Ok(())
 }
 
-/// `t=<unix s>,v1=<hex>` (Shippo).
-fn timestamped(value: &str) -> Result<(i64, &str), SignatureError> {
+/// `t=<unix s>,v1=<hex>` (Shippo): the time, its text as sent, the tag.
+fn timestamped(value: &str) -> Result<(i64, &str, &str), SignatureError> {
     let (mut t, mut v1) = (None, None);
     for part in value.split(',') {
         match part.trim().split_once('=') {
-            Some(("t", v)) => t = v.parse::<i64>().ok(),
+            Some(("t", v)) => t = v.parse::<i64>().ok().map(|n| (n, v)),
             Some(("v1", v)) => v1 = Some(v),
             _ => {}
         }
     }
-    Ok((
-        t.ok_or(SignatureError::Malformed)?,
-        v1.ok_or(SignatureError::Malformed)?,
-    ))
+    let (t, raw_t) = t.ok_or(SignatureError::Malformed)?;
+    Ok((t, raw_t, v1.ok_or(SignatureError::Malformed)?))
 }
 
 fn dotted(parts: &[&[u8]]) -> Vec<u8> {

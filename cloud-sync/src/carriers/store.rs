@@ -411,6 +411,38 @@ pub(crate) fn claim_held(tx: &mut Tx<'_>, order: &OrderRecord) -> Result<usize, 
     Ok(claimed)
 }
 
+impl CentralStore {
+    /// Claims held events whose tracking number an order now owns. An order
+    /// written while a normalizer was keeping its events can miss them on
+    /// PostgreSQL (each transaction saw the other's work uncommitted); the
+    /// normalizer runs this when idle, so none stays held for good.
+    pub fn claim_held_sweep(&self, now_ms: i64) -> Result<usize, StoreError> {
+        self.write(|tx| {
+            let rows = tx.query(
+                "SELECT DISTINCT c.tracking_number FROM carrier_events c \
+                 JOIN order_identifiers i ON i.identifier = c.tracking_number \
+                 WHERE c.order_number IS NULL LIMIT 100",
+                &[],
+            )?;
+            let mut claimed = 0;
+            let mut touched = Vec::new();
+            for row in rows {
+                if let Some(order) = crate::orders::order_owning(tx, &row.text(0)?)? {
+                    let n = claim_held(tx, &order)?;
+                    if n > 0 {
+                        claimed += n;
+                        touched.push(order.order_number);
+                    }
+                }
+            }
+            touched.sort_unstable();
+            touched.dedup();
+            crate::orders::refresh_numbers(tx, &touched, now_ms)?;
+            Ok(claimed)
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::same_carrier;

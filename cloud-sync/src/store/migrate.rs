@@ -84,11 +84,18 @@ impl CentralStore {
                 });
             }
             let mut applied = Vec::new();
-            for m in MIGRATIONS.iter().filter(|m| m.version > found) {
+            let pending: Vec<&Migration> = MIGRATIONS.iter().filter(|m| m.version > found).collect();
+            // Every version's tables first, then the data steps in order: a
+            // data step runs today's domain code, which may read tables a
+            // later version adds (upgrading schema-1 orders computes their
+            // status, which reads the carrier events of version 3).
+            for m in &pending {
                 tx.batch(match tx.engine() {
                     Engine::Sqlite => m.sqlite,
                     Engine::Postgres => m.postgres,
                 })?;
+            }
+            for m in &pending {
                 if let Some(data) = m.data {
                     data(tx)?;
                 }
@@ -143,5 +150,50 @@ mod tests {
             assert_eq!(m.version, i as i64 + 1, "{}", m.name);
         }
         assert_eq!(MIGRATIONS.last().map(|m| m.version), Some(SCHEMA_VERSION));
+    }
+
+    /// A store of schema 1 holding an order (protobuf body) upgrades to
+    /// today's schema in one go: the order gets its shipment, parcel rows and
+    /// status (which reads tables of later versions).
+    #[test]
+    fn a_schema_1_store_with_orders_upgrades_to_the_latest() {
+        use prost::Message;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = CentralStore::connect(&crate::store::StoreOptions::sqlite_in(dir.path())).expect("connect");
+        let order = waymark_proto::v1::Order {
+            order_number: "SO-1".into(),
+            site_id: "dc-1".into(),
+            parcels: vec![waymark_proto::v1::Parcel {
+                parcel_id: "SO-1-1".into(),
+                sscc: "106141412345678908".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        store
+            .write(|tx| {
+                tx.batch(VERSION_TABLE)?;
+                tx.batch(MIGRATIONS[0].sqlite)?;
+                tx.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_ms) VALUES (1, 'init', 0)",
+                    &[],
+                )?;
+                tx.execute(
+                    "INSERT INTO orders (order_number, site_id, created_ms, body) VALUES ('SO-1', 'dc-1', 5, $1)",
+                    &[order.encode_to_vec().as_slice().into()],
+                )?;
+                tx.execute(
+                    "INSERT INTO order_identifiers (identifier, order_number) VALUES ('106141412345678908', 'SO-1')",
+                    &[],
+                )?;
+                Ok::<_, StoreError>(())
+            })
+            .expect("schema 1 with an order");
+        let status = store.migrate().expect("upgrade");
+        assert_eq!(status.found, 1);
+        assert_eq!(status.applied, (2..=SCHEMA_VERSION).collect::<Vec<_>>());
+        let order = store.order("SO-1").expect("read").expect("the order is there");
+        assert_eq!(order.shipments.len(), 1);
+        assert_eq!(order.shipments[0].parcels[0].parcel_id, "SO-1-1");
     }
 }

@@ -55,6 +55,22 @@ impl DecodeError {
 /// something other than tracking (an AfterShip `tracking_pending_time`, a
 /// Karrio `order_created`) gives no events and no error.
 pub fn normalize(provider: Provider, body: &[u8]) -> Result<Vec<CarrierEvent>, DecodeError> {
+    let events = by_provider(provider, body)?;
+    // JSON may carry `\u0000`; no store column takes a NUL (PostgreSQL
+    // refuses it in text), so such a body is refused here, kept and listed.
+    if let Some(i) = events
+        .iter()
+        .position(|e| serde_json::to_string(e).is_ok_and(|s| s.contains("\\u0000")))
+    {
+        return Err(DecodeError::shape(
+            &format!("event {i}"),
+            "a text field holds a NUL character",
+        ));
+    }
+    Ok(events)
+}
+
+fn by_provider(provider: Provider, body: &[u8]) -> Result<Vec<CarrierEvent>, DecodeError> {
     match provider {
         Provider::EasyPost => easypost::normalize(body),
         Provider::AfterShip => aftership::normalize(body),

@@ -175,3 +175,16 @@ proptest! {
         prop_assert!(verify(p, "a secret nobody sent", &req, &body, NOW).is_err());
     }
 }
+
+/// Shippo signs the timestamp as it writes it in the header.
+#[test]
+fn shippo_verifies_the_timestamp_text_it_signed() {
+    let body = b"{}";
+    let raw_t = format!("0{NOW}");
+    let tag = hmac_tag(b"k", &dotted(&[raw_t.as_bytes(), body]));
+    let req = Req::of(&[(
+        "Shippo-Auth-Signature",
+        format!("t={raw_t},v1={}", to_hex(tag.as_ref())),
+    )]);
+    assert_eq!(verify(Provider::Shippo, "k", &req, body, NOW), Ok(()));
+}
