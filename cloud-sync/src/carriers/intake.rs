@@ -17,7 +17,7 @@ use crate::store::{CentralStore, Engine, StoreError, Tx};
 pub const STEP_WEBHOOKS: usize = 200;
 /// On SQLite, where a step holds the one writer the receivers' inbox also
 /// needs: small, so an acknowledgement never waits long behind it.
-pub const STEP_WEBHOOKS_SQLITE: usize = 24;
+pub const STEP_WEBHOOKS_SQLITE: usize = 12;
 
 /// Webhooks one step takes on `engine`.
 pub fn step_webhooks(engine: Engine) -> usize {
