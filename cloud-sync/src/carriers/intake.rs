@@ -244,8 +244,8 @@ fn keep(tx: &mut Tx<'_>, work: Vec<Claimed>, now_ms: i64) -> Result<StepOutcome,
 }
 
 /// Keeps the events not seen before (by provider and key) and matches each
-/// new one to its order (one lookup per tracking number and step: most events
-/// of a snapshot are known, and cost one insert that does nothing); returns
+/// new one to its order (one order lookup per tracking number and step; most
+/// events of a snapshot are known, and cost one key lookup); returns
 /// (new, known).
 fn keep_events(
     tx: &mut Tx<'_>,
