@@ -303,9 +303,10 @@ async fn run(config: GatewayConfig) -> ExitCode {
         "waymark-gateway ready site={site} mqtt={}{tls} ops={}",
         running.mqtt, running.ops_addr
     );
+    let signal = wait_for_signal();
     println!("{ready}");
     waymark_proto::service_manager::ready(&ready);
-    wait_for_signal().await;
+    signal.await;
     tracing::info!("shutting down");
     waymark_proto::service_manager::stopping();
     shutdown.cancel();
@@ -348,18 +349,24 @@ pub fn init_tracing() {
         .ok();
 }
 
-/// Resolves on SIGINT or SIGTERM.
-pub async fn wait_for_signal() {
+/// SIGTERM or SIGINT. The handlers are installed when this is called, not
+/// when the future is first polled: call it before telling anyone the daemon
+/// is ready, so a stop that follows READY at once drains instead of killing.
+pub fn wait_for_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
+    let handlers = {
         use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
+        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+    };
+    async move {
+        #[cfg(unix)]
+        if let (Ok(mut term), Ok(mut int)) = handlers {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
+                _ = int.recv() => {}
                 _ = term.recv() => {}
             }
             return;
         }
+        tokio::signal::ctrl_c().await.ok();
     }
-    tokio::signal::ctrl_c().await.ok();
 }
