@@ -60,10 +60,12 @@ impl CentralStore {
     /// Brings the schema to [`SCHEMA_VERSION`].
     pub fn migrate(&self) -> Result<SchemaStatus, StoreError> {
         // Two processes creating the version table at the same moment: one of
-        // them gets a unique violation from the catalog and tries again.
+        // them gets a unique violation from the catalog, or "relation" or "type
+        // already exists" (`IF NOT EXISTS` checks before the other commits),
+        // and tries again.
         for attempt in 0..3 {
             match self.write(|tx| tx.batch(VERSION_TABLE)) {
-                Err(e) if e.is_unique_violation() && attempt < 2 => continue,
+                Err(e) if (e.is_unique_violation() || e.is_duplicate_table()) && attempt < 2 => continue,
                 other => {
                     other?;
                     break;

@@ -61,6 +61,14 @@ impl StoreError {
         }
     }
 
+    /// A table being created exists already, or its row type does (PostgreSQL,
+    /// two creators racing).
+    pub fn is_duplicate_table(&self) -> bool {
+        use ::postgres::error::SqlState;
+        matches!(self, Self::Postgres(e)
+            if e.code() == Some(&SqlState::DUPLICATE_TABLE) || e.code() == Some(&SqlState::DUPLICATE_OBJECT))
+    }
+
     /// A unique or primary key was already taken (a race another transaction won).
     pub fn is_unique_violation(&self) -> bool {
         match self {
