@@ -68,6 +68,7 @@ use std::collections::HashSet;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::fields::{clean, join_code, text};
 use super::{DecodeError, parse, time};
 use crate::carriers::{CarrierEvent, Estimate, ExceptionInfo, Location, Provider};
 use crate::status::{Milestone, Party};
@@ -316,25 +317,4 @@ fn estimate_of(v: &Value) -> Option<Estimate> {
         }
         _ => None,
     }
-}
-
-fn text(v: &Option<String>) -> &str {
-    v.as_deref().unwrap_or("")
-}
-
-fn clean(v: &Option<String>) -> Option<String> {
-    v.as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-}
-
-/// `tag/subtag/raw_tag`, empty parts left out.
-fn join_code(parts: &[&str]) -> String {
-    parts
-        .iter()
-        .filter(|p| !p.is_empty())
-        .copied()
-        .collect::<Vec<_>>()
-        .join("/")
 }

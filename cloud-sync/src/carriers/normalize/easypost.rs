@@ -56,6 +56,7 @@ use std::collections::HashSet;
 
 use serde::Deserialize;
 
+use super::fields::{clean, join_code, text, weather_or_customs};
 use super::{DecodeError, parse, time};
 use crate::carriers::{CarrierEvent, Estimate, ExceptionInfo, Location, Provider};
 use crate::status::{Milestone, Party};
@@ -270,35 +271,4 @@ fn exception_for(detail: &str, msg: &str) -> Option<ExceptionInfo> {
         reason: reason.to_string(),
         party: weather_or_customs(msg).unwrap_or(party),
     })
-}
-
-fn weather_or_customs(msg: &str) -> Option<Party> {
-    if msg.contains("customs") {
-        Some(Party::Customs)
-    } else if msg.contains("weather") {
-        Some(Party::Weather)
-    } else {
-        None
-    }
-}
-
-fn text(v: &Option<String>) -> &str {
-    v.as_deref().unwrap_or("")
-}
-
-fn clean(v: &Option<String>) -> Option<String> {
-    v.as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-}
-
-/// `status/substatus/raw_code`, empty parts left out.
-fn join_code(parts: &[&str]) -> String {
-    parts
-        .iter()
-        .filter(|p| !p.is_empty())
-        .copied()
-        .collect::<Vec<_>>()
-        .join("/")
 }

@@ -46,6 +46,7 @@ use std::collections::HashSet;
 
 use serde::Deserialize;
 
+use super::fields::{clean as some_text, trimmed as text};
 use super::{DecodeError, parse, time};
 use crate::carriers::{CarrierEvent, Estimate, ExceptionInfo, Location, Provider};
 use crate::status::{Milestone, Party};
@@ -140,15 +141,6 @@ struct DateAndTime {
 struct DeliveryDetails {
     received_by_name: Option<String>,
     signed_by_name: Option<String>,
-}
-
-fn text(v: &Option<String>) -> &str {
-    v.as_deref().map(str::trim).unwrap_or("")
-}
-
-fn some_text(v: &Option<String>) -> Option<String> {
-    let t = text(v);
-    (!t.is_empty()).then(|| t.to_string())
 }
 
 fn milestone(event_type: &str, derived: &str) -> Option<Milestone> {

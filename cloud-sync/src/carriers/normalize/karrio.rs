@@ -54,6 +54,7 @@ use std::collections::HashSet;
 use chrono::{NaiveDate, NaiveTime};
 use serde::Deserialize;
 
+use super::fields::{clean as some_text, short_hash, trimmed as text};
 use super::{DecodeError, parse, time};
 use crate::carriers::{CarrierEvent, Estimate, ExceptionInfo, Location, Provider};
 use crate::status::{Milestone, Party};
@@ -95,15 +96,6 @@ struct Event {
     location: Option<String>,
 }
 
-fn text(v: &Option<String>) -> &str {
-    v.as_deref().map(str::trim).unwrap_or("")
-}
-
-fn some_text(v: &Option<String>) -> Option<String> {
-    let t = text(v);
-    (!t.is_empty()).then(|| t.to_string())
-}
-
 fn milestone(status: &str) -> Option<Milestone> {
     Some(match status {
         "pending" => Milestone::LabelCreated,
@@ -132,20 +124,6 @@ fn party(reason: &str) -> Option<Party> {
     } else {
         None
     }
-}
-
-fn short_hash(parts: &[&str]) -> String {
-    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-    for p in parts {
-        ctx.update(p.as_bytes());
-        ctx.update(&[0x1f]);
-    }
-    ctx.finish()
-        .as_ref()
-        .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// `date` (`YYYY-MM-DD`) and `time` (`HH:MM AM/PM`, sometimes `14:29 PM`).

@@ -16,6 +16,7 @@ use super::{CarrierEvent, Provider};
 pub mod aftership;
 pub mod easypost;
 pub mod fedex;
+mod fields;
 pub mod karrio;
 pub mod seventeen_track;
 pub mod shippo;

@@ -49,6 +49,7 @@ use std::collections::HashSet;
 
 use serde::Deserialize;
 
+use super::fields::{clean as some_text, short_hash, trimmed as text};
 use super::{DecodeError, parse, time};
 use crate::carriers::{CarrierEvent, Estimate, ExceptionInfo, Location, Provider};
 use crate::status::{Milestone, Party};
@@ -121,15 +122,6 @@ struct Address {
     postal_code: Option<String>,
 }
 
-fn text(v: &Option<String>) -> &str {
-    v.as_deref().map(str::trim).unwrap_or("")
-}
-
-fn some_text(v: &Option<String>) -> Option<String> {
-    let t = text(v);
-    (!t.is_empty()).then(|| t.to_string())
-}
-
 fn exc(reason: &str, party: Party) -> Option<ExceptionInfo> {
     Some(ExceptionInfo {
         reason: reason.to_string(),
@@ -169,20 +161,6 @@ fn map(code: &str) -> (Option<Milestone>, Option<ExceptionInfo>) {
         "Exception_Delayed" => (None, exc("delayed", Party::Carrier)),
         _ => (None, None),
     }
-}
-
-fn short_hash(parts: &[&str]) -> String {
-    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-    for p in parts {
-        ctx.update(p.as_bytes());
-        ctx.update(&[0x1f]);
-    }
-    ctx.finish()
-        .as_ref()
-        .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 pub fn normalize(body: &[u8]) -> Result<Vec<CarrierEvent>, DecodeError> {

@@ -56,6 +56,7 @@ use std::collections::HashSet;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::fields::{clean, join_code, text, weather_or_customs};
 use super::{DecodeError, parse, time};
 use crate::carriers::{CarrierEvent, Estimate, ExceptionInfo, Location, Provider};
 use crate::status::{Milestone, Party};
@@ -235,35 +236,4 @@ fn is_pickup(msg: &str) -> bool {
     ]
     .iter()
     .any(|w| msg.contains(w))
-}
-
-fn weather_or_customs(msg: &str) -> Option<Party> {
-    if msg.contains("customs") {
-        Some(Party::Customs)
-    } else if msg.contains("weather") {
-        Some(Party::Weather)
-    } else {
-        None
-    }
-}
-
-fn text(v: &Option<String>) -> &str {
-    v.as_deref().unwrap_or("")
-}
-
-fn clean(v: &Option<String>) -> Option<String> {
-    v.as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-}
-
-/// `status/substatus`, empty parts left out (Shippo gives no raw carrier code).
-fn join_code(parts: &[&str]) -> String {
-    parts
-        .iter()
-        .filter(|p| !p.is_empty())
-        .copied()
-        .collect::<Vec<_>>()
-        .join("/")
 }

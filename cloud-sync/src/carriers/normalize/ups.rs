@@ -36,6 +36,7 @@
 use chrono::{NaiveDate, NaiveTime};
 use serde::Deserialize;
 
+use super::fields::{clean as some_text, trimmed as text};
 use super::{DecodeError, parse, time};
 use crate::carriers::{CarrierEvent, Estimate, ExceptionInfo, Location, Provider};
 use crate::status::{Milestone, Party};
@@ -72,15 +73,6 @@ struct ActivityStatus {
     kind: Option<String>,
     code: Option<String>,
     description: Option<String>,
-}
-
-fn text(v: &Option<String>) -> &str {
-    v.as_deref().map(str::trim).unwrap_or("")
-}
-
-fn some_text(v: &Option<String>) -> Option<String> {
-    let t = text(v);
-    (!t.is_empty()).then(|| t.to_string())
 }
 
 /// What a type and code mean: milestone, exception.

@@ -40,6 +40,7 @@
 
 use serde::Deserialize;
 
+use super::fields::{clean as some_text, trimmed as text};
 use super::{DecodeError, parse};
 use crate::carriers::{CarrierEvent, Estimate, ExceptionInfo, Location, Provider};
 use crate::status::{Milestone, Party};
@@ -99,15 +100,6 @@ pub const MILESTONES: [Milestone; 8] = [
     Milestone::Delivered,
     Milestone::ReturnedToSender,
 ];
-
-fn text(v: &Option<String>) -> &str {
-    v.as_deref().map(str::trim).unwrap_or("")
-}
-
-fn some_text(v: &Option<String>) -> Option<String> {
-    let t = text(v);
-    (!t.is_empty()).then(|| t.to_string())
-}
 
 fn day(s: &str) -> Option<String> {
     chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
