@@ -64,6 +64,7 @@ pub struct EventCounts {
 }
 
 /// A claimed webhook, decoded (outside the writer, on SQLite).
+#[derive(Clone)]
 struct Claimed {
     id: i64,
     provider_name: String,
@@ -163,13 +164,7 @@ impl CentralStore {
                             )?
                             .is_some();
                         if pending {
-                            still.push(Claimed {
-                                id: c.id,
-                                provider_name: c.provider_name.clone(),
-                                account: c.account.clone(),
-                                attempts: c.attempts,
-                                decoded: c.decoded.clone(),
-                            });
+                            still.push(c.clone());
                         }
                     }
                     keep(tx, still, now_ms)
