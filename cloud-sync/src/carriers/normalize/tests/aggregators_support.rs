@@ -7,6 +7,18 @@ use serde_json::Value;
 use crate::carriers::CarrierEvent;
 use crate::status::Milestone;
 
+/// A fixture as JSON, to change a field and post it again.
+pub fn value(body: &[u8]) -> Value {
+    match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+pub fn bytes(v: &Value) -> Vec<u8> {
+    v.to_string().into_bytes()
+}
+
 pub fn keys(events: &[CarrierEvent]) -> Vec<String> {
     events.iter().map(|e| e.event_key.clone()).collect()
 }

@@ -4,7 +4,7 @@
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
-use super::aggregators_support::{holds_invariants, json_ish, json_value, keys, milestones, splice};
+use super::aggregators_support::{bytes, holds_invariants, json_ish, json_value, keys, milestones, splice, value};
 use crate::carriers::normalize::DecodeError;
 use crate::carriers::normalize::easypost::normalize;
 use crate::carriers::{CarrierEvent, Estimate, Provider};
@@ -24,17 +24,6 @@ fn ok(body: &[u8]) -> Vec<CarrierEvent> {
         Ok(v) => v,
         Err(e) => panic!("{e}"),
     }
-}
-
-fn value(body: &[u8]) -> Value {
-    match serde_json::from_slice(body) {
-        Ok(v) => v,
-        Err(e) => panic!("{e}"),
-    }
-}
-
-fn bytes(v: &Value) -> Vec<u8> {
-    v.to_string().into_bytes()
 }
 
 /// The tracker of trackers-create.json as the `result` of a `tracker.created` Event.

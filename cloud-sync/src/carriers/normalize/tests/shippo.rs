@@ -4,7 +4,7 @@
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
-use super::aggregators_support::{holds_invariants, json_ish, json_value, keys, milestones, splice};
+use super::aggregators_support::{bytes, holds_invariants, json_ish, json_value, keys, milestones, splice, value};
 use crate::carriers::normalize::DecodeError;
 use crate::carriers::normalize::shippo::normalize;
 use crate::carriers::{CarrierEvent, Estimate, Provider};
@@ -22,17 +22,6 @@ fn ok(body: &[u8]) -> Vec<CarrierEvent> {
         Ok(v) => v,
         Err(e) => panic!("{e}"),
     }
-}
-
-fn value(body: &[u8]) -> Value {
-    match serde_json::from_slice(body) {
-        Ok(v) => v,
-        Err(e) => panic!("{e}"),
-    }
-}
-
-fn bytes(v: &Value) -> Vec<u8> {
-    v.to_string().into_bytes()
 }
 
 /// Source: goshippo/shippo-javascript-sdk webhookpayloadtrack.md @51b9793. The
