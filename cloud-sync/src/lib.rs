@@ -21,6 +21,7 @@ pub mod replication;
 pub mod status;
 pub mod store;
 pub mod timeline;
+pub mod tracking;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -246,6 +247,7 @@ pub async fn start(config: SyncConfig, shutdown: CancellationToken) -> Result<Ru
         gatekeeper,
         carriers,
         carriers_wake,
+        tracking: Arc::new(tracking::TrackingState::new(config.tracking.clone())),
     });
     let app = http::router(api_state.clone());
     let ops_app = http::ops_router(api_state);
