@@ -477,7 +477,8 @@ mod tests {
             acceptance_window_ms: 0,
         };
         let status = crate::status::parcel_status(&facts, &ctx);
-        serde_json::from_value(serde_json::to_value(&status).expect("json")).expect("the page reads the engine's status")
+        serde_json::from_value(serde_json::to_value(&status).expect("json"))
+            .expect("the page reads the engine's status")
     }
 
     fn data() -> OrderData {
@@ -515,10 +516,18 @@ mod tests {
         assert_eq!(p(0).estimate, None, "no estimate once delivered");
         assert_eq!(p(0).steps[0].what, "Delivered");
         assert_eq!(p(0).steps[0].when, "November 20, 2026, 2:00 AM");
-        assert_eq!(p(0).steps[0].place.as_deref(), Some("Memphis, US"), "no postal code in the timeline");
+        assert_eq!(
+            p(0).steps[0].place.as_deref(),
+            Some("Memphis, US"),
+            "no postal code in the timeline"
+        );
         assert_eq!(p(1).status, "in_transit");
         assert_eq!(p(1).estimate.as_deref(), Some("November 24, 2026 – November 25, 2026"));
-        assert_eq!(p(1).original_estimate.as_deref(), Some("November 22, 2026"), "the original is kept");
+        assert_eq!(
+            p(1).original_estimate.as_deref(),
+            Some("November 22, 2026"),
+            "the original is kept"
+        );
         // The third parcel has no status yet: honest about not knowing.
         assert_eq!(p(2).status, "order_received");
         assert!(p(2).estimate_unknown && p(2).steps.is_empty());
@@ -559,7 +568,11 @@ mod tests {
             ]
         );
         let pickup = &page.shipments[2].parcels[0];
-        assert_eq!(pickup.pickup.as_deref(), Some("Memphis, 38118, US"), "a pickup point keeps its postal code");
+        assert_eq!(
+            pickup.pickup.as_deref(),
+            Some("Memphis, 38118, US"),
+            "a pickup point keeps its postal code"
+        );
         assert_eq!(page.summary, "1 von 3 Paketen zugestellt");
     }
 
