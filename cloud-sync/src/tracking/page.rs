@@ -155,6 +155,39 @@ fn pickup_place(l: &Location) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join(", "))
 }
 
+/// A carrier as customers know it: "ups" is UPS, "dhl_express" DHL Express.
+fn carrier_name(code: &str) -> Option<String> {
+    const KNOWN: [(&str, &str); 8] = [
+        ("ups", "UPS"),
+        ("usps", "USPS"),
+        ("fedex", "FedEx"),
+        ("dhl", "DHL"),
+        ("dpd", "DPD"),
+        ("gls", "GLS"),
+        ("tnt", "TNT"),
+        ("ontrac", "OnTrac"),
+    ];
+    let words: Vec<String> = code
+        .trim()
+        .split(['_', '-', ' '])
+        .filter(|w| !w.is_empty())
+        .map(|w| {
+            let lower = w.to_lowercase();
+            match KNOWN.iter().find(|(k, _)| *k == lower) {
+                Some((_, name)) => (*name).to_string(),
+                None => {
+                    let mut chars = lower.chars();
+                    chars
+                        .next()
+                        .map(|c| c.to_uppercase().chain(chars).collect())
+                        .unwrap_or_default()
+                }
+            }
+        })
+        .collect();
+    (!words.is_empty()).then(|| words.join(" "))
+}
+
 fn window(lang: Lang, w: Window) -> String {
     day_window(lang, w.from_ms, w.to_ms)
 }
@@ -333,7 +366,7 @@ pub fn order_page(data: &OrderData, brand: &Brand, lang: Lang, zone: Zone) -> Or
                 } else {
                     String::new()
                 },
-                carrier: s.carrier.clone().filter(|c| !c.is_empty()).map(|c| c.to_uppercase()),
+                carrier: s.carrier.as_deref().and_then(carrier_name),
                 tracking_number: s.tracking_number.clone(),
                 cancelled: s.cancelled || order.cancelled,
                 parcels,
@@ -531,6 +564,14 @@ mod tests {
         // The third parcel has no status yet: honest about not knowing.
         assert_eq!(p(2).status, "order_received");
         assert!(p(2).estimate_unknown && p(2).steps.is_empty());
+    }
+
+    #[test]
+    fn carriers_are_named_as_customers_know_them() {
+        assert_eq!(carrier_name("fedex").as_deref(), Some("FedEx"));
+        assert_eq!(carrier_name("dhl_express").as_deref(), Some("DHL Express"));
+        assert_eq!(carrier_name("royal_mail").as_deref(), Some("Royal Mail"));
+        assert_eq!(carrier_name(" _ "), None);
     }
 
     #[test]
