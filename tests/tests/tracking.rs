@@ -392,6 +392,31 @@ async fn signed_links_open_the_order_until_expired_or_tampered() -> anyhow::Resu
             "{bad}: the same not-found page as the lookup's"
         );
     }
+    // The minting API refuses what it cannot honour, in the API's JSON errors.
+    for (path, body, code) in [
+        ("/api/v1/orders/TR-NONE/tracking-link".to_string(), json!({}), 404),
+        (
+            format!("/api/v1/orders/{ORDER}/tracking-link"),
+            json!({"language": "xx"}),
+            422,
+        ),
+        (
+            format!("/api/v1/orders/{ORDER}/tracking-link"),
+            json!({"ttl_days": 0}),
+            422,
+        ),
+        (format!("/api/v1/orders/{ORDER}/tracking-link"), json!({"ttl": 1}), 400),
+    ] {
+        let (got, v) = c.api(&path, &body).await?;
+        assert_eq!(got, code, "{path} {body}: {v}");
+        assert!(v["error"]["code"].is_string(), "{v}");
+    }
+    let anonymous = c
+        .web
+        .post(c.url(&format!("/api/v1/orders/{ORDER}/tracking-link"))?)
+        .send()
+        .await?;
+    assert_eq!(anonymous.status().as_u16(), 401, "minting needs a token");
     // A link minted here with the configured key opens the order too.
     let ours = format!(
         "/track/{}",
