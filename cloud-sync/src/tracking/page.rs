@@ -91,6 +91,8 @@ pub struct ShipmentPage {
 pub struct ParcelPage {
     pub parcel_id: String,
     pub heading: String,
+    /// The heading's element id: by position, so any parcel id makes a valid one.
+    pub heading_id: String,
     /// `CustomerStatus::as_str`, for `data-status`.
     pub status: &'static str,
     pub status_text: &'static str,
@@ -330,6 +332,7 @@ pub fn order_page(data: &OrderData, brand: &Brand, lang: Lang, zone: Zone) -> Or
                     ParcelPage {
                         parcel_id: p.parcel_id.clone(),
                         heading: fill(text(lang, "parcel_n"), &[("i", &parcel_no.to_string())]),
+                        heading_id: format!("parcel-{parcel_no}"),
                         status: customer.as_str(),
                         status_text: status_text(lang, customer),
                         tracking_number: p.tracking_number.clone().or_else(|| s.tracking_number.clone()),

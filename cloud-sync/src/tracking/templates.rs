@@ -244,6 +244,7 @@ fn sample_order() -> OrderPage {
     let parcel = ParcelPage {
         parcel_id: "SAMPLE-1".into(),
         heading: "Parcel 1".into(),
+        heading_id: "parcel-1".into(),
         status: "in_transit",
         status_text: "In transit",
         tracking_number: Some("1Z999".into()),
@@ -259,6 +260,7 @@ fn sample_order() -> OrderPage {
     let bare = ParcelPage {
         parcel_id: "SAMPLE-2".into(),
         heading: "Parcel 2".into(),
+        heading_id: "parcel-2".into(),
         status: "order_received",
         status_text: "Order received",
         tracking_number: None,
