@@ -522,6 +522,31 @@ async fn a_thousand_guessed_order_numbers_hit_the_limit() -> anyhow::Result<()> 
 }
 
 #[tokio::test]
+async fn guessing_one_orders_email_is_limited_per_order_number() -> anyhow::Result<()> {
+    let c = start()?;
+    // The client's own budget (10) is not spent: the order number's (5) is.
+    let mut codes = Vec::new();
+    for i in 0..6 {
+        let email = format!("guess{i}@example.com");
+        let page = c
+            .post_form("/track", &[("order_number", "TR-7777"), ("email", &email)], None)
+            .await?;
+        codes.push(page.status);
+    }
+    assert_eq!(codes, [404, 404, 404, 404, 404, 429]);
+    // Another order number from the same client is still answered.
+    let other = c
+        .post_form(
+            "/track",
+            &[("order_number", "TR-7778"), ("email", "a@example.com")],
+            None,
+        )
+        .await?;
+    assert_eq!(other.status, 404);
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_broken_override_template_fails_the_start_with_a_clear_message() -> anyhow::Result<()> {
     let h = Harness::new(NODE)?;
     let dir = h.path("templates");
