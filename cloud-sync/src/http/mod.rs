@@ -86,7 +86,7 @@ fn routes() -> Vec<(&'static str, MethodRouter<Arc<ApiState>>)> {
         ("/api/v1/orders/{order_number}/cancel", post(orders::cancel_order)),
         (
             "/api/v1/orders/{order_number}/tracking-link",
-            post(crate::tracking::routes::mint_link),
+            post(crate::tracking::api::mint_link),
         ),
         (
             "/api/v1/orders/{order_number}/shipments/{shipment_id}/cancel",

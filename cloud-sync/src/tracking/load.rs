@@ -9,10 +9,10 @@ use crate::store::{CentralStore, StoreError};
 
 /// The order with everything its page shows; `None` when there is no such order.
 pub fn order_data(store: &CentralStore, number: &str) -> Result<Option<OrderData>, StoreError> {
-    let Some(order) = store.order(number)? else {
-        return Ok(None);
-    };
     store.read(|tx| {
+        let Some(order) = crate::orders::order_in(tx, number)? else {
+            return Ok(None);
+        };
         let mut statuses = HashMap::new();
         for r in tx.query(
             "SELECT parcel_id, status FROM parcels WHERE order_number = $1",
@@ -28,7 +28,7 @@ pub fn order_data(store: &CentralStore, number: &str) -> Result<Option<OrderData
             .map(|s| s.event)
             .collect();
         Ok(Some(OrderData {
-            order: order.clone(),
+            order,
             statuses,
             carrier,
         }))

@@ -9,8 +9,9 @@
 //! [`lookup`] (the second factor), [`limit`] (bounded rate limits),
 //! [`brand`] (colors and contrast), [`page`] (what a page says). The rest
 //! reads config, loads from the store and serves: [`config`], [`templates`],
-//! [`load`], [`routes`].
+//! [`load`], [`routes`] (the pages), [`api`] (minting links).
 
+pub mod api;
 pub mod brand;
 pub mod catalog;
 pub mod config;

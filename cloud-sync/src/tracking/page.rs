@@ -91,6 +91,8 @@ pub struct ShipmentPage {
 pub struct ParcelPage {
     pub parcel_id: String,
     pub heading: String,
+    /// The heading's element id: by position, so any parcel id makes a valid one.
+    pub heading_id: String,
     /// `CustomerStatus::as_str`, for `data-status`.
     pub status: &'static str,
     pub status_text: &'static str,
@@ -153,6 +155,39 @@ fn pickup_place(l: &Location) -> Option<String> {
         .filter(|v| !v.is_empty())
         .collect();
     (!parts.is_empty()).then(|| parts.join(", "))
+}
+
+/// A carrier as customers know it: "ups" is UPS, "dhl_express" DHL Express.
+fn carrier_name(code: &str) -> Option<String> {
+    const KNOWN: [(&str, &str); 8] = [
+        ("ups", "UPS"),
+        ("usps", "USPS"),
+        ("fedex", "FedEx"),
+        ("dhl", "DHL"),
+        ("dpd", "DPD"),
+        ("gls", "GLS"),
+        ("tnt", "TNT"),
+        ("ontrac", "OnTrac"),
+    ];
+    let words: Vec<String> = code
+        .trim()
+        .split(['_', '-', ' '])
+        .filter(|w| !w.is_empty())
+        .map(|w| {
+            let lower = w.to_lowercase();
+            match KNOWN.iter().find(|(k, _)| *k == lower) {
+                Some((_, name)) => (*name).to_string(),
+                None => {
+                    let mut chars = lower.chars();
+                    chars
+                        .next()
+                        .map(|c| c.to_uppercase().chain(chars).collect())
+                        .unwrap_or_default()
+                }
+            }
+        })
+        .collect();
+    (!words.is_empty()).then(|| words.join(" "))
 }
 
 fn window(lang: Lang, w: Window) -> String {
@@ -297,6 +332,7 @@ pub fn order_page(data: &OrderData, brand: &Brand, lang: Lang, zone: Zone) -> Or
                     ParcelPage {
                         parcel_id: p.parcel_id.clone(),
                         heading: fill(text(lang, "parcel_n"), &[("i", &parcel_no.to_string())]),
+                        heading_id: format!("parcel-{parcel_no}"),
                         status: customer.as_str(),
                         status_text: status_text(lang, customer),
                         tracking_number: p.tracking_number.clone().or_else(|| s.tracking_number.clone()),
@@ -333,7 +369,7 @@ pub fn order_page(data: &OrderData, brand: &Brand, lang: Lang, zone: Zone) -> Or
                 } else {
                     String::new()
                 },
-                carrier: s.carrier.clone().filter(|c| !c.is_empty()).map(|c| c.to_uppercase()),
+                carrier: s.carrier.as_deref().and_then(carrier_name),
                 tracking_number: s.tracking_number.clone(),
                 cancelled: s.cancelled || order.cancelled,
                 parcels,
@@ -408,3 +444,6 @@ pub fn number_page(
         steps,
     }
 }
+
+#[cfg(test)]
+mod tests;
