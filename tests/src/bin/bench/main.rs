@@ -6,7 +6,7 @@
 //! `cargo run --release -p waymark-tests --bin bench -- orders-csv [--orders N] [--store sqlite|postgres]`
 //! `cargo run --release -p waymark-tests --bin bench -- order-list [--orders N] [--store sqlite|postgres]`
 //! `cargo run --release -p waymark-tests --bin bench -- carriers [--trackers N] [--concurrency C] [--store sqlite|postgres]`
-//! `cargo run --release -p waymark-tests --bin bench -- tracking [--orders N] [--links L] [--duration 30s] [--connections C]`
+//! `cargo run --release -p waymark-tests --bin bench -- tracking [--orders N] [--links L] [--duration 30s] [--warm-up 5s] [--connections C]`
 //!
 //! Programs run as child processes (this binary re-executed as `bench node ...`),
 //! on ports the OS picks, over real sockets.
@@ -141,6 +141,9 @@ enum Scenario {
         /// How long wrk runs, as wrk takes it (`30s`, `2m`).
         #[arg(long, default_value = "30s")]
         duration: String,
+        /// wrk's run before the measured one (not reported but for a line).
+        #[arg(long, default_value = "5s")]
+        warm_up: String,
         #[arg(long, default_value_t = 64)]
         connections: usize,
         /// wrk's threads (it shares the host's cores with central).
@@ -189,12 +192,14 @@ fn main() -> ExitCode {
             orders,
             links,
             duration,
+            warm_up,
             connections,
             threads,
         } => report(run(tracking::run(tracking::Plan {
             orders,
             links,
             duration,
+            warm_up,
             connections,
             threads,
         }))),

@@ -1,7 +1,7 @@
 //! The customer tracking page under load: order pages opened through signed
 //! links, as customers open them from their shipping messages.
 //!
-//! `bench tracking --orders N [--links L] [--duration 30s] [--connections C] [--threads T]`:
+//! `bench tracking --orders N [--links L] [--duration 30s] [--warm-up 5s] [--connections C] [--threads T]`:
 //! N orders are written into a new SQLite store through the store's CSV
 //! import (the normal order write path, in process, 100,000 orders a
 //! transaction batch; every fourth order split over two sites), central is
@@ -9,7 +9,7 @@
 //! minted with the same key (`waymark_sync::tracking::token::mint`, as
 //! notifications mint them), and `wrk` (Debian's package) requests random
 //! links from that list over C keep-alive connections for the duration,
-//! after a 5 s warm-up. Reports pages/s, latency percentiles, errors and
+//! after a warm-up. Reports pages/s, latency percentiles, errors and
 //! central's CPU.
 
 use std::path::Path;
@@ -24,13 +24,13 @@ const KEY_ID: &str = "bench";
 const KEY_SECRET: &str = "bench-link-key-0123456789abcdef0123456789";
 /// Orders per CSV file imported (the import commits 500 to a transaction).
 const SEED_BATCH: u64 = 100_000;
-const WARM_UP: &str = "5s";
 
 pub struct Plan {
     pub orders: u64,
     pub links: usize,
     /// As wrk takes it: `30s`, `2m`.
     pub duration: String,
+    pub warm_up: String,
     pub connections: usize,
     pub threads: usize,
 }
@@ -265,9 +265,10 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
         links.len()
     );
 
-    let (warm, _) = wrk(&base, &script, &plan, WARM_UP)?;
+    let (warm, _) = wrk(&base, &script, &plan, &plan.warm_up)?;
     println!(
-        "warm-up {WARM_UP}: {:.0} pages/s, p99 {:.2} ms",
+        "warm-up {}: {:.0} pages/s, p99 {:.2} ms",
+        plan.warm_up,
         warm.requests_per_sec,
         warm.percentile("99%")
     );
