@@ -40,6 +40,8 @@ pub struct RawConfig {
     pub store: RawStore,
     #[serde(default)]
     pub carriers: crate::carriers::config::RawCarriers,
+    #[serde(default)]
+    pub tracking: crate::tracking::RawTracking,
 }
 
 /// `[store]`: where central keeps everything. Without `url`, SQLite in `data_dir`.
@@ -121,6 +123,8 @@ pub struct SyncConfig {
     pub store: StoreOptions,
     /// Carrier webhook accounts from `[[carriers.accounts]]`.
     pub carriers: crate::carriers::CarrierSettings,
+    /// The customer tracking pages: `[tracking]`.
+    pub tracking: crate::tracking::TrackingSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -198,6 +202,7 @@ impl RawConfig {
         });
         let store = self.store.validate(&data_dir, &mut problems);
         let carriers = self.carriers.validate(&mut problems);
+        let tracking = self.tracking.validate(&mut problems);
         if !problems.is_empty() {
             return Err(ConfigError { problems });
         }
@@ -213,6 +218,7 @@ impl RawConfig {
             api_tokens,
             store,
             carriers,
+            tracking,
         })
     }
 }

@@ -21,6 +21,7 @@ pub mod replication;
 pub mod status;
 pub mod store;
 pub mod timeline;
+pub mod tracking;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -237,6 +238,12 @@ pub async fn start(config: SyncConfig, shutdown: CancellationToken) -> Result<Ru
             .instrument(info_span!("task", source = "carrier_accounts")),
         )
     };
+    let tracking = Arc::new(tracking::TrackingState::new(config.tracking.clone()));
+    info!(
+        link_keys = ?tracking.keys().iter().map(|k| k.id.as_str()).collect::<Vec<_>>(),
+        brands = config.tracking.brands.len(),
+        "tracking pages under /track"
+    );
     let store_description = store.describe();
     let api_state = Arc::new(http::ApiState {
         pki: pki.clone(),
@@ -246,6 +253,7 @@ pub async fn start(config: SyncConfig, shutdown: CancellationToken) -> Result<Ru
         gatekeeper,
         carriers,
         carriers_wake,
+        tracking,
     });
     let app = http::router(api_state.clone());
     let ops_app = http::ops_router(api_state);

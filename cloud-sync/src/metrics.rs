@@ -18,6 +18,11 @@ pub struct ReasonLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PageLabel {
+    pub page: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ProjectionLabel {
     pub projection: &'static str,
 }
@@ -83,6 +88,11 @@ pub struct SyncMetrics {
     /// API requests refused before their handler: missing, malformed, unknown,
     /// revoked, expired, scope, rate_limited.
     pub api_auth_rejected: Family<ReasonLabel, Counter>,
+    /// `waymark_tracking_rejections_total`: tracking lookups and links refused,
+    /// by reason (unknown_order, wrong_factor, link_expired, rate_limited ...).
+    pub tracking_rejections: Family<ReasonLabel, Counter>,
+    /// `waymark_tracking_pages_total`: tracking pages served, by page.
+    pub tracking_pages: Family<PageLabel, Counter>,
 }
 
 impl std::fmt::Debug for SyncMetrics {
@@ -159,6 +169,8 @@ impl Default for SyncMetrics {
             enrollments_refused: Family::default(),
             calls_refused: Family::default(),
             api_auth_rejected: Family::default(),
+            tracking_rejections: Family::default(),
+            tracking_pages: Family::default(),
         };
         registry.register("events_applied", "Events applied, by site", m.events_applied.clone());
         registry.register(
@@ -223,6 +235,16 @@ impl Default for SyncMetrics {
             "projection_events",
             "Events projected, by projection",
             m.projected_events.clone(),
+        );
+        projections.register(
+            "tracking_rejections",
+            "Tracking lookups and links refused, by reason",
+            m.tracking_rejections.clone(),
+        );
+        projections.register(
+            "tracking_pages",
+            "Tracking pages served, by page",
+            m.tracking_pages.clone(),
         );
         Self {
             registry,

@@ -2,6 +2,7 @@
 //! separate processes over real sockets, plus small clients (HTTP, MQTT) and
 //! condition waits with deadlines instead of sleeps.
 
+pub mod browser;
 pub mod carrier_sim;
 pub mod devsim;
 pub mod harness;

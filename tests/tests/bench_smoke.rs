@@ -50,5 +50,28 @@ fn every_scenario_runs_and_reports() -> anyhow::Result<()> {
             "no result row from {args:?}:\n{out}"
         );
     }
+    // The tracking page under wrk (Debian's `wrk`, which CI installs).
+    if Command::new("wrk").arg("-v").output().is_err() {
+        eprintln!("SKIPPED: bench tracking: wrk is not installed (apt-get install wrk)");
+        return Ok(());
+    }
+    let args = [
+        "tracking",
+        "--orders",
+        "200",
+        "--links",
+        "20",
+        "--duration",
+        "1s",
+        "--warm-up",
+        "1s",
+        "--connections",
+        "4",
+    ];
+    let out = run(&args)?;
+    assert!(
+        out.lines().any(|l| l.starts_with("| Tracking page")),
+        "no result row from {args:?}:\n{out}"
+    );
     Ok(())
 }

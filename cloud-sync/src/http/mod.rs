@@ -29,6 +29,8 @@ pub struct ApiState {
     pub carriers: Arc<crate::carriers::receiver::CarrierIntake>,
     /// Wakes the carrier normalizer (a webhook put back in its queue).
     pub carriers_wake: Arc<tokio::sync::Notify>,
+    /// The customer tracking pages' keys, brands, templates and limits.
+    pub tracking: Arc<crate::tracking::TrackingState>,
 }
 
 impl ApiState {
@@ -52,6 +54,7 @@ impl ApiState {
             gatekeeper,
             carriers,
             carriers_wake,
+            tracking: Arc::new(crate::tracking::TrackingState::new(Default::default())),
         })
     }
 }
@@ -81,6 +84,10 @@ fn routes() -> Vec<(&'static str, MethodRouter<Arc<ApiState>>)> {
             get(orders::get_order).put(orders::put_order),
         ),
         ("/api/v1/orders/{order_number}/cancel", post(orders::cancel_order)),
+        (
+            "/api/v1/orders/{order_number}/tracking-link",
+            post(crate::tracking::api::mint_link),
+        ),
         (
             "/api/v1/orders/{order_number}/shipments/{shipment_id}/cancel",
             post(orders::cancel_shipment),
@@ -118,13 +125,17 @@ fn routes() -> Vec<(&'static str, MethodRouter<Arc<ApiState>>)> {
     ]
 }
 
+/// The API (JSON, in the OpenAPI document) and, beside it, the customer
+/// tracking pages (HTML for people: not in the document, and outside the
+/// layer that turns refusals into JSON).
 pub fn router(state: Arc<ApiState>) -> axum::Router {
     routes()
         .into_iter()
         .fold(axum::Router::new(), |router, (path, route)| router.route(path, route))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::map_response(error::json_refusals))
-        .with_state(state)
+        .with_state(state.clone())
+        .merge(crate::tracking::routes::router(state))
 }
 
 /// Up when it answers; readiness (the store) is the ops port's `/readyz`.

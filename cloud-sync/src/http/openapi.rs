@@ -35,6 +35,7 @@ pub const BEARER: &str = "bearer";
         crate::orders::routes::get_order,
         crate::orders::routes::put_order,
         crate::orders::routes::cancel_order,
+        crate::tracking::api::mint_link,
         crate::orders::routes::cancel_shipment,
         crate::orders::routes::correct_parcel,
         crate::orders::routes::find_parcel,

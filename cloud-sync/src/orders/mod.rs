@@ -13,5 +13,5 @@ pub mod view;
 pub use model::{OrderRecord, ParcelRecord, ShipmentRecord};
 pub(crate) use store::refresh_orders_of;
 pub use store::{Correction, NewOrder, NewParcel, OrderError, Submitted, upgrade_schema1_orders};
-pub(crate) use store::{order_owning, refresh_numbers};
+pub(crate) use store::{order_in, order_owning, refresh_numbers};
 pub mod routes;

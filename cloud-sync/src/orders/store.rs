@@ -308,6 +308,12 @@ fn lock_order(tx: &mut Tx<'_>, number: &str) -> Result<Option<OrderRecord>, Stor
     load_order(tx, number, true)
 }
 
+/// In `tx`: order `number`, if there is one (for reads that take more in the
+/// same transaction, as the tracking page does).
+pub(crate) fn order_in(tx: &mut Tx<'_>, number: &str) -> Result<Option<OrderRecord>, StoreError> {
+    load_order(tx, number, false)
+}
+
 fn load_order(tx: &mut Tx<'_>, number: &str, for_update: bool) -> Result<Option<OrderRecord>, StoreError> {
     let sql = match (tx.engine(), for_update) {
         (Engine::Postgres, true) => "SELECT body FROM orders WHERE order_number = $1 FOR UPDATE",

@@ -6,6 +6,7 @@
 //! `cargo run --release -p waymark-tests --bin bench -- orders-csv [--orders N] [--store sqlite|postgres]`
 //! `cargo run --release -p waymark-tests --bin bench -- order-list [--orders N] [--store sqlite|postgres]`
 //! `cargo run --release -p waymark-tests --bin bench -- carriers [--trackers N] [--concurrency C] [--store sqlite|postgres]`
+//! `cargo run --release -p waymark-tests --bin bench -- tracking [--orders N] [--links L] [--duration 30s] [--warm-up 5s] [--connections C]`
 //!
 //! Programs run as child processes (this binary re-executed as `bench node ...`),
 //! on ports the OS picks, over real sockets.
@@ -129,6 +130,26 @@ enum Scenario {
         #[arg(long)]
         receive_only: bool,
     },
+    /// Order pages through signed links under `wrk`, N orders on SQLite:
+    /// seeding time, pages/s and latency percentiles.
+    Tracking {
+        #[arg(long, default_value_t = 1_000_000)]
+        orders: u64,
+        /// Signed links minted for random orders; wrk requests them at random.
+        #[arg(long, default_value_t = 10_000)]
+        links: usize,
+        /// How long wrk runs, as wrk takes it (`30s`, `2m`).
+        #[arg(long, default_value = "30s")]
+        duration: String,
+        /// wrk's run before the measured one (not reported but for a line).
+        #[arg(long, default_value = "5s")]
+        warm_up: String,
+        #[arg(long, default_value_t = 64)]
+        connections: usize,
+        /// wrk's threads (it shares the host's cores with central).
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+    },
     /// Internal: run a program as a child process of a scenario.
     #[command(hide = true, trailing_var_arg = true)]
     Node {
@@ -166,6 +187,21 @@ fn main() -> ExitCode {
             concurrency,
             store,
             receive_only,
+        }))),
+        Scenario::Tracking {
+            orders,
+            links,
+            duration,
+            warm_up,
+            connections,
+            threads,
+        } => report(run(tracking::run(tracking::Plan {
+            orders,
+            links,
+            duration,
+            warm_up,
+            connections,
+            threads,
         }))),
         Scenario::ScanLatency { scans, gap_ms } => report(run(scan::run(scan::Plan {
             scans,
@@ -234,6 +270,7 @@ mod ingest;
 mod orders;
 mod scan;
 mod status;
+mod tracking;
 
 fn reconcile(total: u64) -> anyhow::Result<()> {
     use waymark_gateway::reconcile::{Direction, Engine, Identity, sim};
