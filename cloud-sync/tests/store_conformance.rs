@@ -855,7 +855,28 @@ fn carrier_webhooks_are_normalized_once_by_concurrent_workers_and_held_numbers_w
 
         let outcomes = std::sync::Mutex::new(Vec::new());
         std::thread::scope(|scope| {
-            for _ in 0..4 {
+            // One worker works off the backlog as central does when catching up
+            // (the next step read while this one is kept), beside three that
+            // take single steps.
+            scope.spawn(|| {
+                loop {
+                    let taken = s.normalize_while(
+                        5,
+                        || now,
+                        |out| {
+                            outcomes.lock().expect("lock").push(out.clone());
+                            true
+                        },
+                    );
+                    match taken {
+                        Ok(0) if s.carrier_backlog().expect("backlog").0 <= 1 => return,
+                        Ok(_) => {}
+                        Err(e) if e.is_transient() => {}
+                        Err(e) => panic!("steps: {e}"),
+                    }
+                }
+            });
+            for _ in 0..3 {
                 scope.spawn(|| {
                     loop {
                         match s.normalize_step(5, now) {

@@ -167,6 +167,9 @@ fn configure(conn: &Connection) -> Result<(), StoreError> {
 /// back and syncing the database file happen outside the writer's lock.
 struct Checkpointer {
     stop: Arc<AtomicBool>,
+    /// Checkpoints done (the tests' view of the thread).
+    #[cfg_attr(not(test), allow(dead_code))]
+    done: Arc<AtomicU64>,
     thread: JoinHandle<()>,
 }
 
@@ -176,6 +179,8 @@ impl Checkpointer {
         configure(&conn)?;
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
+        let done_count = Arc::new(AtomicU64::new(0));
+        let counter = done_count.clone();
         let thread = std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
             .spawn(move || {
@@ -191,6 +196,7 @@ impl Checkpointer {
                         Ok(()) => {
                             done = now;
                             failing = false;
+                            counter.fetch_add(1, Ordering::Relaxed);
                         }
                         Err(e) if !failing => {
                             failing = true;
@@ -201,12 +207,62 @@ impl Checkpointer {
                 }
             })
             .map_err(StoreError::Io)?;
-        Ok(Self { stop, thread })
+        Ok(Self {
+            stop,
+            done: done_count,
+            thread,
+        })
     }
 
     fn stop(self) {
         self.stop.store(true, Ordering::Relaxed);
         self.thread.thread().unpark();
         let _ignored = self.thread.join();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commits_are_checkpointed_by_the_thread_and_a_derived_write_restores_full_sync() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("central.db");
+        let db = Sqlite::open(&path).expect("open");
+        db.write(Durability::Synced, |tx| tx.batch("CREATE TABLE t (x INTEGER)"))
+            .expect("create");
+        for i in 0..20_i64 {
+            db.write(Durability::Derived, |tx| {
+                tx.execute("INSERT INTO t (x) VALUES ($1)", &[i.into()]).map(|_| ())
+            })
+            .expect("insert");
+        }
+        let done = &db.checkpointer.as_ref().expect("a checkpointer").done;
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while done.load(Ordering::Relaxed) == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no checkpoint within 10 s of 21 commits"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // After a derived write the writer is back to syncing every commit (2 = FULL).
+        let sync: i64 = db
+            .writer
+            .lock()
+            .expect("writer")
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .expect("pragma");
+        assert_eq!(sync, 2);
+        let rows = db.read(|tx| tx.query("SELECT x FROM t", &[])).expect("read");
+        assert_eq!(rows.len(), 20);
+        drop(db);
+        // Dropped: the thread is stopped and joined; the file opens again.
+        let again = Sqlite::open(&path).expect("reopen");
+        assert_eq!(
+            again.read(|tx| tx.query("SELECT x FROM t", &[])).expect("read").len(),
+            20
+        );
     }
 }
