@@ -1,6 +1,6 @@
 //! The README's first command: the demo starts everything, prints where to look
-//! (and where the API token is), and the example order it prints gets its pack
-//! and load events.
+//! (and where the API token is, and the split order's tracking page), and the
+//! example order it prints gets its pack and load events.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -27,20 +27,32 @@ async fn demo_prints_where_to_look_and_its_example_order_fills_in() -> anyhow::R
     });
     let mut url = None;
     let mut token_file = None;
-    while url.is_none() {
+    let mut tracking = None;
+    while url.is_none() || tracking.is_none() {
         let line = rx.recv_timeout(Duration::from_secs(60))?;
         if let Some(path) = line.trim_start().strip_prefix("API token file") {
             token_file = Some(path.trim().to_string());
         }
-        url = line
+        if let Some(rest) = line.trim_start().strip_prefix("tracking page") {
+            tracking = rest.split_whitespace().next().map(String::from);
+        }
+        if let Some(found) = line
             .split_whitespace()
             .find(|w| w.starts_with("http://") && w.ends_with("/api/v1/orders/SO-1001"))
-            .map(String::from);
+        {
+            url = Some(found.to_string());
+        }
     }
     let url = url.ok_or_else(|| anyhow::anyhow!("no example order printed"))?;
     let token_file = token_file.ok_or_else(|| anyhow::anyhow!("no API token file printed"))?;
     let token = std::fs::read_to_string(&token_file)?.trim().to_string();
     let http = reqwest::Client::new();
+    // The printed tracking link opens the split order's page: both parcels.
+    let tracking = tracking.ok_or_else(|| anyhow::anyhow!("no tracking page printed"))?;
+    let page = http.get(&tracking).send().await?;
+    assert_eq!(page.status(), 200, "{tracking}");
+    let page = page.text().await?;
+    assert_eq!(page.matches("data-parcel=").count(), 2, "{page}");
     let timeline = wait::until(
         "the example order's pack and load events",
         Duration::from_secs(45),

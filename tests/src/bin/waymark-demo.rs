@@ -248,6 +248,20 @@ outside = [3, 4]
         .await?;
     anyhow::ensure!(resp.status().is_success(), "creating SO-1000: {}", resp.text().await?);
     orders.push((SITES[0], "SO-1000".to_string(), north_sscc));
+    // The customer's page, as a notification would link it.
+    let resp = http
+        .post(format!("{api}/api/v1/orders/SO-1000/tracking-link"))
+        .bearer_auth(&token)
+        .json(&json!({ "ttl_days": 7 }))
+        .send()
+        .await?;
+    anyhow::ensure!(
+        resp.status().is_success(),
+        "a tracking link for SO-1000: {}",
+        resp.text().await?
+    );
+    let link: serde_json::Value = resp.json().await?;
+    let tracking_link = format!("{api}{}", link["url"].as_str().unwrap_or("/track"));
     orders.push((SITES[1], "SO-1000".to_string(), south_sscc));
     ups.tracking_numbers.push("1ZDEMONORTH".into());
     fleet.tracking_numbers.push("JDDEMOSOUTH".into());
@@ -290,6 +304,8 @@ outside = [3, 4]
     println!(
         "  a split order      curl -s {bearer} {api}/api/v1/orders/SO-1000   (dc-north and dc-south, ups and dhl)"
     );
+    println!("  tracking page      {tracking_link}   (SO-1000 as its customer sees it, in German)");
+    println!("  tracking lookup    {api}/track   (order SO-1000 with kim@example.com or 10115; ?lang=fr)");
     println!("  shipped orders     curl -s {bearer} '{api}/api/v1/orders?status=shipped'");
     println!("  EPCIS events       curl -s {bearer} '{api}/epcis/events?perPage=5'");
     println!("  all sites          curl -s {bearer} {api}/api/v1/sites");
