@@ -62,7 +62,9 @@ impl CentralStore {
     /// site is caught up (or claimed by another process).
     pub fn projection_step(&self, projection: Projection, max_events: u64) -> Result<Option<Progress>, StoreError> {
         let name = projection.name();
-        self.write(|tx| {
+        // Derived from events already committed, with the cursor in the same
+        // transaction: a step a power cut loses is projected again.
+        self.write_derived(|tx| {
             tx.execute(
                 "INSERT INTO projection_cursors (projection, site_id, position) \
                  SELECT $1, site_id, 0 FROM site_streams WHERE true ON CONFLICT DO NOTHING",
