@@ -71,32 +71,164 @@ struct Claimed {
     account: String,
     attempts: i64,
     decoded: Result<(Provider, Vec<super::CarrierEvent>), DecodeError>,
+    /// Events of the body found already kept before the writer (most of a
+    /// full snapshot): counted, not carried to it.
+    known: i64,
 }
 
 const CLAIM: &str = "SELECT w.id, w.provider, w.account, b.body, w.attempts \
                      FROM carrier_webhooks w JOIN carrier_webhook_bodies b ON b.id = w.id \
-                     WHERE w.state = 'pending' AND w.next_attempt_ms <= $1 ORDER BY w.id LIMIT $2";
+                     WHERE w.state = 'pending' AND w.next_attempt_ms <= $1 AND w.id > $3 ORDER BY w.id LIMIT $2";
 
 fn claimed(rows: &[crate::store::Row]) -> Result<Vec<Claimed>, StoreError> {
     rows.iter()
         .map(|row| {
             let provider_name = row.text(1)?;
+            let account = row.text(2)?;
             let decoded = match Provider::parse(&provider_name) {
-                Some(p) => normalize(p, row.bytes(3)?).map(|events| (p, events)),
+                Some(p) => normalize(p, row.bytes(3)?).map(|mut events| {
+                    if p == Provider::Waymark {
+                        // Its senders choose the event ids: unique per sender only.
+                        for e in &mut events {
+                            e.event_key = format!("{account}|{}", e.event_key);
+                        }
+                    }
+                    (p, events)
+                }),
                 None => Err(DecodeError::shape("", format!("unknown provider {provider_name}"))),
             };
             Ok(Claimed {
                 id: row.i64(0)?,
-                account: row.text(2)?,
+                account,
                 attempts: row.i64(4)? + 1,
                 provider_name,
                 decoded,
+                known: 0,
             })
         })
         .collect()
 }
 
+/// Drops from each decoded body the events kept already (one key lookup
+/// each): a full snapshot repeats the tracker's whole history. On SQLite this
+/// runs on a reader, outside the writer; an event kept meanwhile is caught
+/// by the insert's conflict and counted known there.
+fn filter_known(tx: &mut Tx<'_>, work: &mut [Claimed]) -> Result<(), StoreError> {
+    for c in work {
+        let Ok((_, events)) = &mut c.decoded else {
+            continue;
+        };
+        let mut kept = Vec::with_capacity(events.len());
+        for e in events.drain(..) {
+            // Without a number or a key it is counted unmapped by the writer.
+            let keyed = !e.tracking_number.is_empty() && !e.event_key.is_empty();
+            if keyed
+                && tx
+                    .query_opt(
+                        "SELECT 1 FROM carrier_events WHERE provider = $1 AND event_key = $2",
+                        &[e.provider.as_str().into(), e.event_key.as_str().into()],
+                    )?
+                    .is_some()
+            {
+                c.known += 1;
+            } else {
+                kept.push(e);
+            }
+        }
+        *events = kept;
+    }
+    Ok(())
+}
+
+/// Webhooks read and decoded for a step, not yet kept.
+#[derive(Default)]
+struct Prepared {
+    work: Vec<Claimed>,
+}
+
+impl Prepared {
+    fn last_id(&self) -> Option<i64> {
+        self.work.last().map(|c| c.id)
+    }
+}
+
 impl CentralStore {
+    /// Works off the due webhooks in steps of `max`, handing each step's
+    /// outcome to `after_step` (failures counted already), until none is due
+    /// or `after_step` says stop; returns the webhooks taken. On SQLite the
+    /// next step is read, decoded and diffed against the known events on a
+    /// second thread while the writer keeps the current one.
+    pub fn normalize_while(
+        &self,
+        max: usize,
+        now_ms: impl Fn() -> i64,
+        mut after_step: impl FnMut(&StepOutcome) -> bool,
+    ) -> Result<usize, StoreError> {
+        let mut webhooks = 0;
+        if self.engine() == Engine::Postgres {
+            loop {
+                let out = self.normalize_step(max, now_ms())?;
+                webhooks += out.webhooks;
+                if out.webhooks == 0 || !after_step(&out) {
+                    return Ok(webhooks);
+                }
+            }
+        }
+        let mut next = self.prepare_sqlite(max, now_ms(), 0)?;
+        while let Some(after) = next.last_id() {
+            let current = std::mem::take(&mut next);
+            let now = now_ms();
+            let (kept, prepared) = std::thread::scope(|s| {
+                let reader = s.spawn(|| self.prepare_sqlite(max, now, after));
+                let kept = self.keep_sqlite(current, now);
+                (kept, reader.join())
+            });
+            let out = kept?;
+            if !out.failures.is_empty() {
+                self.count_failures(&out.failures, now)?;
+            }
+            webhooks += out.webhooks;
+            if !after_step(&out) {
+                break;
+            }
+            next = prepared.map_err(|_| StoreError::Corrupt("the normalizer's reader panicked".into()))??;
+        }
+        Ok(webhooks)
+    }
+
+    /// SQLite: reads up to `max` due webhooks after id `after`, decodes them
+    /// and drops the events known already, on a reader.
+    fn prepare_sqlite(&self, max: usize, now_ms: i64, after: i64) -> Result<Prepared, StoreError> {
+        let limit = i64::try_from(max).unwrap_or(i64::MAX);
+        self.read(|tx| {
+            let rows = tx.query(CLAIM, &[now_ms.into(), limit.into(), after.into()])?;
+            let mut work = claimed(&rows)?;
+            filter_known(tx, &mut work)?;
+            Ok(Prepared { work })
+        })
+    }
+
+    /// SQLite: keeps what `prepared` says, in the writer, for the webhooks
+    /// still as they were read (a failed attempt leaves one pending, with
+    /// one attempt more).
+    fn keep_sqlite(&self, prepared: Prepared, now_ms: i64) -> Result<StepOutcome, StoreError> {
+        self.write_derived(|tx| {
+            let mut still = Vec::with_capacity(prepared.work.len());
+            for c in &prepared.work {
+                let pending = tx
+                    .query_opt(
+                        "SELECT 1 FROM carrier_webhooks WHERE id = $1 AND state = 'pending' AND attempts = $2",
+                        &[c.id.into(), (c.attempts - 1).into()],
+                    )?
+                    .is_some();
+                if pending {
+                    still.push(c.clone());
+                }
+            }
+            keep(tx, still, now_ms)
+        })
+    }
+
     /// Normalizes up to `max` due webhooks; `webhooks == 0` when none is due.
     ///
     /// PostgreSQL: claimed with `FOR UPDATE SKIP LOCKED` and normalized in
@@ -139,36 +271,23 @@ impl CentralStore {
     fn normalize_batch(&self, max: usize, now_ms: i64) -> Result<StepOutcome, StoreError> {
         let limit = i64::try_from(max).unwrap_or(i64::MAX);
         match self.engine() {
-            Engine::Postgres => self.write(|tx| {
+            // Derived from webhooks already stored and synced: a commit lost in
+            // a power cut leaves its webhooks pending, and they are normalized again.
+            Engine::Postgres => self.write_derived(|tx| {
                 let rows = tx.query(
                     &format!("{CLAIM} FOR UPDATE OF w SKIP LOCKED"),
-                    &[now_ms.into(), limit.into()],
+                    &[now_ms.into(), limit.into(), 0_i64.into()],
                 )?;
-                keep(tx, claimed(&rows)?, now_ms)
+                let mut work = claimed(&rows)?;
+                filter_known(tx, &mut work)?;
+                keep(tx, work, now_ms)
             }),
             Engine::Sqlite => {
-                let rows = self.read(|tx| tx.query(CLAIM, &[now_ms.into(), limit.into()]))?;
-                if rows.is_empty() {
+                let prepared = self.prepare_sqlite(max, now_ms, 0)?;
+                if prepared.work.is_empty() {
                     return Ok(StepOutcome::default());
                 }
-                let work = claimed(&rows)?;
-                self.write(|tx| {
-                    let mut still = Vec::with_capacity(work.len());
-                    for c in &work {
-                        let pending = tx
-                            .query_opt(
-                                // As it was read: a failed attempt leaves it pending,
-                                // with one attempt more.
-                                "SELECT 1 FROM carrier_webhooks WHERE id = $1 AND state = 'pending' AND attempts = $2",
-                                &[c.id.into(), (c.attempts - 1).into()],
-                            )?
-                            .is_some();
-                        if pending {
-                            still.push(c.clone());
-                        }
-                    }
-                    keep(tx, still, now_ms)
-                })
+                self.keep_sqlite(prepared, now_ms)
             }
         }
     }
@@ -190,17 +309,14 @@ fn keep(tx: &mut Tx<'_>, work: Vec<Claimed>, now_ms: i64) -> Result<StepOutcome,
             account,
             attempts,
             decoded,
+            known: known_before,
         } = c;
         match decoded {
-            Ok((provider, mut events)) => {
-                if provider == Provider::Waymark {
-                    // Its senders choose the event ids: unique per sender only.
-                    for e in &mut events {
-                        e.event_key = format!("{account}|{}", e.event_key);
-                    }
-                }
+            Ok((provider, events)) => {
                 let counts = out.events.entry(provider).or_default();
+                counts.known += u64::try_from(known_before).unwrap_or_default();
                 let (new, known) = keep_events(tx, id, &events, now_ms, counts, &mut touched, &mut owners)?;
+                let known = known + known_before;
                 tx.execute(
                     "UPDATE carrier_webhooks SET state = 'done', attempts = $2, error = NULL, \
                      events_new = $3, events_known = $4, done_ms = $5 WHERE id = $1",
@@ -234,14 +350,30 @@ fn keep(tx: &mut Tx<'_>, work: Vec<Claimed>, now_ms: i64) -> Result<StepOutcome,
     }
     touched.sort_unstable();
     touched.dedup();
-    crate::orders::refresh_numbers(tx, &touched, now_ms)?;
+    match tx.engine() {
+        // The one writer: the orders read in this transaction are current.
+        Engine::Sqlite => {
+            let loaded: HashMap<&str, &crate::orders::OrderRecord> = owners
+                .values()
+                .flatten()
+                .map(|o| (o.order_number.as_str(), o))
+                .collect();
+            for number in &touched {
+                if let Some(order) = loaded.get(number.as_str()) {
+                    crate::orders::status::refresh(tx, order, now_ms)?;
+                }
+            }
+        }
+        // Locked in sorted order first (another replica may refresh them too).
+        Engine::Postgres => crate::orders::refresh_numbers(tx, &touched, now_ms)?,
+    }
     Ok(out)
 }
 
-/// Keeps the events not seen before (by provider and key) and matches each
-/// new one to its order (one order lookup per tracking number and step; most
-/// events of a snapshot are known, and cost one key lookup); returns
-/// (new, known).
+/// Keeps the events not seen before (by provider and key; those found known
+/// before the writer are gone already, one kept since is a conflict counted
+/// known) with the order each matches (one order lookup per tracking number
+/// and step); returns (new, known).
 fn keep_events(
     tx: &mut Tx<'_>,
     webhook_id: i64,
@@ -258,22 +390,19 @@ fn keep_events(
             counts.unmapped += 1;
             continue;
         }
-        // Most events of a snapshot are known: one lookup, nothing written.
-        let seen = tx
-            .query_opt(
-                "SELECT 1 FROM carrier_events WHERE provider = $1 AND event_key = $2",
-                &[e.provider.as_str().into(), e.event_key.as_str().into()],
-            )?
-            .is_some();
-        if seen {
-            known += 1;
-            counts.known += 1;
-            continue;
+        if !owners.contains_key(&e.tracking_number) {
+            let owner = crate::orders::order_owning(tx, &e.tracking_number)?;
+            owners.insert(e.tracking_number.clone(), owner);
         }
+        let number = owners
+            .get(&e.tracking_number)
+            .and_then(Option::as_ref)
+            .filter(|o| belongs_to(o, e))
+            .map(|o| o.order_number.clone());
         let body = serde_json::to_string(e).map_err(|err| StoreError::Corrupt(format!("carrier event: {err}")))?;
         let inserted = tx.execute(
             "INSERT INTO carrier_events (provider, event_key, tracking_number, carrier, milestone, event_time_ms, \
-             webhook_id, recorded_ms, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             webhook_id, recorded_ms, body, order_number) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
              ON CONFLICT (provider, event_key) DO NOTHING",
             &[
                 e.provider.as_str().into(),
@@ -285,6 +414,7 @@ fn keep_events(
                 webhook_id.into(),
                 now_ms.into(),
                 body.as_str().into(),
+                number.as_deref().into(),
             ],
         )? == 1;
         if !inserted {
@@ -297,27 +427,8 @@ fn keep_events(
         if e.is_unmapped() {
             counts.unmapped += 1;
         }
-        if !owners.contains_key(&e.tracking_number) {
-            let owner = crate::orders::order_owning(tx, &e.tracking_number)?;
-            owners.insert(e.tracking_number.clone(), owner);
-        }
-        let number = owners
-            .get(&e.tracking_number)
-            .and_then(Option::as_ref)
-            .filter(|o| belongs_to(o, e))
-            .map(|o| o.order_number.clone());
         match number {
-            Some(n) => {
-                tx.execute(
-                    "UPDATE carrier_events SET order_number = $3 WHERE provider = $1 AND event_key = $2",
-                    &[
-                        e.provider.as_str().into(),
-                        e.event_key.as_str().into(),
-                        n.as_str().into(),
-                    ],
-                )?;
-                touched.push(n);
-            }
+            Some(n) => touched.push(n),
             None => counts.held += 1,
         }
     }

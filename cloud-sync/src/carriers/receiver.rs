@@ -41,6 +41,9 @@ const BUSY_WINDOW: Duration = Duration::from_millis(100);
 /// behind it); it catches up at full speed once the burst is over. The
 /// backlog shows in `waymark_carrier_webhooks_pending`.
 const BURST_PACE: Duration = Duration::from_millis(25);
+/// Catching up, the normalizer looks up from its steps this often (shutdown,
+/// a burst arriving).
+const CATCH_UP_SLICE: Duration = Duration::from_secs(1);
 
 type Reply = oneshot::Sender<Result<i64, String>>;
 
@@ -214,17 +217,31 @@ pub async fn run_normalizer(
 ) {
     let mut failing = false;
     loop {
-        let (st, m) = (store.clone(), metrics.clone());
+        let (st, m, busy, stop) = (store.clone(), metrics.clone(), intake.clone(), shutdown.clone());
         let step = tokio::task::spawn_blocking(move || {
-            let out = st.normalize_step(step_webhooks(st.engine()), chrono::Utc::now().timestamp_millis())?;
-            record(&m, &out);
-            if out.webhooks == 0 {
+            let now = || chrono::Utc::now().timestamp_millis();
+            let webhooks = if st.engine() == crate::store::Engine::Sqlite && busy.receiving() {
+                // One small step: the inbox shares the one writer.
+                let out = st.normalize_step(step_webhooks(st.engine()), now())?;
+                record(&m, &out);
+                out.webhooks
+            } else {
+                // Catching up: steps back to back (the next one read and decoded
+                // while this one is kept) until the backlog is gone, a burst
+                // starts, or about a second has passed.
+                let until = std::time::Instant::now() + CATCH_UP_SLICE;
+                st.normalize_while(step_webhooks(st.engine()), now, |out| {
+                    record(&m, out);
+                    !stop.is_cancelled() && !busy.receiving() && std::time::Instant::now() < until
+                })?
+            };
+            if webhooks == 0 {
                 st.claim_held_sweep(chrono::Utc::now().timestamp_millis())?;
                 let (pending, failed) = st.carrier_backlog()?;
                 m.carriers.pending.set(i64::try_from(pending).unwrap_or(i64::MAX));
                 m.carriers.failed.set(i64::try_from(failed).unwrap_or(i64::MAX));
             }
-            Ok::<_, StoreError>(out.webhooks)
+            Ok::<_, StoreError>(webhooks)
         })
         .await;
         let worked = match step {

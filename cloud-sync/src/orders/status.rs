@@ -128,7 +128,7 @@ fn refresh_from(
             of_shipment.push(status);
         }
         tx.execute(
-            "UPDATE shipments SET status = $3 WHERE order_number = $1 AND shipment_id = $2",
+            "UPDATE shipments SET status = $3 WHERE order_number = $1 AND shipment_id = $2 AND status <> $3",
             &[
                 number.into(),
                 s.shipment_id.as_str().into(),

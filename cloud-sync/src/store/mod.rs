@@ -175,8 +175,28 @@ impl CentralStore {
     /// failure the caller may retry says so (`StoreError::is_transient`).
     pub fn write<T, E: From<StoreError>>(&self, mut f: impl FnMut(&mut Tx<'_>) -> Result<T, E>) -> Result<T, E> {
         match &self.backend {
-            Backend::Sqlite(db) => db.write(|tx| f(tx)),
+            Backend::Sqlite(db) => db.write(sqlite::Durability::Synced, |tx| f(tx)),
             Backend::Postgres(db) => db.transaction(false, |tx| f(tx)),
+        }
+    }
+
+    /// [`write`](Self::write) for what is derived from data already
+    /// committed (normalized carrier events and the status they change) and
+    /// is redone from it when lost: the commit does not wait for its own
+    /// sync (SQLite: `synchronous = NORMAL` for it, synced with the next
+    /// synced commit; PostgreSQL: `synchronous_commit = off`). A power cut
+    /// may lose the last such commits, never tear them, and never lose what
+    /// they derive from.
+    pub fn write_derived<T, E: From<StoreError>>(
+        &self,
+        mut f: impl FnMut(&mut Tx<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        match &self.backend {
+            Backend::Sqlite(db) => db.write(sqlite::Durability::Derived, |tx| f(tx)),
+            Backend::Postgres(db) => db.transaction(false, |tx| {
+                tx.batch("SET LOCAL synchronous_commit TO OFF")?;
+                f(tx)
+            }),
         }
     }
 

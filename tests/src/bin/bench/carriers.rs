@@ -77,7 +77,8 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
     if plan.receive_only {
         return Ok(());
     }
-    normalize_in_process(&plan, &hooks)
+    // The store's PostgreSQL client blocks: off the async runtime.
+    tokio::task::spawn_blocking(move || normalize_in_process(&plan, &hooks)).await?
 }
 
 async fn http_ack(plan: &Plan, hooks: &[carrier_sim::Webhook]) -> anyhow::Result<()> {
@@ -227,18 +228,21 @@ fn normalize_in_process(plan: &Plan, hooks: &[carrier_sim::Webhook]) -> anyhow::
     }
     let started = Instant::now();
     let (mut new, mut known, mut webhooks) = (0u64, 0u64, 0usize);
-    loop {
-        let out = store.normalize_step(waymark_sync::carriers::intake::STEP_WEBHOOKS, now)?;
-        if out.webhooks == 0 {
-            break;
-        }
-        webhooks += out.webhooks;
-        for c in out.events.values() {
-            new += c.new;
-            known += c.known;
-        }
-        anyhow::ensure!(out.failures.is_empty(), "failures: {:?}", out.failures);
-    }
+    let mut failures = Vec::new();
+    store.normalize_while(
+        waymark_sync::carriers::intake::STEP_WEBHOOKS,
+        || now,
+        |out| {
+            webhooks += out.webhooks;
+            for c in out.events.values() {
+                new += c.new;
+                known += c.known;
+            }
+            failures.extend(out.failures.iter().cloned());
+            true
+        },
+    )?;
+    anyhow::ensure!(failures.is_empty(), "failures: {failures:?}");
     let secs = started.elapsed().as_secs_f64();
     println!(
         "normalized {webhooks} webhooks in {secs:.2} s: {:.0} canonical events/s read ({new} new, {known} already known), {:.0} new events/s with their status updates",
