@@ -9,6 +9,7 @@ pub mod conn_limit;
 pub mod epcis;
 pub mod error_code;
 pub mod http;
+pub mod identifier;
 pub mod identity;
 pub mod import;
 pub mod legacy_sled;

@@ -81,6 +81,10 @@ pub struct SyncMetrics {
     pub apply_seconds: Histogram,
     pub replication_streams: Gauge,
     pub orders_created: Counter,
+    /// Order submissions refused (422), by reason: `hidden_character` (an
+    /// invisible or bidirectional-control character in an identifier) or
+    /// `invalid_field`.
+    pub orders_rejected: Family<ReasonLabel, Counter>,
     pub enrollments: Counter,
     pub enrollments_refused: Family<ReasonLabel, Counter>,
     /// gRPC calls refused for their identity (no certificate, another site's data).
@@ -165,6 +169,7 @@ impl Default for SyncMetrics {
             apply_seconds: Histogram::new(exponential_buckets(0.000_1, 2.0, 16)),
             replication_streams: Gauge::default(),
             orders_created: Counter::default(),
+            orders_rejected: Family::default(),
             enrollments: Counter::default(),
             enrollments_refused: Family::default(),
             calls_refused: Family::default(),
@@ -204,6 +209,11 @@ impl Default for SyncMetrics {
             m.replication_streams.clone(),
         );
         registry.register("orders_created", "Orders created", m.orders_created.clone());
+        registry.register(
+            "orders_rejected",
+            "Order submissions refused, by reason",
+            m.orders_rejected.clone(),
+        );
         registry.register("enrollments", "Gateways enrolled", m.enrollments.clone());
         registry.register(
             "enrollments_refused",

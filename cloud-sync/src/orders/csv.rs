@@ -211,7 +211,7 @@ pub fn parse(data: &[u8], now_ms: i64) -> Result<ParsedFile, FileError> {
             Err(problems) => parsed.problems.push(RowProblem {
                 line: draft.line,
                 order_number: number,
-                reason: problems.0.join("; "),
+                reason: problems.list.join("; "),
             }),
         }
     }
