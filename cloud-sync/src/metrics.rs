@@ -18,6 +18,12 @@ pub struct ReasonLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ServerReasonLabel {
+    pub server: &'static str,
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PageLabel {
     pub page: &'static str,
 }
@@ -85,6 +91,9 @@ pub struct SyncMetrics {
     /// invisible or bidirectional-control character in an identifier) or
     /// `invalid_field`.
     pub orders_rejected: Family<ReasonLabel, Counter>,
+    /// HTTP connections central closed, by server (`api`, `ops`) and reason:
+    /// `per_client` (over the client's connection budget), `header_timeout`.
+    pub http_connections_closed: Family<ServerReasonLabel, Counter>,
     pub enrollments: Counter,
     pub enrollments_refused: Family<ReasonLabel, Counter>,
     /// gRPC calls refused for their identity (no certificate, another site's data).
@@ -170,6 +179,7 @@ impl Default for SyncMetrics {
             replication_streams: Gauge::default(),
             orders_created: Counter::default(),
             orders_rejected: Family::default(),
+            http_connections_closed: Family::default(),
             enrollments: Counter::default(),
             enrollments_refused: Family::default(),
             calls_refused: Family::default(),
@@ -213,6 +223,11 @@ impl Default for SyncMetrics {
             "orders_rejected",
             "Order submissions refused, by reason",
             m.orders_rejected.clone(),
+        );
+        registry.register(
+            "http_connections_closed",
+            "HTTP connections closed by central, by server and reason",
+            m.http_connections_closed.clone(),
         );
         registry.register("enrollments", "Gateways enrolled", m.enrollments.clone());
         registry.register(
