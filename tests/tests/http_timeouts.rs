@@ -98,8 +98,10 @@ async fn a_stalled_body_is_closed_within_the_body_timeout() -> anyhow::Result<()
     );
     stream.write_all(head.as_bytes()).await?;
     let answer = closed_within(&mut stream, Duration::from_secs(TIMEOUT_SECS) + SLACK).await?;
+    // The handler's body read fails (400, naming the timeout), then the
+    // connection closes: the rest of the promised body never comes.
     assert!(
-        answer.is_empty() || answer.starts_with("HTTP/1.1 4"),
+        answer.is_empty() || (answer.starts_with("HTTP/1.1 400") && answer.contains("timeout")),
         "a stalled body got {answer:?}"
     );
     Ok(())
