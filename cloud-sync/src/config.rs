@@ -443,6 +443,37 @@ mod tests {
     }
 
     #[test]
+    fn http_timeouts_and_the_per_client_budget_default_and_are_bounded() {
+        let c = RawConfig::from_toml("data_dir = \"/tmp/c\"")
+            .and_then(RawConfig::validate)
+            .expect("valid");
+        assert_eq!(
+            c.http_header_timeout,
+            Duration::from_secs(DEFAULT_HTTP_HEADER_TIMEOUT_SECS)
+        );
+        assert_eq!(c.http_body_timeout, Duration::from_secs(DEFAULT_HTTP_BODY_TIMEOUT_SECS));
+        assert_eq!(
+            c.http_max_connections_per_client,
+            DEFAULT_HTTP_MAX_CONNECTIONS_PER_CLIENT
+        );
+        assert!(c.http_max_connections_per_client < c.http_max_connections);
+        let small = RawConfig::from_toml("data_dir = \"/tmp/c\"\nhttp_max_connections = 100")
+            .and_then(RawConfig::validate)
+            .expect("valid");
+        assert_eq!(
+            small.http_max_connections_per_client, 100,
+            "the default never exceeds the cap"
+        );
+        let err = RawConfig::from_toml(
+            "data_dir = \"/tmp/c\"\nhttp_max_connections = 10\nhttp_max_connections_per_client = 11\n\
+             http_header_timeout_secs = 0\nhttp_body_timeout_secs = 7200",
+        )
+        .and_then(RawConfig::validate)
+        .expect_err("invalid");
+        assert_eq!(err.problems.len(), 3, "{err}");
+    }
+
+    #[test]
     fn provisioned_tokens_are_checked_together() {
         let good = "a".repeat(64);
         let c = RawConfig::from_toml(&format!(
