@@ -83,6 +83,7 @@ async fn an_order_number_with_a_hidden_character_is_refused_and_not_stored() -> 
         .await?;
     assert_eq!(code, 422, "{body}");
 
+    // Three refused submissions and one refused CSV order.
     let text = h.get_text(format!("http://{ops}/metrics")).await?;
     assert_eq!(
         metric(
@@ -90,7 +91,7 @@ async fn an_order_number_with_a_hidden_character_is_refused_and_not_stored() -> 
             "waymark_sync_orders_rejected_total",
             &["reason=\"hidden_character\""]
         ),
-        3.0,
+        4.0,
         "{text}"
     );
     Ok(())
