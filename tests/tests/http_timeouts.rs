@@ -98,11 +98,23 @@ async fn a_stalled_body_is_closed_within_the_body_timeout() -> anyhow::Result<()
     );
     stream.write_all(head.as_bytes()).await?;
     let answer = closed_within(&mut stream, Duration::from_secs(TIMEOUT_SECS) + SLACK).await?;
-    // The handler's body read fails (400, naming the timeout), then the
-    // connection closes: the rest of the promised body never comes.
+    // The client learns its body stalled (408), then the connection closes:
+    // the rest of the promised body never comes.
     assert!(
-        answer.is_empty() || (answer.starts_with("HTTP/1.1 400") && answer.contains("timeout")),
+        answer.starts_with("HTTP/1.1 408") && answer.contains("\"request_timeout\""),
         "a stalled body got {answer:?}"
+    );
+    let text = h
+        .get_text(format!("http://{}/metrics", central.ready.addr("ops")?))
+        .await?;
+    assert_eq!(
+        metric(
+            &text,
+            "waymark_sync_http_connections_closed_total",
+            &["reason=\"body_timeout\""]
+        ),
+        1.0,
+        "{text}"
     );
     Ok(())
 }

@@ -11,8 +11,14 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+
 use axum::extract::ConnectInfo;
-use hyper::body::Incoming;
+use axum::http::{HeaderValue, header};
+use axum::response::IntoResponse;
+use hyper::body::{Body, Bytes, Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
@@ -20,9 +26,11 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
-use tower_http::timeout::TimeoutBody;
+use tower_http::timeout::{TimeoutBody, TimeoutError};
 use tracing::{debug, warn};
 
+use crate::error_code::ErrorCode;
+use crate::http::ApiError;
 use crate::metrics::{ServerReasonLabel, SyncMetrics};
 
 /// The limits of one HTTP listener.
@@ -100,14 +108,47 @@ impl HttpServer {
         }
     }
 
-    async fn connection(&self, stream: TcpStream, peer: SocketAddr, app: axum::Router, shutdown: CancellationToken) {
-        let body_timeout = self.limits.body_timeout;
+    async fn connection(
+        self: Arc<Self>,
+        stream: TcpStream,
+        peer: SocketAddr,
+        app: axum::Router,
+        shutdown: CancellationToken,
+    ) {
+        let server = self.clone();
         let service = tower::service_fn(move |req: hyper::Request<Incoming>| {
-            let mut req = req.map(|body| axum::body::Body::new(TimeoutBody::new(body_timeout, body)));
+            let stalled = Arc::new(AtomicBool::new(false));
+            let (parts, body) = req.into_parts();
+            let body = StallWatch {
+                inner: Box::pin(TimeoutBody::new(server.limits.body_timeout, body)),
+                stalled: stalled.clone(),
+            };
+            let mut req = hyper::Request::from_parts(parts, axum::body::Body::new(body));
             // What `into_make_service_with_connect_info` would add: the
             // failed-authentication limit keys on it.
             req.extensions_mut().insert(ConnectInfo(peer));
-            app.clone().oneshot(req)
+            let (server, answer) = (server.clone(), app.clone().oneshot(req));
+            async move {
+                let response = answer.await?;
+                if !stalled.load(Ordering::Relaxed) {
+                    return Ok::<_, std::convert::Infallible>(response);
+                }
+                // Whatever the handler made of its failed read, the client
+                // learns that its body stalled; the connection then closes.
+                server.count("body_timeout");
+                let mut refusal = ApiError::new(
+                    ErrorCode::RequestTimeout,
+                    format!(
+                        "the request body sent nothing for {} s",
+                        server.limits.body_timeout.as_secs()
+                    ),
+                )
+                .into_response();
+                refusal
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                Ok(refusal)
+            }
         });
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder
@@ -139,6 +180,35 @@ impl HttpServer {
                 reason,
             })
             .inc();
+    }
+}
+
+/// A request body under the body timeout that remembers having stalled.
+struct StallWatch {
+    inner: Pin<Box<TimeoutBody<Incoming>>>,
+    stalled: Arc<AtomicBool>,
+}
+
+impl Body for StallWatch {
+    type Data = Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let polled = self.inner.as_mut().poll_frame(cx);
+        if let Poll::Ready(Some(Err(e))) = &polled
+            && e.is::<TimeoutError>()
+        {
+            self.stalled.store(true, Ordering::Relaxed);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }
 
