@@ -92,7 +92,8 @@ pub struct SyncMetrics {
     /// `invalid_field`.
     pub orders_rejected: Family<ReasonLabel, Counter>,
     /// HTTP connections central closed, by server (`api`, `ops`) and reason:
-    /// `per_client` (over the client's connection budget), `header_timeout`.
+    /// `per_client` (over the client's connection budget), `header_timeout`,
+    /// `body_timeout` (a request answered 408).
     pub http_connections_closed: Family<ServerReasonLabel, Counter>,
     pub enrollments: Counter,
     pub enrollments_refused: Family<ReasonLabel, Counter>,

@@ -60,8 +60,10 @@ impl HttpServer {
         let cap = Arc::new(Semaphore::new(server.limits.max_connections.max(1)));
         let clients = Arc::new(ClientBudget::default());
         let connections = TaskTracker::new();
+        // Whether the cap was reached since it last had room: warned once per episode.
+        let mut saturated = false;
         loop {
-            let Some(place) = server.place(&cap, &shutdown).await else {
+            let Some(place) = server.place(&cap, &mut saturated, &shutdown).await else {
                 break;
             };
             let (stream, peer) = tokio::select! {
@@ -93,15 +95,23 @@ impl HttpServer {
     }
 
     /// A place under the port's cap; `None` once shut down.
-    async fn place(&self, cap: &Arc<Semaphore>, shutdown: &CancellationToken) -> Option<OwnedSemaphorePermit> {
+    async fn place(
+        &self,
+        cap: &Arc<Semaphore>,
+        saturated: &mut bool,
+        shutdown: &CancellationToken,
+    ) -> Option<OwnedSemaphorePermit> {
         if let Ok(p) = cap.clone().try_acquire_owned() {
+            *saturated = false;
             return Some(p);
         }
-        warn!(
-            server = self.name,
-            limit = self.limits.max_connections,
-            "http connection limit reached; new connections wait until one closes"
-        );
+        if !std::mem::replace(saturated, true) {
+            warn!(
+                server = self.name,
+                limit = self.limits.max_connections,
+                "http connection limit reached; new connections wait until one closes"
+            );
+        }
         tokio::select! {
             () = shutdown.cancelled() => None,
             p = cap.clone().acquire_owned() => p.ok(),
