@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -19,6 +20,20 @@ pub const DEFAULT_CACHE_CAPACITY_MB: u64 = 256;
 pub const DEFAULT_GRPC_MAX_CONNECTIONS: usize = 1024;
 /// Connections the HTTP API port holds at once.
 pub const DEFAULT_HTTP_MAX_CONNECTIONS: usize = 1024;
+/// Connections one client address holds on the API port: a quarter of the
+/// cap, so no single client can fill it. Behind a reverse proxy (every client
+/// has the proxy's address) set it to `http_max_connections`.
+pub const DEFAULT_HTTP_MAX_CONNECTIONS_PER_CLIENT: usize = 256;
+/// Seconds from waiting for a request until its headers are in (also the
+/// longest a keep-alive connection stays idle). Shorter than hyper's 30 s and
+/// nginx's 60 s: a public API's clients send their headers at once.
+pub const DEFAULT_HTTP_HEADER_TIMEOUT_SECS: u64 = 10;
+/// Seconds a request body may go without sending anything (nginx's
+/// `client_body_timeout` is 60 s; half of it for an API of small bodies).
+pub const DEFAULT_HTTP_BODY_TIMEOUT_SECS: u64 = 30;
+/// The ops port (metrics, probes) serves a monitoring system, not the public.
+pub const OPS_MAX_CONNECTIONS: usize = 64;
+pub const OPS_MAX_CONNECTIONS_PER_CLIENT: usize = 16;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -32,6 +47,12 @@ pub struct RawConfig {
     pub grpc_max_connections: Option<usize>,
     /// Connections the HTTP API port holds at once; more wait until one closes.
     pub http_max_connections: Option<usize>,
+    /// Connections one client address holds on the API port; more are closed.
+    pub http_max_connections_per_client: Option<usize>,
+    /// Seconds to receive a request's headers, on the API and ops ports.
+    pub http_header_timeout_secs: Option<u64>,
+    /// Seconds a request body may stall, on the API and ops ports.
+    pub http_body_timeout_secs: Option<u64>,
     #[serde(default)]
     pub tls: RawTls,
     #[serde(default)]
@@ -117,6 +138,9 @@ pub struct SyncConfig {
     pub cache_capacity_bytes: u64,
     pub grpc_max_connections: usize,
     pub http_max_connections: usize,
+    pub http_max_connections_per_client: usize,
+    pub http_header_timeout: Duration,
+    pub http_body_timeout: Duration,
     pub tls: TlsSettings,
     /// Bearer tokens from `[[api.tokens]]`, besides those issued through the API.
     pub api_tokens: Vec<ProvisionedToken>,
@@ -194,6 +218,33 @@ impl RawConfig {
             self.http_max_connections,
             DEFAULT_HTTP_MAX_CONNECTIONS,
         );
+        let http_max_connections_per_client = connections(
+            "http_max_connections_per_client",
+            self.http_max_connections_per_client,
+            DEFAULT_HTTP_MAX_CONNECTIONS_PER_CLIENT.min(http_max_connections),
+        );
+        if http_max_connections_per_client > http_max_connections {
+            problems.push(format!(
+                "http_max_connections_per_client: {http_max_connections_per_client} is above http_max_connections ({http_max_connections})"
+            ));
+        }
+        let mut secs = |key: &str, v: Option<u64>, default: u64| {
+            let n = v.unwrap_or(default);
+            if !(1..=3600).contains(&n) {
+                problems.push(format!("{key}: {n} is outside 1..=3600"));
+            }
+            Duration::from_secs(n)
+        };
+        let http_header_timeout = secs(
+            "http_header_timeout_secs",
+            self.http_header_timeout_secs,
+            DEFAULT_HTTP_HEADER_TIMEOUT_SECS,
+        );
+        let http_body_timeout = secs(
+            "http_body_timeout_secs",
+            self.http_body_timeout_secs,
+            DEFAULT_HTTP_BODY_TIMEOUT_SECS,
+        );
         let tls = self.tls.validate(&mut problems);
         let api_tokens = validate_tokens(self.api.tokens, &mut problems);
         let data_dir = self.data_dir.unwrap_or_else(|| {
@@ -214,6 +265,9 @@ impl RawConfig {
             cache_capacity_bytes: cache_mb * 1024 * 1024,
             grpc_max_connections,
             http_max_connections,
+            http_max_connections_per_client,
+            http_header_timeout,
+            http_body_timeout,
             tls,
             api_tokens,
             store,
@@ -386,6 +440,37 @@ mod tests {
                 .and_then(RawConfig::validate)
                 .expect_err("invalid");
         assert_eq!(err.problems.len(), 2, "{err}");
+    }
+
+    #[test]
+    fn http_timeouts_and_the_per_client_budget_default_and_are_bounded() {
+        let c = RawConfig::from_toml("data_dir = \"/tmp/c\"")
+            .and_then(RawConfig::validate)
+            .expect("valid");
+        assert_eq!(
+            c.http_header_timeout,
+            Duration::from_secs(DEFAULT_HTTP_HEADER_TIMEOUT_SECS)
+        );
+        assert_eq!(c.http_body_timeout, Duration::from_secs(DEFAULT_HTTP_BODY_TIMEOUT_SECS));
+        assert_eq!(
+            c.http_max_connections_per_client,
+            DEFAULT_HTTP_MAX_CONNECTIONS_PER_CLIENT
+        );
+        assert!(c.http_max_connections_per_client < c.http_max_connections);
+        let small = RawConfig::from_toml("data_dir = \"/tmp/c\"\nhttp_max_connections = 100")
+            .and_then(RawConfig::validate)
+            .expect("valid");
+        assert_eq!(
+            small.http_max_connections_per_client, 100,
+            "the default never exceeds the cap"
+        );
+        let err = RawConfig::from_toml(
+            "data_dir = \"/tmp/c\"\nhttp_max_connections = 10\nhttp_max_connections_per_client = 11\n\
+             http_header_timeout_secs = 0\nhttp_body_timeout_secs = 7200",
+        )
+        .and_then(RawConfig::validate)
+        .expect_err("invalid");
+        assert_eq!(err.problems.len(), 3, "{err}");
     }
 
     #[test]

@@ -1,9 +1,9 @@
-//! A cap on the connections the gRPC and HTTP listeners hold at once. At the cap
+//! A cap on the connections the gRPC listener holds at once (the HTTP ports
+//! have theirs in `http::serve`, with a budget per client). At the cap
 //! central stops accepting until one closes: further clients wait in the kernel's
 //! backlog rather than each costing a file descriptor, a TLS handshake and HTTP
 //! state, so a flood of connections cannot exhaust descriptors or memory.
 
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
@@ -65,57 +65,6 @@ impl Stream for LimitedIncoming {
             inner: stream,
             _permit: this.permit.take(),
         })))
-    }
-}
-
-/// The HTTP API's listener (an axum `Listener`), at most `limit` connections at once.
-pub struct LimitedListener {
-    listener: TcpListener,
-    permits: Arc<Semaphore>,
-    limit: usize,
-}
-
-impl LimitedListener {
-    pub fn new(listener: TcpListener, limit: usize) -> Self {
-        let limit = limit.max(1);
-        Self {
-            listener,
-            permits: Arc::new(Semaphore::new(limit)),
-            limit,
-        }
-    }
-}
-
-impl axum::serve::Listener for LimitedListener {
-    type Io = LimitedStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        let permit = match self.permits.clone().try_acquire_owned() {
-            Ok(p) => p,
-            Err(_) => {
-                warn!(
-                    limit = self.limit,
-                    "http connection limit reached; new connections wait until one closes"
-                );
-                match self.permits.clone().acquire_owned().await {
-                    Ok(p) => p,
-                    // The semaphore is never closed.
-                    Err(_) => std::future::pending().await,
-                }
-            }
-        };
-        // axum's own accept loop: it backs off on errors such as EMFILE.
-        let (stream, addr) = axum::serve::Listener::accept(&mut self.listener).await;
-        let stream = LimitedStream {
-            inner: stream,
-            _permit: Some(permit),
-        };
-        (stream, addr)
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.listener.local_addr()
     }
 }
 
@@ -187,21 +136,6 @@ mod tests {
         drop(first);
         let third = tokio::time::timeout(Duration::from_secs(5), incoming.next()).await;
         assert!(matches!(third, Ok(Some(Ok(_)))), "accepted once a place is free");
-    }
-
-    #[tokio::test]
-    async fn the_http_listener_holds_at_most_the_limit() {
-        use axum::serve::Listener;
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let mut limited = LimitedListener::new(listener, 1);
-        let _clients = connect_many(addr, 2).await;
-        let (first, _) = limited.accept().await;
-        let second = tokio::time::timeout(Duration::from_millis(200), limited.accept()).await;
-        assert!(second.is_err(), "a second connection must wait while one is held");
-        drop(first);
-        let second = tokio::time::timeout(Duration::from_secs(5), limited.accept()).await;
-        assert!(second.is_ok(), "accepted once a place is free");
     }
 
     async fn connect_many(addr: std::net::SocketAddr, n: usize) -> Vec<TcpStream> {

@@ -20,6 +20,8 @@ pub enum ErrorCode {
     MethodNotAllowed,
     UnsupportedMediaType,
     PayloadTooLarge,
+    /// The request body stalled past the body timeout.
+    RequestTimeout,
     /// No credentials, or credentials central does not accept.
     Unauthenticated,
     /// Valid credentials without the right (a scope, another site's data).
@@ -48,6 +50,7 @@ impl ErrorCode {
             Self::MethodNotAllowed => "method_not_allowed",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::PayloadTooLarge => "payload_too_large",
+            Self::RequestTimeout => "request_timeout",
             Self::Unauthenticated => "unauthenticated",
             Self::Forbidden => "forbidden",
             Self::RateLimited => "rate_limited",
@@ -67,6 +70,7 @@ impl ErrorCode {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
@@ -87,6 +91,7 @@ impl ErrorCode {
             | Self::UnsupportedMediaType => tonic::Code::InvalidArgument,
             Self::MethodNotAllowed => tonic::Code::Unimplemented,
             Self::PayloadTooLarge | Self::RateLimited => tonic::Code::ResourceExhausted,
+            Self::RequestTimeout => tonic::Code::DeadlineExceeded,
             Self::Unauthenticated => tonic::Code::Unauthenticated,
             Self::Forbidden => tonic::Code::PermissionDenied,
             Self::NotFound => tonic::Code::NotFound,
@@ -128,6 +133,7 @@ mod tests {
             ErrorCode::MethodNotAllowed,
             ErrorCode::UnsupportedMediaType,
             ErrorCode::PayloadTooLarge,
+            ErrorCode::RequestTimeout,
             ErrorCode::Unauthenticated,
             ErrorCode::Forbidden,
             ErrorCode::RateLimited,

@@ -9,6 +9,7 @@ pub mod conn_limit;
 pub mod epcis;
 pub mod error_code;
 pub mod http;
+pub mod identifier;
 pub mod identity;
 pub mod import;
 pub mod legacy_sled;
@@ -255,32 +256,38 @@ pub async fn start(config: SyncConfig, shutdown: CancellationToken) -> Result<Ru
         carriers_wake,
         tracking,
     });
+    let metrics = api_state.metrics.clone();
     let app = http::router(api_state.clone());
     let ops_app = http::ops_router(api_state);
-    let ops_shutdown = shutdown.clone();
+    let limits = http::serve::HttpLimits {
+        header_timeout: config.http_header_timeout,
+        body_timeout: config.http_body_timeout,
+        max_connections: config.http_max_connections,
+        max_per_client: config.http_max_connections_per_client,
+    };
+    let ops_server = http::serve::HttpServer {
+        name: "ops",
+        limits: http::serve::HttpLimits {
+            max_connections: config::OPS_MAX_CONNECTIONS,
+            max_per_client: config::OPS_MAX_CONNECTIONS_PER_CLIENT,
+            ..limits
+        },
+        metrics: metrics.clone(),
+    };
     let ops = tokio::spawn(
-        async move {
-            let server = axum::serve(ops_listener, ops_app).with_graceful_shutdown(ops_shutdown.cancelled_owned());
-            if let Err(e) = server.await {
-                warn!(error = %e, "ops server stopped");
-            }
-        }
-        .instrument(info_span!("task", source = "ops")),
+        ops_server
+            .run(ops_listener, ops_app, shutdown.clone())
+            .instrument(info_span!("task", source = "ops")),
     );
-    let http_shutdown = shutdown.clone();
-    let http_listener = conn_limit::LimitedListener::new(http_listener, config.http_max_connections);
+    let api_server = http::serve::HttpServer {
+        name: "api",
+        limits,
+        metrics,
+    };
     let http = tokio::spawn(
-        async move {
-            // The peer address keys the limit on failed authentication.
-            let app = app.into_make_service_with_connect_info::<SocketAddr>();
-            // tap_io: axum knows the peer address of a tapped listener's connections.
-            let http_listener = axum::serve::ListenerExt::tap_io(http_listener, |_| {});
-            let server = axum::serve(http_listener, app).with_graceful_shutdown(http_shutdown.cancelled_owned());
-            if let Err(e) = server.await {
-                warn!(error = %e, "http server stopped");
-            }
-        }
-        .instrument(info_span!("task", source = "http")),
+        api_server
+            .run(http_listener, app, shutdown.clone())
+            .instrument(info_span!("task", source = "http")),
     );
     info!(%grpc_addr, %http_addr, %ops_addr, store = %store_description, "central started");
     Ok(RunningSync {

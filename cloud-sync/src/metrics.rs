@@ -18,6 +18,12 @@ pub struct ReasonLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ServerReasonLabel {
+    pub server: &'static str,
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PageLabel {
     pub page: &'static str,
 }
@@ -81,6 +87,14 @@ pub struct SyncMetrics {
     pub apply_seconds: Histogram,
     pub replication_streams: Gauge,
     pub orders_created: Counter,
+    /// Order submissions refused (422), by reason: `hidden_character` (an
+    /// invisible or bidirectional-control character in an identifier) or
+    /// `invalid_field`.
+    pub orders_rejected: Family<ReasonLabel, Counter>,
+    /// HTTP connections central closed, by server (`api`, `ops`) and reason:
+    /// `per_client` (over the client's connection budget), `header_timeout`,
+    /// `body_timeout` (a request answered 408).
+    pub http_connections_closed: Family<ServerReasonLabel, Counter>,
     pub enrollments: Counter,
     pub enrollments_refused: Family<ReasonLabel, Counter>,
     /// gRPC calls refused for their identity (no certificate, another site's data).
@@ -165,6 +179,8 @@ impl Default for SyncMetrics {
             apply_seconds: Histogram::new(exponential_buckets(0.000_1, 2.0, 16)),
             replication_streams: Gauge::default(),
             orders_created: Counter::default(),
+            orders_rejected: Family::default(),
+            http_connections_closed: Family::default(),
             enrollments: Counter::default(),
             enrollments_refused: Family::default(),
             calls_refused: Family::default(),
@@ -204,6 +220,16 @@ impl Default for SyncMetrics {
             m.replication_streams.clone(),
         );
         registry.register("orders_created", "Orders created", m.orders_created.clone());
+        registry.register(
+            "orders_rejected",
+            "Order submissions refused, by reason",
+            m.orders_rejected.clone(),
+        );
+        registry.register(
+            "http_connections_closed",
+            "HTTP connections closed by central, by server and reason",
+            m.http_connections_closed.clone(),
+        );
         registry.register("enrollments", "Gateways enrolled", m.enrollments.clone());
         registry.register(
             "enrollments_refused",

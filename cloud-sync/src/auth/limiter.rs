@@ -109,7 +109,7 @@ impl FailureLimiter {
 }
 
 /// One bucket per IPv4 address and per IPv6 /64 (what one subscriber usually holds).
-fn client_key(ip: IpAddr) -> IpAddr {
+pub(crate) fn client_key(ip: IpAddr) -> IpAddr {
     match ip.to_canonical() {
         IpAddr::V6(v6) => {
             let s = v6.segments();

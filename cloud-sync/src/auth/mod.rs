@@ -197,20 +197,25 @@ impl Gatekeeper {
         authorization: Option<&HeaderValue>,
         client: IpAddr,
     ) -> Result<Principal, AuthRejection> {
+        // A valid token is never throttled: the limit is on failing
+        // credentials, so one misconfigured or hostile client cannot lock out
+        // the good ones sharing its address (or its proxy). Letting a right
+        // guess through costs nothing: a secret is 256 random bits.
+        let rejection = match self.lookup(authorization, Utc::now().timestamp_millis()) {
+            Ok(principal) => return Ok(principal),
+            Err(rejection) => rejection,
+        };
         let now = Instant::now();
         if let Err(retry_after) = self.limiter.check(client, now) {
             self.count(&AuthRejection::RateLimited { retry_after });
             return Err(AuthRejection::RateLimited { retry_after });
         }
-        let result = self.lookup(authorization, Utc::now().timestamp_millis());
-        if let Err(rejection) = &result {
-            self.count(rejection);
-            debug!(%client, reason = rejection.reason(), "api authentication failed");
-            if self.limiter.record_failure(client, now) {
-                warn!(%client, "client rate-limited after repeated authentication failures");
-            }
+        self.count(&rejection);
+        debug!(%client, reason = rejection.reason(), "api authentication failed");
+        if self.limiter.record_failure(client, now) {
+            warn!(%client, "client's failing credentials rate-limited after repeated authentication failures");
         }
-        result
+        Err(rejection)
     }
 
     /// `Ok` when `principal` holds `scope` (or admin).

@@ -120,7 +120,7 @@ fn config_tokens_work_and_cannot_be_revoked_through_the_api() {
 }
 
 #[test]
-fn failures_are_limited_per_client() {
+fn failing_credentials_are_limited_per_client_and_valid_tokens_never() {
     let dir = tempfile::tempdir().expect("tempdir");
     let g = open(dir.path(), &[], FailureLimiter::new(3, 0.001, 16));
     let t = g.issue("t", vec![Scope::Ops], None).expect("issue");
@@ -129,18 +129,30 @@ fn failures_are_limited_per_client() {
     }
     assert!(matches!(check(&g, "wm_guess"), Err(AuthRejection::RateLimited { .. })));
     assert!(
-        matches!(check(&g, &t.secret), Err(AuthRejection::RateLimited { .. })),
-        "a blocked client cannot keep guessing, even with a right guess"
+        matches!(check(&g, "wm_another_guess"), Err(AuthRejection::RateLimited { .. })),
+        "a blocked client cannot keep guessing with other tokens"
     );
+    assert!(
+        check(&g, &t.secret).is_ok(),
+        "a valid token from the same address is never throttled"
+    );
+    assert!(matches!(
+        g.authenticate(None, CLIENT),
+        Err(AuthRejection::RateLimited { .. })
+    ));
     let other = IpAddr::V4(Ipv4Addr::new(10, 1, 1, 1));
-    assert!(g.authenticate(Some(&header(&t.secret)), other).is_ok());
+    assert_eq!(
+        g.authenticate(Some(&header("wm_guess")), other).err(),
+        Some(AuthRejection::Unknown),
+        "another address has its own budget"
+    );
     let metrics = g.metrics.render();
     assert!(
-        metrics.contains("waymark_sync_api_auth_rejected_total{reason=\"unknown\"} 3"),
+        metrics.contains("waymark_sync_api_auth_rejected_total{reason=\"unknown\"} 4"),
         "{metrics}"
     );
     assert!(
-        metrics.contains("waymark_sync_api_auth_rejected_total{reason=\"rate_limited\"} 2"),
+        metrics.contains("waymark_sync_api_auth_rejected_total{reason=\"rate_limited\"} 3"),
         "{metrics}"
     );
 }

@@ -3,6 +3,7 @@
 
 mod error;
 pub mod openapi;
+pub mod serve;
 
 use std::sync::Arc;
 

@@ -20,6 +20,7 @@ use super::input::{OrderBody, ParcelBody, PromiseBody, ShipmentBody};
 use super::model::{Customer, Item, OrderRecord};
 use crate::auth::{Authorized, needs};
 use crate::http::{ApiError, ApiState, ErrorBody, blocking};
+use crate::metrics::ReasonLabel;
 use crate::store::{CentralStore, StoreError};
 
 /// Bodies of `POST /api/v1/orders/import` past this are refused with 413.
@@ -69,6 +70,8 @@ pub struct ParsedFile {
     pub rows: u64,
     pub orders: Vec<(u64, OrderRecord)>,
     pub problems: Vec<RowProblem>,
+    /// Orders refused for an invisible or bidirectional-control character.
+    pub hidden_character_orders: u64,
 }
 
 /// A file that cannot be read at all (no header, unknown columns).
@@ -208,11 +211,14 @@ pub fn parse(data: &[u8], now_ms: i64) -> Result<ParsedFile, FileError> {
         }
         match draft.body.check(now_ms) {
             Ok(order) => parsed.orders.push((draft.line, order)),
-            Err(problems) => parsed.problems.push(RowProblem {
-                line: draft.line,
-                order_number: number,
-                reason: problems.0.join("; "),
-            }),
+            Err(problems) => {
+                parsed.hidden_character_orders += u64::from(problems.hidden.is_some());
+                parsed.problems.push(RowProblem {
+                    line: draft.line,
+                    order_number: number,
+                    reason: problems.list.join("; "),
+                });
+            }
         }
     }
     parsed.problems.sort_by_key(|p| p.line);
@@ -371,6 +377,13 @@ pub struct ImportReport {
     /// Problems beyond those listed.
     #[serde(skip_serializing_if = "is_zero")]
     pub problems_not_listed: u64,
+    /// Of `rejected_orders`, those refused for their content (a bad row),
+    /// and of those, the ones with an invisible or bidirectional-control
+    /// character: counted in metrics, not reported.
+    #[serde(skip)]
+    pub invalid_orders: u64,
+    #[serde(skip)]
+    pub hidden_character_orders: u64,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -391,6 +404,7 @@ impl CentralStore {
             rows: parsed.rows,
             orders: parsed.orders.len() as u64,
             problems: parsed.problems,
+            hidden_character_orders: parsed.hidden_character_orders,
             ..ImportReport::default()
         };
         let bad_orders: std::collections::HashSet<&str> = report
@@ -400,6 +414,7 @@ impl CentralStore {
             .filter(|n| !n.is_empty())
             .collect();
         report.rejected_orders = bad_orders.len() as u64;
+        report.invalid_orders = report.rejected_orders;
         report.orders += report.rejected_orders;
         let total = parsed.orders.len() as u64;
         let mut done = 0;
@@ -486,6 +501,19 @@ pub async fn import_route(
     .await?;
     if report.created + report.updated > 0 {
         state.order_writes.send_modify(|n| *n += 1);
+    }
+    let hidden = report.hidden_character_orders;
+    for (reason, n) in [
+        ("hidden_character", hidden),
+        ("invalid_field", report.invalid_orders.saturating_sub(hidden)),
+    ] {
+        if n > 0 {
+            state
+                .metrics
+                .orders_rejected
+                .get_or_create(&ReasonLabel { reason })
+                .inc_by(n);
+        }
     }
     tracing::info!(rows = report.rows, created = report.created, updated = report.updated, rejected = report.rejected_orders, by = %auth.principal.name, "orders imported from csv");
     if report.problems.len() > MAX_LISTED {

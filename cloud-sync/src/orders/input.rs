@@ -9,12 +9,13 @@ use serde::{Deserialize, Serialize};
 use super::model::{
     Customer, DEFAULT_ORDER_TYPE, Item, OrderRecord, ParcelRecord, Promise, ShipmentRecord, parcel_id, shipment_id,
 };
+use crate::identifier::{self, Refusal};
 use crate::identity::valid_site;
 
 pub const MAX_PARCELS: usize = 1000;
 pub const MAX_SHIPMENTS: usize = 100;
 pub const MAX_ITEMS: usize = 1000;
-pub const MAX_TEXT: usize = 128;
+pub const MAX_TEXT: usize = identifier::MAX_IDENTIFIER;
 
 /// An order in one of two shapes: `shipments`, or (the shape before
 /// shipments) `site_id` with `parcels`, an order of one shipment.
@@ -89,22 +90,60 @@ pub struct ParcelBody {
 
 /// Problems found in one submission, each prefixed with its field's path.
 #[derive(Debug, Default)]
-pub struct Problems(pub Vec<String>);
+pub struct Problems {
+    pub list: Vec<String>,
+    /// The first invisible or bidirectional-control character met, if any.
+    pub hidden: Option<char>,
+}
 
 impl Problems {
     fn check(&mut self, ok: bool, problem: impl FnOnce() -> String) {
         if !ok {
-            self.0.push(problem());
+            self.list.push(problem());
+        }
+    }
+
+    fn push(&mut self, problem: String) {
+        self.list.push(problem);
+    }
+
+    /// An identifier field ([`identifier::check`]): a hidden character is
+    /// named by its code point.
+    fn identifier(&mut self, field: &str, value: &str) {
+        if let Err(refusal) = identifier::check(value) {
+            self.refused(field, refusal, "printable characters without spaces", MAX_TEXT);
+        }
+    }
+
+    /// A text field of at most `max` bytes ([`identifier::check_text`]).
+    fn text(&mut self, field: &str, value: &str, max: usize) {
+        if let Err(refusal) = identifier::check_text(value, max) {
+            self.refused(field, refusal, "printable characters", max);
+        }
+    }
+
+    fn refused(&mut self, field: &str, refusal: Refusal, alphabet: &str, max: usize) {
+        if let Refusal::Hidden(c) = refusal {
+            self.hidden.get_or_insert(c);
+            self.push(format!("{field} {refusal}"));
+        } else {
+            self.push(format!("{field} must be 1-{max} {alphabet}"));
+        }
+    }
+
+    /// The metrics reason for refusing the whole submission.
+    pub fn reason(&self) -> &'static str {
+        if self.hidden.is_some() {
+            "hidden_character"
+        } else {
+            "invalid_field"
         }
     }
 }
 
+/// An identifier: see [`identifier::check`].
 pub fn plain_text(s: &str) -> bool {
-    (1..=MAX_TEXT).contains(&s.len()) && s.chars().all(|c| !c.is_control() && !c.is_whitespace())
-}
-
-fn printable(s: &str) -> bool {
-    (1..=MAX_TEXT).contains(&s.len()) && s.chars().all(|c| !c.is_control())
+    identifier::check(s).is_ok()
 }
 
 fn token(s: &str) -> bool {
@@ -149,7 +188,7 @@ impl PromiseBody {
         };
         let (Some(from), Some(to)) = (date(&earliest), date(&latest)) else {
             problems
-                .0
+                .list
                 .push(format!("{at}: dates must be YYYY-MM-DD (got `{earliest}`, `{latest}`)"));
             return None;
         };
@@ -167,17 +206,13 @@ impl OrderBody {
     pub fn check(self, now_ms: i64) -> Result<OrderRecord, Problems> {
         let mut p = Problems::default();
         let number = self.order_number.clone();
-        p.check(plain_text(&number), || {
-            format!("order_number must be 1-{MAX_TEXT} printable characters without spaces")
-        });
+        p.identifier("order_number", &number);
         let order_type = self.order_type.unwrap_or_else(|| DEFAULT_ORDER_TYPE.to_string());
         p.check(token(&order_type), || {
             "order_type must be 1-32 characters of a-z, 0-9, '_' or '-' (e.g. routine, high_value, b2b)".into()
         });
         if let Some(brand) = &self.brand {
-            p.check(printable(brand), || {
-                format!("brand must be 1-{MAX_TEXT} printable characters")
-            });
+            p.text("brand", brand, MAX_TEXT);
         }
         let customer = self.customer.unwrap_or_default();
         check_customer(&customer, &mut p);
@@ -190,7 +225,7 @@ impl OrderBody {
                 ..ShipmentBody::default()
             }],
             _ => {
-                p.0.push("give either `shipments`, or `site_id` with `parcels` (an order of one shipment)".into());
+                p.push("give either `shipments`, or `site_id` with `parcels` (an order of one shipment)".into());
                 Vec::new()
             }
         };
@@ -219,7 +254,7 @@ impl OrderBody {
             updated_ms: now_ms,
         };
         check_unique(&record, &mut p);
-        if p.0.is_empty() { Ok(record) } else { Err(p) }
+        if p.list.is_empty() { Ok(record) } else { Err(p) }
     }
 }
 
@@ -231,9 +266,9 @@ fn check_customer(c: &Customer, p: &mut Problems) {
     p.check(field(&c.phone, phone), || {
         "customer.phone must be 5-20 digits, optionally with + - ( ) . or spaces".into()
     });
-    p.check(field(&c.postal_code, |s| s.len() <= 16 && printable(s)), || {
-        "customer.postal_code must be 1-16 printable characters".into()
-    });
+    if let Some(postal_code) = &c.postal_code {
+        p.text("customer.postal_code", postal_code, 16);
+    }
     p.check(field(&c.time_zone, time_zone), || {
         "customer.time_zone must be an IANA zone name such as Europe/Berlin".into()
     });
@@ -248,9 +283,7 @@ fn check_shipment(order: &str, si: usize, s: ShipmentBody, parcel_n: &mut usize,
         format!("{at}.site_id must be 1-64 characters of a-z, 0-9, '-' or '_'")
     });
     if let Some(id) = &s.shipment_id {
-        p.check(plain_text(id), || {
-            format!("{at}.shipment_id must be 1-{MAX_TEXT} printable characters without spaces")
-        });
+        p.identifier(&format!("{at}.shipment_id"), id);
     }
     if let Some(c) = &s.carrier {
         p.check(token(c), || {
@@ -258,14 +291,10 @@ fn check_shipment(order: &str, si: usize, s: ShipmentBody, parcel_n: &mut usize,
         });
     }
     if let Some(l) = &s.service_level {
-        p.check(printable(l), || {
-            format!("{at}.service_level must be 1-{MAX_TEXT} printable characters")
-        });
+        p.text(&format!("{at}.service_level"), l, MAX_TEXT);
     }
     if let Some(t) = &s.tracking_number {
-        p.check(plain_text(t), || {
-            format!("{at}.tracking_number must be 1-{MAX_TEXT} printable characters without spaces")
-        });
+        p.identifier(&format!("{at}.tracking_number"), t);
     }
     let promised_delivery = s
         .promised_delivery
@@ -295,24 +324,35 @@ fn check_shipment(order: &str, si: usize, s: ShipmentBody, parcel_n: &mut usize,
 }
 
 fn check_parcel(order: &str, at: &str, n: usize, b: ParcelBody, p: &mut Problems) -> ParcelRecord {
-    let ids = [&b.parcel_id, &b.sscc, &b.tracking_number, &b.epc];
-    p.check(ids.iter().all(|v| v.as_deref().is_none_or(plain_text)), || {
-        format!("{at}: identifiers must be 1-{MAX_TEXT} printable characters without spaces")
-    });
+    let ids = [
+        ("parcel_id", &b.parcel_id),
+        ("sscc", &b.sscc),
+        ("tracking_number", &b.tracking_number),
+        ("epc", &b.epc),
+    ];
+    for (name, id) in ids {
+        if let Some(id) = id {
+            p.identifier(&format!("{at}.{name}"), id);
+        }
+    }
     p.check(
         b.sscc.is_some() || b.tracking_number.is_some() || b.epc.is_some(),
         || format!("{at}: needs at least one of sscc, tracking_number, epc"),
     );
     if let Some(sscc) = b.sscc.as_ref().filter(|s| !waymark_devices::gs1::is_valid_sscc(s)) {
-        p.0.push(format!("{at}.sscc: `{sscc}` is not 18 digits with a valid check digit"));
+        p.push(format!("{at}.sscc: `{sscc}` is not 18 digits with a valid check digit"));
     }
     p.check(b.items.len() <= MAX_ITEMS, || {
         format!("{at}.items: at most {MAX_ITEMS}")
     });
     for (ii, item) in b.items.iter().enumerate() {
-        p.check(plain_text(&item.sku) && item.sku.len() <= 64, || {
-            format!("{at}.items[{ii}].sku must be 1-64 printable characters without spaces")
-        });
+        if item.sku.len() > 64 {
+            p.push(format!(
+                "{at}.items[{ii}].sku must be 1-64 printable characters without spaces"
+            ));
+        } else {
+            p.identifier(&format!("{at}.items[{ii}].sku"), &item.sku);
+        }
         p.check(item.quantity >= 1, || {
             format!("{at}.items[{ii}].quantity must be at least 1")
         });
@@ -364,7 +404,7 @@ fn check_unique(order: &OrderRecord, p: &mut Problems) {
     let mut twice: Vec<&str> = idents.into_iter().filter(|(_, n)| *n > 1).map(|(id, _)| id).collect();
     twice.sort_unstable();
     for id in twice {
-        p.0.push(format!("identifier `{id}` names more than one parcel"));
+        p.push(format!("identifier `{id}` names more than one parcel"));
     }
 }
 
@@ -422,7 +462,7 @@ mod tests {
         }))
         .check(0)
         .expect_err("invalid")
-        .0;
+        .list;
         let all = problems.join("\n");
         for expected in [
             "order_number",
@@ -448,11 +488,32 @@ mod tests {
         }))
         .check(0)
         .expect_err("invalid")
-        .0;
+        .list;
         assert!(
             problems.iter().any(|p| p.contains("`T1` names more than one parcel")),
             "{problems:?}"
         );
+    }
+
+    #[test]
+    fn a_hidden_character_is_named_with_its_field_and_code_point() {
+        let problems = body(serde_json::json!({
+            "order_number": "SO-1\u{200B}001",
+            "shipments": [{"site_id": "a", "service_level": "Next\u{202E}Day",
+                           "parcels": [{"tracking_number": "1Z\u{FEFF}9"}]}]
+        }))
+        .check(0)
+        .expect_err("invalid");
+        assert_eq!(problems.hidden, Some('\u{200B}'));
+        assert_eq!(problems.reason(), "hidden_character");
+        let all = problems.list.join("\n");
+        for expected in [
+            "order_number contains U+200B",
+            "shipments[0].service_level contains U+202E",
+            "shipments[0].parcels[0].tracking_number contains U+FEFF",
+        ] {
+            assert!(all.contains(expected), "missing {expected} in:\n{all}");
+        }
     }
 
     #[test]
@@ -462,7 +523,7 @@ mod tests {
         }))
         .check(0)
         .expect_err("invalid")
-        .0;
+        .list;
         assert!(problems[0].contains("either `shipments`"));
     }
 }

@@ -10,20 +10,22 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use chrono::Utc;
 
-use super::input::{MAX_TEXT, OrderBody, Problems, plain_text};
+use super::input::{MAX_TEXT, OrderBody, Problems};
 use super::list::{ListQuery, OrderPage};
 use super::view::OrderView;
 use super::{OrderError, OrderRecord, Submitted};
 use crate::auth::{Authorized, needs};
 use crate::error_code::ErrorCode;
 use crate::http::{ApiError, ApiState, ErrorBody, blocking};
+use crate::identifier::{self, Refusal};
+use crate::metrics::ReasonLabel;
 
 /// Problems listed in one answer; the rest are counted.
 const MAX_PROBLEMS: usize = 10;
 
 impl From<Problems> for ApiError {
     fn from(p: Problems) -> Self {
-        let mut problems = p.0;
+        let mut problems = p.list;
         let more = problems.len().saturating_sub(MAX_PROBLEMS);
         problems.truncate(MAX_PROBLEMS);
         if more > 0 {
@@ -49,13 +51,30 @@ impl From<OrderError> for ApiError {
 }
 
 fn checked_number(number: &str) -> Result<(), ApiError> {
-    if plain_text(number) {
-        Ok(())
-    } else {
-        Err(ApiError::invalid(format!(
-            "order_number must be 1-{MAX_TEXT} printable characters without spaces"
-        )))
+    checked_identifier("order_number", number)
+}
+
+/// An identifier named in a path: a hidden character is named by code point.
+fn checked_identifier(field: &str, value: &str) -> Result<(), ApiError> {
+    match identifier::check(value) {
+        Ok(()) => Ok(()),
+        Err(refusal @ Refusal::Hidden(_)) => Err(ApiError::invalid(format!("{field} {refusal}"))),
+        Err(_) => Err(ApiError::invalid(format!(
+            "{field} must be 1-{MAX_TEXT} printable characters without spaces"
+        ))),
     }
+}
+
+/// A submission refused, counted by reason.
+fn refused(state: &ApiState, problems: Problems) -> ApiError {
+    state
+        .metrics
+        .orders_rejected
+        .get_or_create(&ReasonLabel {
+            reason: problems.reason(),
+        })
+        .inc();
+    problems.into()
 }
 
 /// `POST /api/v1/orders`: 201 when created, 200 when updated or unchanged.
@@ -81,7 +100,7 @@ pub async fn create_order(
     body: Result<Json<OrderBody>, JsonRejection>,
 ) -> Result<(StatusCode, Json<OrderView>), ApiError> {
     let now = Utc::now().timestamp_millis();
-    let order = body?.0.check(now)?;
+    let order = body?.0.check(now).map_err(|p| refused(&state, p))?;
     submit(&state, order, &auth.principal.name).await
 }
 
@@ -119,7 +138,9 @@ pub async fn put_order(
             body.order_number
         )));
     }
-    let order = body.check(Utc::now().timestamp_millis())?;
+    let order = body
+        .check(Utc::now().timestamp_millis())
+        .map_err(|p| refused(&state, p))?;
     submit(&state, order, &auth.principal.name).await
 }
 
@@ -276,11 +297,7 @@ pub async fn find_parcel(
     State(state): State<Arc<ApiState>>,
     Path(identifier): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    if !plain_text(&identifier) {
-        return Err(ApiError::invalid(format!(
-            "an identifier is 1-{MAX_TEXT} printable characters without spaces"
-        )));
-    }
+    checked_identifier("identifier", &identifier)?;
     let store = state.store.clone();
     let found = blocking(move || {
         let order = store.order_by_identifier(&identifier)?.ok_or_else(|| {

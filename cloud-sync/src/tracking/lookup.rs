@@ -32,7 +32,7 @@ pub fn normalize_postal_code(s: &str) -> String {
 /// An order number as typed: trimmed; `None` when it cannot be one.
 pub fn order_number(s: &str) -> Option<&str> {
     let s = s.trim();
-    ((1..=128).contains(&s.len()) && s.chars().all(|c| !c.is_control() && !c.is_whitespace())).then_some(s)
+    crate::identifier::check(s).is_ok().then_some(s)
 }
 
 impl Factors {
