@@ -117,10 +117,6 @@ pub const DEFAULT_POOL_SIZE: usize = 16;
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
 
-#[allow(
-    clippy::large_enum_variant,
-    reason = "one per store, made once per process: its size does not matter"
-)]
 enum Backend {
     Sqlite(Box<sqlite::Sqlite>),
     Postgres(Box<postgres::Pg>),
