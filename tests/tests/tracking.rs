@@ -547,6 +547,37 @@ async fn guessing_one_orders_email_is_limited_per_order_number() -> anyhow::Resu
 }
 
 #[tokio::test]
+async fn concurrent_guesses_cannot_outrun_the_limit() -> anyhow::Result<()> {
+    let c = start()?;
+    // Sixty wrong lookups at once from one client against one order number:
+    // each takes its failure before the store is read, so only the order's
+    // burst (5) is judged and the rest are refused.
+    let url = c.url("/track")?;
+    let mut guesses = tokio::task::JoinSet::new();
+    for i in 0..60 {
+        let (web, url) = (c.web.clone(), url.clone());
+        let body = form(&[("order_number", "TR-4242"), ("email", &format!("guess{i}@example.com"))]);
+        guesses.spawn(async move {
+            let resp = web
+                .post(url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+                .await?;
+            anyhow::Ok(resp.status().as_u16())
+        });
+    }
+    let mut codes = std::collections::BTreeMap::<u16, usize>::new();
+    while let Some(code) = guesses.join_next().await {
+        *codes.entry(code??).or_default() += 1;
+    }
+    let judged = codes.get(&404).copied().unwrap_or(0);
+    assert!(judged <= 5, "{judged} guesses judged past a burst of 5: {codes:?}");
+    assert_eq!(judged + codes.get(&429).copied().unwrap_or(0), 60, "{codes:?}");
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_broken_override_template_fails_the_start_with_a_clear_message() -> anyhow::Result<()> {
     let h = Harness::new(NODE)?;
     let dir = h.path("templates");

@@ -58,23 +58,19 @@ impl<K: Hash + Eq + Clone> FailureBuckets<K> {
         (b.tokens + earned).min(f64::from(self.settings.burst))
     }
 
-    /// `Err(retry_after)` while `key` has no failure left to spend.
-    pub fn check(&self, key: &K, now: Instant) -> Result<(), Duration> {
-        let buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(b) = buckets.get(key) else {
-            return Ok(());
-        };
-        let tokens = self.refilled(b, now);
-        if tokens >= 1.0 {
-            return Ok(());
-        }
-        let secs = ((1.0 - tokens) / self.per_sec()).ceil().clamp(1.0, 86_400.0);
-        Err(Duration::from_secs_f64(secs))
-    }
-
-    /// Spends one of `key`'s failures.
-    pub fn record_failure(&self, key: &K, now: Instant) {
+    /// Takes one of `key`'s failures before the attempt is judged, so
+    /// concurrent attempts cannot all pass a check made before any of them
+    /// is recorded; `Err(retry_after)` when none is left. Give it back with
+    /// [`refund`](Self::refund) when the attempt succeeds.
+    pub fn try_spend(&self, key: &K, now: Instant) -> Result<(), Duration> {
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let tokens = buckets
+            .get(key)
+            .map_or(f64::from(self.settings.burst), |b| self.refilled(b, now));
+        if tokens < 1.0 {
+            let secs = ((1.0 - tokens) / self.per_sec()).ceil().clamp(1.0, 86_400.0);
+            return Err(Duration::from_secs_f64(secs));
+        }
         if !buckets.contains_key(key) && buckets.len() >= self.settings.max_keys {
             let full = f64::from(self.settings.burst);
             buckets.retain(|_, b| self.refilled(b, now) < full);
@@ -84,16 +80,24 @@ impl<K: Hash + Eq + Clone> FailureBuckets<K> {
                 buckets.remove(&oldest);
             }
         }
-        let tokens = buckets
-            .get(key)
-            .map_or(f64::from(self.settings.burst), |b| self.refilled(b, now));
         buckets.insert(
             key.clone(),
             Bucket {
-                tokens: (tokens - 1.0).max(0.0),
+                tokens: tokens - 1.0,
                 updated: now,
             },
         );
+        Ok(())
+    }
+
+    /// Gives back a failure [`try_spend`](Self::try_spend) took at `now`
+    /// (the attempt succeeded).
+    pub fn refund(&self, key: &K, now: Instant) {
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(b) = buckets.get_mut(key) {
+            b.tokens = (self.refilled(b, now) + 1.0).min(f64::from(self.settings.burst));
+            b.updated = b.updated.max(now);
+        }
     }
 
     pub fn tracked(&self) -> usize {
@@ -129,13 +133,27 @@ mod tests {
         let limits = FailureBuckets::new(SETTINGS);
         let t0 = Instant::now();
         for _ in 0..3 {
-            assert!(limits.check(&"a", t0).is_ok());
-            limits.record_failure(&"a", t0);
+            assert!(limits.try_spend(&"a", t0).is_ok());
         }
-        let wait = limits.check(&"a", t0).expect_err("limited");
-        assert_eq!(wait, Duration::from_secs(10));
-        assert!(limits.check(&"b", t0).is_ok(), "other keys are not affected");
-        assert!(limits.check(&"a", t0 + Duration::from_secs(10)).is_ok());
+        let wait = limits.try_spend(&"a", t0).expect_err("limited");
+        assert_eq!(wait, Duration::from_secs(10), "one refill interval");
+        assert!(limits.try_spend(&"b", t0).is_ok(), "other keys are not affected");
+        assert!(limits.try_spend(&"a", t0 + Duration::from_secs(10)).is_ok());
+        assert!(limits.try_spend(&"a", t0 + Duration::from_secs(10)).is_err());
+    }
+
+    #[test]
+    fn a_refund_gives_the_spent_failure_back() {
+        let limits = FailureBuckets::new(SETTINGS);
+        let t0 = Instant::now();
+        for _ in 0..100 {
+            limits.try_spend(&"a", t0).expect("a success costs nothing");
+            limits.refund(&"a", t0);
+        }
+        for _ in 0..3 {
+            assert!(limits.try_spend(&"a", t0).is_ok());
+        }
+        assert!(limits.try_spend(&"a", t0).is_err());
     }
 
     #[test]
@@ -153,7 +171,7 @@ mod tests {
             let limits = FailureBuckets::new(SETTINGS);
             let t0 = Instant::now();
             for k in keys {
-                limits.record_failure(&k, t0);
+                let _spent = limits.try_spend(&k, t0);
                 prop_assert!(limits.tracked() <= SETTINGS.max_keys);
             }
         }

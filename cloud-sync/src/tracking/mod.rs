@@ -26,6 +26,7 @@ pub mod templates;
 pub mod token;
 
 use std::net::IpAddr;
+use std::time::{Duration, Instant};
 
 pub use config::{RawTracking, TrackingSettings};
 pub use lang::Lang;
@@ -77,6 +78,29 @@ impl TrackingState {
     pub fn signing_key(&self) -> &LinkKey {
         // `new` never leaves the list empty.
         &self.keys[0]
+    }
+
+    /// Takes a failure from `client`'s budget and, when given, from
+    /// `order`'s, before the attempt is judged; both or neither.
+    /// `Err(retry_after)` when either is spent.
+    pub fn try_spend(&self, client: IpAddr, order: Option<&str>, now: Instant) -> Result<(), Duration> {
+        self.clients.try_spend(&client, now)?;
+        if let Some(order) = order
+            && let Err(wait) = self.orders.try_spend(&order.to_string(), now)
+        {
+            self.clients.refund(&client, now);
+            return Err(wait);
+        }
+        Ok(())
+    }
+
+    /// Gives back what [`try_spend`](Self::try_spend) took: the attempt
+    /// succeeded (or could not be judged), and success costs nothing.
+    pub fn refund(&self, client: IpAddr, order: Option<&str>, now: Instant) {
+        self.clients.refund(&client, now);
+        if let Some(order) = order {
+            self.orders.refund(&order.to_string(), now);
+        }
     }
 
     /// The brand an order names, else the default brand.

@@ -217,20 +217,17 @@ async fn lookup(
     let t = &api.tracking;
     let lang = anonymous_lang(t, query.as_deref(), &headers);
     let now = Instant::now();
-    if let Err(wait) = t.clients.check(&client, now) {
-        return rate_limited(&api, lang, wait);
-    }
     let form = form.map(|f| f.0).unwrap_or_default();
     let number = form.order_number.as_deref().and_then(order_number).map(str::to_string);
     let factors = Factors::from_form(form.email.as_deref(), form.postal_code.as_deref());
+    // Spent before the store is read, so concurrent guesses cannot all pass.
+    if let Err(wait) = t.try_spend(client, number.as_deref().filter(|_| factors.is_some()), now) {
+        return rate_limited(&api, lang, wait);
+    }
     let (Some(number), Some(factors)) = (number, factors) else {
-        t.clients.record_failure(&client, now);
         reject(&api, "incomplete");
         return not_found(&api, lang);
     };
-    if let Err(wait) = t.orders.check(&number, now) {
-        return rate_limited(&api, lang, wait);
-    }
     let store = api.store.clone();
     let n = number.clone();
     let found = blocking(move || {
@@ -246,19 +243,23 @@ async fn lookup(
     })
     .await;
     match found {
-        Ok(Ok(Some(data))) => order_response(&api, &data, query.as_deref(), None, &headers),
+        Ok(Ok(Some(data))) => {
+            t.refund(client, Some(&number), now);
+            order_response(&api, &data, query.as_deref(), None, &headers)
+        }
         Ok(Ok(None)) => {
             // Removed between the two reads.
             reject(&api, "unknown_order");
             not_found(&api, lang)
         }
         Ok(Err(reason)) => {
-            t.clients.record_failure(&client, now);
-            t.orders.record_failure(&number, now);
             reject(&api, reason);
             not_found(&api, lang)
         }
-        Err(_) => unavailable(&api, lang),
+        Err(_) => {
+            t.refund(client, Some(&number), now);
+            unavailable(&api, lang)
+        }
     }
 }
 
@@ -281,13 +282,15 @@ async fn by_link(
     let t = &api.tracking;
     let lang = anonymous_lang(t, query.as_deref(), &headers);
     let now = Instant::now();
-    if let Err(wait) = t.clients.check(&client, now) {
+    if let Err(wait) = t.try_spend(client, None, now) {
         return rate_limited(&api, lang, wait);
     }
     let claims = match super::verify(t.keys(), &token, chrono::Utc::now().timestamp()) {
-        Ok(c) => c,
+        Ok(c) => {
+            t.refund(client, None, now);
+            c
+        }
         Err(refusal) => {
-            t.clients.record_failure(&client, now);
             reject(&api, refusal.reason());
             return not_found(&api, lang);
         }
@@ -315,7 +318,7 @@ async fn by_number(
     let t = &api.tracking;
     let lang = anonymous_lang(t, query.as_deref(), &headers);
     let now = Instant::now();
-    if let Err(wait) = t.clients.check(&client, now) {
+    if let Err(wait) = t.try_spend(client, None, now) {
         return rate_limited(&api, lang, wait);
     }
     let form = form.map(|f| f.0).unwrap_or_default();
@@ -325,7 +328,6 @@ async fn by_number(
         .and_then(order_number)
         .map(str::to_string)
     else {
-        t.clients.record_failure(&client, now);
         reject(&api, "incomplete");
         return not_found(&api, lang);
     };
@@ -333,15 +335,18 @@ async fn by_number(
     let n = number.clone();
     match blocking(move || Ok(store.carrier_events_of_tracking(&n)?)).await {
         Ok(events) if !events.is_empty() => {
+            t.refund(client, None, now);
             let page = number_page(&number, &events, chrono::Utc::now().timestamp_millis(), lang);
             render(&api, StatusCode::OK, NUMBER, lang, &t.settings.default_brand, &page)
         }
         Ok(_) => {
-            t.clients.record_failure(&client, now);
             reject(&api, "unknown_tracking_number");
             not_found(&api, lang)
         }
-        Err(_) => unavailable(&api, lang),
+        Err(_) => {
+            t.refund(client, None, now);
+            unavailable(&api, lang)
+        }
     }
 }
 
