@@ -129,6 +129,20 @@ impl Central {
         self.page(req).await
     }
 
+    /// A failed lookup (an unknown order) as a proxy forwards it for `client`.
+    async fn guess_from(&self, client: &str, guess: usize) -> anyhow::Result<u16> {
+        let req = self
+            .web
+            .post(self.url("/track")?)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-forwarded-for", client)
+            .body(form(&[
+                ("order_number", &format!("GUESS-{guess}")),
+                ("email", "a@example.com"),
+            ]));
+        Ok(self.page(req).await?.status)
+    }
+
     async fn get(&self, path: &str, lang: Option<&str>) -> anyhow::Result<Page> {
         let mut req = self.web.get(self.url(path)?);
         if let Some(l) = lang {
@@ -233,8 +247,13 @@ fn config(h: &Harness, extra: &str) -> anyhow::Result<Vec<String>> {
 }
 
 fn start() -> anyhow::Result<Central> {
+    start_with("")
+}
+
+/// A central with `extra` lines in its `[tracking]` table.
+fn start_with(extra: &str) -> anyhow::Result<Central> {
     let h = Harness::new(NODE)?;
-    let args = config(&h, "")?;
+    let args = config(&h, extra)?;
     let node = h.start_central_with("central", None, &args)?;
     Ok(Central {
         h,
@@ -574,6 +593,34 @@ async fn concurrent_guesses_cannot_outrun_the_limit() -> anyhow::Result<()> {
     let judged = codes.get(&404).copied().unwrap_or(0);
     assert!(judged <= 5, "{judged} guesses judged past a burst of 5: {codes:?}");
     assert_eq!(judged + codes.get(&429).copied().unwrap_or(0), 60, "{codes:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_budget() -> anyhow::Result<()> {
+    let c = start_with("client_failures_burst = 3\ntrusted_proxies = [\"127.0.0.0/8\"]")?;
+    c.split_order_on_its_way().await?;
+    let link = c.mint(&json!({})).await?;
+    let (a, b) = ("203.0.113.7", "198.51.100.20, 127.0.0.1");
+    for i in 0..3 {
+        assert_eq!(c.guess_from(a, i).await?, 404, "guess {i}");
+    }
+    assert_eq!(c.guess_from(a, 3).await?, 429, "the first client's budget is spent");
+    assert_eq!(c.guess_from(b, 4).await?, 404, "another client behind the proxy is not");
+    // Only failures are limited: a valid link opens while its client is over budget.
+    let opened = c.page(c.web.get(c.url(&link)?).header("x-forwarded-for", a)).await?;
+    assert_eq!(opened.status, 200, "{}", opened.body);
+    let bad = c
+        .page(c.web.get(c.url("/track/not-a-token")?).header("x-forwarded-for", a))
+        .await?;
+    assert_eq!(bad.status, 429, "a bad link from a limited client");
+
+    // Without trusted proxies the header is the client's to write: ignored.
+    let direct = start_with("client_failures_burst = 3")?;
+    for i in 0..3 {
+        assert_eq!(direct.guess_from(a, i).await?, 404, "guess {i}");
+    }
+    assert_eq!(direct.guess_from(b, 3).await?, 429, "one peer, one budget");
     Ok(())
 }
 

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use super::brand::{Brand, Rgb};
 use super::lang::Lang;
 use super::limit::LimitSettings;
+use super::proxy::Cidr;
 use super::templates::Templates;
 use super::token::{LinkKey, valid_key_id};
 
@@ -43,6 +44,9 @@ pub struct RawTracking {
     pub order_failures_burst: Option<u32>,
     pub order_failures_per_minute: Option<f64>,
     pub max_tracked: Option<usize>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (CIDR blocks).
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -85,6 +89,8 @@ pub struct TrackingSettings {
     pub templates: Arc<Templates>,
     pub client_limit: LimitSettings,
     pub order_limit: LimitSettings,
+    /// Peers whose `X-Forwarded-For` is believed; empty: none.
+    pub trusted_proxies: Vec<Cidr>,
 }
 
 impl Default for TrackingSettings {
@@ -174,6 +180,20 @@ impl RawTracking {
             self.order_failures_per_minute,
             (DEFAULT_ORDER_BURST, DEFAULT_ORDER_PER_MINUTE),
         );
+        let trusted_proxies = self
+            .trusted_proxies
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| {
+                let cidr = Cidr::parse(c);
+                if cidr.is_none() {
+                    problems.push(format!(
+                        "tracking.trusted_proxies[{i}]: `{c}` is not an address block like 10.0.0.0/8 or fd00::/8"
+                    ));
+                }
+                cidr
+            })
+            .collect();
         TrackingSettings {
             link_keys,
             link_ttl_days,
@@ -183,6 +203,7 @@ impl RawTracking {
             templates: Arc::new(templates.unwrap_or_else(Templates::embedded)),
             client_limit,
             order_limit,
+            trusted_proxies,
         }
     }
 }
@@ -292,6 +313,10 @@ mod tests {
         assert!(s.link_keys.is_empty());
         assert_eq!(s.link_ttl_days, DEFAULT_LINK_TTL_DAYS);
         assert_eq!(s.default_brand, Brand::default());
+        assert!(
+            s.trusted_proxies.is_empty(),
+            "no forwarded header is believed by default"
+        );
     }
 
     #[test]
@@ -313,11 +338,12 @@ mod tests {
     fn every_problem_is_reported_at_once() {
         let problems = parse(
             "default_brand = \"nobody\"\nlink_ttl_days = 0\nclient_failures_burst = 0\n\
+             trusted_proxies = [\"10.0.0.0/8\", \"10.0.0.0/40\"]\n\
              [[link_keys]]\nid = \"has space\"\nsecret = \"short\"\n\
              [[brands]]\nname = \"acme\"\nprimary_color = \"orange\"\nsupport_url = \"javascript:alert(1)\"\n\
              support_email = \"nobody\"\ndefault_language = \"xx\"\n",
         )
         .expect_err("invalid");
-        assert_eq!(problems.len(), 9, "{problems:#?}");
+        assert_eq!(problems.len(), 10, "{problems:#?}");
     }
 }

@@ -7,7 +7,7 @@
 //! Pure (no I/O, unit and property tested): [`token`] (signed links),
 //! [`lang`] (language negotiation), [`catalog`] (the words), [`dates`],
 //! [`lookup`] (the second factor), [`limit`] (bounded rate limits),
-//! [`brand`] (colors and contrast), [`page`] (what a page says). The rest
+//! [`brand`] (colors and contrast), [`proxy`] (the client behind proxies), [`page`] (what a page says). The rest
 //! reads config, loads from the store and serves: [`config`], [`templates`],
 //! [`load`], [`routes`] (the pages), [`api`] (minting links).
 
@@ -21,6 +21,7 @@ pub mod limit;
 pub mod load;
 pub mod lookup;
 pub mod page;
+pub mod proxy;
 pub mod routes;
 pub mod templates;
 pub mod token;

@@ -25,6 +25,7 @@ use super::lang::{Lang, LangSources, negotiate};
 use super::limit::client_key;
 use super::lookup::{Factors, order_number};
 use super::page::{number_page, order_page};
+use super::proxy::client_ip;
 use super::templates::{LOOKUP, NOT_FOUND, NUMBER, ORDER, RATE_LIMITED};
 use super::{TrackingState, load};
 use crate::http::{ApiState, blocking};
@@ -48,17 +49,24 @@ pub fn router(state: Arc<ApiState>) -> axum::Router {
         .with_state(state)
 }
 
-/// The peer's address (the limits' key); unspecified for a router driven in-process.
+/// The client's address (the limits' key): the peer, or what a trusted
+/// proxy says in `X-Forwarded-For`; unspecified for a router driven in-process.
 pub struct Client(IpAddr);
 
-impl<S: Send + Sync> FromRequestParts<S> for Client {
+impl FromRequestParts<Arc<ApiState>> for Client {
     type Rejection = Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts
+    async fn from_request_parts(parts: &mut Parts, api: &Arc<ApiState>) -> Result<Self, Self::Rejection> {
+        let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
+        let forwarded = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .map(|v| v.to_str().unwrap_or("\u{0}invalid"));
+        let ip = client_ip(peer, forwarded, &api.tracking.settings.trusted_proxies);
         Ok(Self(client_key(ip)))
     }
 }
@@ -281,16 +289,13 @@ async fn by_link(
 ) -> Response {
     let t = &api.tracking;
     let lang = anonymous_lang(t, query.as_deref(), &headers);
-    let now = Instant::now();
-    if let Err(wait) = t.try_spend(client, None, now) {
-        return rate_limited(&api, lang, wait);
-    }
+    // Verified first: a valid link is never limited, only failures are.
     let claims = match super::verify(t.keys(), &token, chrono::Utc::now().timestamp()) {
-        Ok(c) => {
-            t.refund(client, None, now);
-            c
-        }
+        Ok(c) => c,
         Err(refusal) => {
+            if let Err(wait) = t.try_spend(client, None, Instant::now()) {
+                return rate_limited(&api, lang, wait);
+            }
             reject(&api, refusal.reason());
             return not_found(&api, lang);
         }
