@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::brand::{Brand, Rgb};
 use super::lang::Lang;
-use super::limit::LimitSettings;
+use super::limit::{LimitSettings, MAX_BUCKETS};
 use super::proxy::Cidr;
 use super::templates::Templates;
 use super::token::{LinkKey, valid_key_id};
@@ -23,8 +23,9 @@ pub const DEFAULT_CLIENT_PER_MINUTE: f64 = 2.0;
 /// Failed lookups against one order number in a burst, and per minute.
 pub const DEFAULT_ORDER_BURST: u32 = 5;
 pub const DEFAULT_ORDER_PER_MINUTE: f64 = 0.5;
-/// Clients and order numbers tracked at once by the limits (each).
-pub const DEFAULT_MAX_TRACKED: usize = 10_000;
+/// Buckets each limit keeps (16 bytes each): keys share one when their
+/// keyed hashes meet, so more buckets mean fewer strangers sharing a budget.
+pub const DEFAULT_MAX_TRACKED: usize = 65_536;
 /// Shortest link secret accepted.
 pub const MIN_SECRET_BYTES: usize = 32;
 
@@ -148,8 +149,10 @@ impl RawTracking {
         };
         let templates = Templates::load(self.template_dir.as_deref(), problems);
         let max_keys = self.max_tracked.unwrap_or(DEFAULT_MAX_TRACKED);
-        if !(16..=10_000_000).contains(&max_keys) {
-            problems.push(format!("tracking.max_tracked: {max_keys} is outside 16..=10000000"));
+        if !(16..=MAX_BUCKETS).contains(&max_keys) {
+            problems.push(format!(
+                "tracking.max_tracked: {max_keys} is outside 16..={MAX_BUCKETS}"
+            ));
         }
         let mut limit = |what: &str, burst: Option<u32>, per_minute: Option<f64>, d: (u32, f64)| {
             let burst = burst.unwrap_or(d.0);
