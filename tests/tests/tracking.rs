@@ -518,6 +518,45 @@ async fn german_and_french_pages_are_translated_with_local_dates() -> anyhow::Re
         "{}",
         missing.body
     );
+
+    // The lookup form carries its language: a page in German posts German
+    // whatever the browser says, on both forms.
+    let form_page = c.get("/track?lang=de", Some("en")).await?;
+    assert_eq!(
+        form_page
+            .body
+            .matches("<input type=\"hidden\" name=\"lang\" value=\"de\">")
+            .count(),
+        2,
+        "{}",
+        form_page.body
+    );
+    let posted = c
+        .post_form(
+            "/track",
+            &[("order_number", "X-1"), ("email", "a@b.c"), ("lang", "de")],
+            Some("en"),
+        )
+        .await?;
+    assert!(posted.body.contains("<html lang=\"de\">"), "{}", posted.body);
+    assert!(posted.body.contains("Wir konnten diese Bestellung nicht finden"));
+    let found = c
+        .post_form(
+            "/track",
+            &[("order_number", ORDER), ("email", EMAIL), ("lang", "fr")],
+            Some("en"),
+        )
+        .await?;
+    assert!(found.body.contains("<html lang=\"fr\">"), "{}", found.body);
+    let number = c
+        .post_form(
+            "/track/number",
+            &[("tracking_number", "EZ1001B"), ("lang", "es")],
+            Some("en"),
+        )
+        .await?;
+    assert_eq!(number.status, 200, "{}", number.body);
+    assert!(number.body.contains("<html lang=\"es\">"), "{}", number.body);
     Ok(())
 }
 

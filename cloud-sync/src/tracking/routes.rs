@@ -86,9 +86,9 @@ fn accept_language(headers: &HeaderMap) -> Option<&str> {
 
 /// The language of a page that knows no order: URL, then browser, then the
 /// default brand's (so it says nothing about any order).
-fn anonymous_lang(t: &TrackingState, query: Option<&str>, headers: &HeaderMap) -> Lang {
+fn anonymous_lang(t: &TrackingState, url_lang: Option<&str>, headers: &HeaderMap) -> Lang {
     negotiate(LangSources {
-        query: query_lang(query),
+        query: url_lang,
         accept_language: accept_language(headers),
         brand_default: t.settings.default_brand.default_language,
         ..LangSources::default()
@@ -175,14 +175,14 @@ fn rate_limited(api: &ApiState, lang: Lang, retry_after: Duration) -> Response {
 fn order_response(
     api: &ApiState,
     data: &super::page::OrderData,
-    query: Option<&str>,
+    url_lang: Option<&str>,
     link: Option<Lang>,
     headers: &HeaderMap,
 ) -> Response {
     let t = &api.tracking;
     let brand = t.brand(data.order.brand.as_deref());
     let lang = negotiate(LangSources {
-        query: query_lang(query),
+        query: url_lang,
         link,
         accept_language: accept_language(headers),
         customer: data.order.customer.language.as_deref(),
@@ -195,7 +195,7 @@ fn order_response(
 
 /// `GET /track`: the lookup forms.
 async fn lookup_form(State(api): State<Arc<ApiState>>, RawQuery(query): RawQuery, headers: HeaderMap) -> Response {
-    let lang = anonymous_lang(&api.tracking, query.as_deref(), &headers);
+    let lang = anonymous_lang(&api.tracking, query_lang(query.as_deref()), &headers);
     render(
         &api,
         StatusCode::OK,
@@ -212,6 +212,8 @@ pub struct LookupForm {
     pub email: Option<String>,
     pub postal_code: Option<String>,
     pub tracking_number: Option<String>,
+    /// The language of the page the form was on.
+    pub lang: Option<String>,
 }
 
 /// `POST /track`: order number and email or postal code.
@@ -223,9 +225,11 @@ async fn lookup(
     form: Result<Form<LookupForm>, FormRejection>,
 ) -> Response {
     let t = &api.tracking;
-    let lang = anonymous_lang(t, query.as_deref(), &headers);
-    let now = Instant::now();
     let form = form.map(|f| f.0).unwrap_or_default();
+    // The URL's language, else the form's (the page it was filled on).
+    let url_lang = query_lang(query.as_deref()).or(form.lang.as_deref());
+    let lang = anonymous_lang(t, url_lang, &headers);
+    let now = Instant::now();
     let number = form.order_number.as_deref().and_then(order_number).map(str::to_string);
     let factors = Factors::from_form(form.email.as_deref(), form.postal_code.as_deref());
     // Spent before the store is read, so concurrent guesses cannot all pass.
@@ -253,7 +257,7 @@ async fn lookup(
     match found {
         Ok(Ok(Some(data))) => {
             t.refund(client, Some(&number), now);
-            order_response(&api, &data, query.as_deref(), None, &headers)
+            order_response(&api, &data, url_lang, None, &headers)
         }
         Ok(Ok(None)) => {
             // Removed between the two reads.
@@ -288,7 +292,7 @@ async fn by_link(
     headers: HeaderMap,
 ) -> Response {
     let t = &api.tracking;
-    let lang = anonymous_lang(t, query.as_deref(), &headers);
+    let lang = anonymous_lang(t, query_lang(query.as_deref()), &headers);
     // Verified first: a valid link is never limited, only failures are.
     let claims = match super::verify(t.keys(), &token, chrono::Utc::now().timestamp()) {
         Ok(c) => c,
@@ -303,7 +307,7 @@ async fn by_link(
     let store = api.store.clone();
     let number = claims.order_number.clone();
     match blocking(move || Ok(load::order_data(&store, &number)?)).await {
-        Ok(Some(data)) => order_response(&api, &data, query.as_deref(), claims.lang, &headers),
+        Ok(Some(data)) => order_response(&api, &data, query_lang(query.as_deref()), claims.lang, &headers),
         Ok(None) => {
             reject(&api, "link_unknown_order");
             not_found(&api, lang)
@@ -321,12 +325,12 @@ async fn by_number(
     form: Result<Form<LookupForm>, FormRejection>,
 ) -> Response {
     let t = &api.tracking;
-    let lang = anonymous_lang(t, query.as_deref(), &headers);
+    let form = form.map(|f| f.0).unwrap_or_default();
+    let lang = anonymous_lang(t, query_lang(query.as_deref()).or(form.lang.as_deref()), &headers);
     let now = Instant::now();
     if let Err(wait) = t.try_spend(client, None, now) {
         return rate_limited(&api, lang, wait);
     }
-    let form = form.map(|f| f.0).unwrap_or_default();
     let Some(number) = form
         .tracking_number
         .as_deref()
