@@ -266,12 +266,19 @@ fn validate_brand(at: &str, b: RawBrand, problems: &mut Vec<String>) -> Option<B
             defaults.primary_color
         }),
     };
-    for (key, v) in [("logo_url", &b.logo_url), ("support_url", &b.support_url)] {
-        if let Some(u) = v
-            && !url_ok(u)
-        {
-            problems.push(format!("{at}.{key}: `{u}` is not an http(s) URL"));
-        }
+    if let Some(u) = &b.support_url
+        && !url_ok(u)
+    {
+        problems.push(format!("{at}.support_url: `{u}` is not an http(s) URL"));
+    }
+    // The page's Content-Security-Policy loads images over https: only.
+    if let Some(u) = &b.logo_url
+        && !(url_ok(u) && u.starts_with("https://"))
+    {
+        problems.push(format!(
+            "{at}.logo_url: brand `{}`: `{u}` is not an https:// URL (the tracking page loads images over https only)",
+            b.name
+        ));
     }
     if let Some(e) = &b.support_email
         && !email_ok(e)
@@ -348,5 +355,19 @@ mod tests {
         )
         .expect_err("invalid");
         assert_eq!(problems.len(), 10, "{problems:#?}");
+    }
+
+    #[test]
+    fn a_logo_must_be_https() {
+        let problems =
+            parse("[[brands]]\nname = \"acme\"\nlogo_url = \"http://acme.example/logo.png\"\n").expect_err("http logo");
+        assert_eq!(problems.len(), 1, "{problems:#?}");
+        assert!(
+            problems[0].contains("logo_url") && problems[0].contains("`acme`"),
+            "{problems:#?}"
+        );
+        let s =
+            parse("[[brands]]\nname = \"acme\"\nlogo_url = \"https://acme.example/logo.png\"\n").expect("https logo");
+        assert_eq!(s.brands[0].logo_url.as_deref(), Some("https://acme.example/logo.png"));
     }
 }
