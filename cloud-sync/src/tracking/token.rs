@@ -8,6 +8,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use ring::hmac;
 
+use super::config::MAX_LINK_TTL_DAYS;
 use super::lang::Lang;
 
 /// The payload's format version; a payload of another version is refused.
@@ -15,6 +16,9 @@ const VERSION: &str = "v1";
 /// Longest token accepted before any decoding (an order number is at most
 /// 128 bytes): a long path costs nothing.
 pub const MAX_TOKEN_LEN: usize = 512;
+/// Latest expiry accepted, from now: the longest a link is minted for plus
+/// a day of clock skew between replicas. A later one was not minted here.
+pub const MAX_EXPIRY_AHEAD_S: i64 = (MAX_LINK_TTL_DAYS as i64 + 1) * 86_400;
 
 /// One HMAC key of `[[tracking.link_keys]]`.
 #[derive(Clone)]
@@ -62,6 +66,8 @@ pub enum LinkRefusal {
     BadSignature,
     #[error("the link has expired")]
     Expired,
+    #[error("the link expires later than any link is minted for")]
+    TooFarAhead,
 }
 
 impl LinkRefusal {
@@ -71,6 +77,7 @@ impl LinkRefusal {
             Self::UnknownKey => "link_unknown_key",
             Self::BadSignature => "link_bad_signature",
             Self::Expired => "link_expired",
+            Self::TooFarAhead => "link_too_far_ahead",
         }
     }
 }
@@ -130,6 +137,9 @@ pub fn verify(keys: &[LinkKey], token: &str, now_s: i64) -> Result<LinkClaims, L
     if now_s >= expires_at_s {
         return Err(LinkRefusal::Expired);
     }
+    if expires_at_s > now_s.saturating_add(MAX_EXPIRY_AHEAD_S) {
+        return Err(LinkRefusal::TooFarAhead);
+    }
     Ok(LinkClaims {
         order_number: order_number.to_string(),
         expires_at_s,
@@ -170,6 +180,18 @@ mod tests {
         let impostor = LinkKey::new("k1", b"guessed");
         let forged = mint(&impostor, "SO-1", 1_000, None);
         assert_eq!(verify(&keys, &forged, 0), Err(LinkRefusal::BadSignature));
+    }
+
+    #[test]
+    fn an_expiry_beyond_the_longest_ttl_is_refused() {
+        let keys = keys();
+        let now = 1_800_000_000;
+        let last = now + MAX_EXPIRY_AHEAD_S;
+        assert!(verify(&keys, &mint(&keys[0], "SO-1", last, None), now).is_ok());
+        let forever = mint(&keys[0], "SO-1", last + 1, None);
+        assert_eq!(verify(&keys, &forever, now), Err(LinkRefusal::TooFarAhead));
+        let max = mint(&keys[0], "SO-1", i64::MAX, None);
+        assert_eq!(verify(&keys, &max, now), Err(LinkRefusal::TooFarAhead));
     }
 
     #[test]
