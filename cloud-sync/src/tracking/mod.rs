@@ -4,7 +4,7 @@
 //! opens a signed, expiring link; a tracking number alone shows the carrier's
 //! progress and nothing of the order.
 //!
-//! Pure (no I/O, unit and property tested): [`token`] (signed links),
+//! Pure (no I/O, unit and property tested): [`token`] (sealed links),
 //! [`lang`] (language negotiation), [`catalog`] (the words), [`dates`],
 //! [`lookup`] (the second factor), [`limit`] (bounded rate limits),
 //! [`brand`] (colors and contrast), [`proxy`] (the client behind proxies), [`page`] (what a page says). The rest
