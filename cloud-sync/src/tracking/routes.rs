@@ -2,9 +2,11 @@
 //! OpenAPI document (they are for people; `api` mints links).
 //!
 //! An unknown order, a wrong second factor and a bad link all get the same
-//! not-found page, status (404) and headers; the lookup does the same work
-//! for an unknown order as for a known one. Failures are limited per client
-//! and per order number (429 with `Retry-After`), and counted by reason.
+//! not-found page, status (404) and headers; the lookup reads and compares
+//! the same way for an unknown order as for a known one (only a known
+//! order's row is decoded). Failures are limited per client and per order
+//! number (429 with `Retry-After`), taken before the store is read and
+//! given back on success, and counted by reason.
 
 use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
