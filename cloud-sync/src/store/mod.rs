@@ -118,7 +118,7 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
 
 enum Backend {
-    Sqlite(sqlite::Sqlite),
+    Sqlite(Box<sqlite::Sqlite>),
     Postgres(Box<postgres::Pg>),
 }
 
@@ -148,7 +148,7 @@ impl CentralStore {
     /// Connects without touching the schema.
     pub fn connect(options: &StoreOptions) -> Result<Self, StoreError> {
         let backend = match &options.url {
-            StoreUrl::Sqlite(path) => Backend::Sqlite(sqlite::Sqlite::open(path)?),
+            StoreUrl::Sqlite(path) => Backend::Sqlite(Box::new(sqlite::Sqlite::open(path)?)),
             StoreUrl::Postgres(_) => Backend::Postgres(Box::new(postgres::Pg::connect(options)?)),
         };
         Ok(Self {
