@@ -63,6 +63,8 @@ pub enum SyncError {
     },
     #[error("cannot set up API tokens: {0}")]
     Tokens(#[from] auth::TokenError),
+    #[error("tracking pages: {0}")]
+    Tracking(#[from] tracking::NoRandomness),
 }
 
 pub struct RunningSync {
@@ -239,7 +241,7 @@ pub async fn start(config: SyncConfig, shutdown: CancellationToken) -> Result<Ru
             .instrument(info_span!("task", source = "carrier_accounts")),
         )
     };
-    let tracking = Arc::new(tracking::TrackingState::new(config.tracking.clone()));
+    let tracking = Arc::new(tracking::TrackingState::new(config.tracking.clone())?);
     info!(
         link_keys = ?tracking.keys().iter().map(|k| k.id.as_str()).collect::<Vec<_>>(),
         brands = config.tracking.brands.len(),

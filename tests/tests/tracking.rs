@@ -129,6 +129,20 @@ impl Central {
         self.page(req).await
     }
 
+    /// A failed lookup (an unknown order) as a proxy forwards it for `client`.
+    async fn guess_from(&self, client: &str, guess: usize) -> anyhow::Result<u16> {
+        let req = self
+            .web
+            .post(self.url("/track")?)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-forwarded-for", client)
+            .body(form(&[
+                ("order_number", &format!("GUESS-{guess}")),
+                ("email", "a@example.com"),
+            ]));
+        Ok(self.page(req).await?.status)
+    }
+
     async fn get(&self, path: &str, lang: Option<&str>) -> anyhow::Result<Page> {
         let mut req = self.web.get(self.url(path)?);
         if let Some(l) = lang {
@@ -233,14 +247,26 @@ fn config(h: &Harness, extra: &str) -> anyhow::Result<Vec<String>> {
 }
 
 fn start() -> anyhow::Result<Central> {
+    start_with("")
+}
+
+/// A central with `extra` lines in its `[tracking]` table.
+fn start_with(extra: &str) -> anyhow::Result<Central> {
     let h = Harness::new(NODE)?;
-    let args = config(&h, "")?;
+    let args = config(&h, extra)?;
     let node = h.start_central_with("central", None, &args)?;
     Ok(Central {
         h,
         node,
         web: reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?,
     })
+}
+
+/// Every header but `date` (the one that may tick between two responses).
+fn without_date(headers: &reqwest::header::HeaderMap) -> reqwest::header::HeaderMap {
+    let mut h = headers.clone();
+    h.remove(reqwest::header::DATE);
+    h
 }
 
 fn parcel_status(body: &str, parcel: &str) -> Option<String> {
@@ -291,6 +317,47 @@ async fn the_right_email_shows_both_parcels_and_a_wrong_one_looks_like_no_order(
         .post_form("/track", &[("order_number", ORDER), ("postal_code", "10 115")], None)
         .await?;
     assert_eq!(by_postal.status, 200);
+    let wrong_postal = c
+        .post_form("/track", &[("order_number", ORDER), ("postal_code", "10116")], None)
+        .await?;
+    assert_eq!(wrong_postal.status, 404);
+
+    // One factor counts: the email when given. An order placed without a
+    // postal code is found with the right email whatever the postal field
+    // says; a ZIP+4 matches however it is typed.
+    for (number, customer) in [
+        ("TR-2002", json!({"email": "kim@example.com"})),
+        ("TR-2003", json!({"postal_code": "12345-6789"})),
+    ] {
+        let body = json!({
+            "order_number": number,
+            "customer": customer,
+            "shipments": [{"site_id": "dc-north", "carrier": "fedex", "tracking_number": format!("EZ{number}"),
+                           "parcels": [{"tracking_number": format!("EZ{number}"), "items": [{"sku": "MAT", "quantity": 1}]}]}]
+        });
+        let (code, v) = c.api("/api/v1/orders", &body).await?;
+        anyhow::ensure!(code == 201, "create order: {code} {v}");
+    }
+    let both = c
+        .post_form(
+            "/track",
+            &[
+                ("order_number", "TR-2002"),
+                ("email", "Kim@example.com "),
+                ("postal_code", "99999"),
+            ],
+            None,
+        )
+        .await?;
+    assert_eq!(both.status, 200, "{}", both.body);
+    let zip = c
+        .post_form(
+            "/track",
+            &[("order_number", "TR-2003"), ("postal_code", "123456789")],
+            None,
+        )
+        .await?;
+    assert_eq!(zip.status, 200, "{}", zip.body);
 
     // A wrong email and an unknown order: the same status and the same bytes.
     let wrong = c
@@ -319,7 +386,24 @@ async fn the_right_email_shows_both_parcels_and_a_wrong_one_looks_like_no_order(
         "{}",
         wrong.body
     );
-    assert_eq!(wrong.header("cache-control"), unknown.header("cache-control"));
+    assert_eq!(
+        without_date(&wrong.headers),
+        without_date(&unknown.headers),
+        "an unknown order and a wrong email must carry the same headers"
+    );
+    // The postal-code path: a wrong postal code and an unknown order too.
+    let unknown_postal = c
+        .post_form("/track", &[("order_number", "TR-9998"), ("postal_code", "10116")], None)
+        .await?;
+    assert_eq!(wrong_postal.status, 404);
+    assert_eq!(unknown_postal.status, 404);
+    assert_eq!(wrong_postal.body, unknown_postal.body);
+    assert_eq!(wrong_postal.body, unknown.body, "one not-found page for every failure");
+    assert_eq!(
+        without_date(&wrong_postal.headers),
+        without_date(&unknown_postal.headers)
+    );
+    assert_eq!(without_date(&wrong_postal.headers), without_date(&unknown.headers));
 
     let metrics =
         c.h.get_text(format!("http://{}/metrics", c.node.ready.addr("ops")?))
@@ -331,8 +415,8 @@ async fn the_right_email_shows_both_parcels_and_a_wrong_one_looks_like_no_order(
             &[&format!("reason=\"{reason}\"")],
         )
     };
-    assert_eq!(rejected("wrong_factor"), 1.0, "{metrics}");
-    assert_eq!(rejected("unknown_order"), 1.0);
+    assert_eq!(rejected("wrong_factor"), 2.0, "{metrics}");
+    assert_eq!(rejected("unknown_order"), 2.0);
     assert!(metric(&metrics, "waymark_tracking_pages_total", &["page=\"order\""]) >= 2.0);
 
     // The lookup form: labelled inputs with the ids the browser tests use.
@@ -458,6 +542,45 @@ async fn german_and_french_pages_are_translated_with_local_dates() -> anyhow::Re
         "{}",
         missing.body
     );
+
+    // The lookup form carries its language: a page in German posts German
+    // whatever the browser says, on both forms.
+    let form_page = c.get("/track?lang=de", Some("en")).await?;
+    assert_eq!(
+        form_page
+            .body
+            .matches("<input type=\"hidden\" name=\"lang\" value=\"de\">")
+            .count(),
+        2,
+        "{}",
+        form_page.body
+    );
+    let posted = c
+        .post_form(
+            "/track",
+            &[("order_number", "X-1"), ("email", "a@b.c"), ("lang", "de")],
+            Some("en"),
+        )
+        .await?;
+    assert!(posted.body.contains("<html lang=\"de\">"), "{}", posted.body);
+    assert!(posted.body.contains("Wir konnten diese Bestellung nicht finden"));
+    let found = c
+        .post_form(
+            "/track",
+            &[("order_number", ORDER), ("email", EMAIL), ("lang", "fr")],
+            Some("en"),
+        )
+        .await?;
+    assert!(found.body.contains("<html lang=\"fr\">"), "{}", found.body);
+    let number = c
+        .post_form(
+            "/track/number",
+            &[("tracking_number", "EZ1001B"), ("lang", "es")],
+            Some("en"),
+        )
+        .await?;
+    assert_eq!(number.status, 200, "{}", number.body);
+    assert!(number.body.contains("<html lang=\"es\">"), "{}", number.body);
     Ok(())
 }
 
@@ -503,7 +626,9 @@ async fn a_thousand_guessed_order_numbers_hit_the_limit() -> anyhow::Result<()> 
     let (at, page) = limited.context("1,000 guesses never hit the rate limit")?;
     assert!(at <= 20, "limited only after {at} guesses");
     let retry: u64 = page.header("retry-after").parse().context("Retry-After in seconds")?;
-    assert!(retry >= 1, "{retry}");
+    // The client's budget ran out (each guess is a new order number): one
+    // failure comes back every 60 / client_failures_per_minute (2) seconds.
+    assert_eq!(retry, 30, "Retry-After is the client's refill interval");
     assert!(page.body.contains("id=\"rate-limited\""), "{}", page.body);
     // Signed links from the same client are limited too while it is.
     let link = c.get("/track/not-a-token", None).await?;
@@ -531,9 +656,14 @@ async fn guessing_one_orders_email_is_limited_per_order_number() -> anyhow::Resu
         let page = c
             .post_form("/track", &[("order_number", "TR-7777"), ("email", &email)], None)
             .await?;
-        codes.push(page.status);
+        codes.push(page);
     }
-    assert_eq!(codes, [404, 404, 404, 404, 404, 429]);
+    assert_eq!(
+        codes.iter().map(|p| p.status).collect::<Vec<_>>(),
+        [404, 404, 404, 404, 404, 429]
+    );
+    // One failure per order number comes back every 60 / 0.5 seconds.
+    assert_eq!(codes[5].header("retry-after"), "120", "the order's refill interval");
     // Another order number from the same client is still answered.
     let other = c
         .post_form(
@@ -543,6 +673,65 @@ async fn guessing_one_orders_email_is_limited_per_order_number() -> anyhow::Resu
         )
         .await?;
     assert_eq!(other.status, 404);
+    Ok(())
+}
+
+#[tokio::test]
+async fn concurrent_guesses_cannot_outrun_the_limit() -> anyhow::Result<()> {
+    let c = start()?;
+    // Sixty wrong lookups at once from one client against one order number:
+    // each takes its failure before the store is read, so only the order's
+    // burst (5) is judged and the rest are refused.
+    let url = c.url("/track")?;
+    let mut guesses = tokio::task::JoinSet::new();
+    for i in 0..60 {
+        let (web, url) = (c.web.clone(), url.clone());
+        let body = form(&[("order_number", "TR-4242"), ("email", &format!("guess{i}@example.com"))]);
+        guesses.spawn(async move {
+            let resp = web
+                .post(url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+                .await?;
+            anyhow::Ok(resp.status().as_u16())
+        });
+    }
+    let mut codes = std::collections::BTreeMap::<u16, usize>::new();
+    while let Some(code) = guesses.join_next().await {
+        *codes.entry(code??).or_default() += 1;
+    }
+    let judged = codes.get(&404).copied().unwrap_or(0);
+    assert!(judged <= 5, "{judged} guesses judged past a burst of 5: {codes:?}");
+    assert_eq!(judged + codes.get(&429).copied().unwrap_or(0), 60, "{codes:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_budget() -> anyhow::Result<()> {
+    let c = start_with("client_failures_burst = 3\ntrusted_proxies = [\"127.0.0.0/8\"]")?;
+    c.split_order_on_its_way().await?;
+    let link = c.mint(&json!({})).await?;
+    let (a, b) = ("203.0.113.7", "198.51.100.20, 127.0.0.1");
+    for i in 0..3 {
+        assert_eq!(c.guess_from(a, i).await?, 404, "guess {i}");
+    }
+    assert_eq!(c.guess_from(a, 3).await?, 429, "the first client's budget is spent");
+    assert_eq!(c.guess_from(b, 4).await?, 404, "another client behind the proxy is not");
+    // Only failures are limited: a valid link opens while its client is over budget.
+    let opened = c.page(c.web.get(c.url(&link)?).header("x-forwarded-for", a)).await?;
+    assert_eq!(opened.status, 200, "{}", opened.body);
+    let bad = c
+        .page(c.web.get(c.url("/track/not-a-token")?).header("x-forwarded-for", a))
+        .await?;
+    assert_eq!(bad.status, 429, "a bad link from a limited client");
+
+    // Without trusted proxies the header is the client's to write: ignored.
+    let direct = start_with("client_failures_burst = 3")?;
+    for i in 0..3 {
+        assert_eq!(direct.guess_from(a, i).await?, 404, "guess {i}");
+    }
+    assert_eq!(direct.guess_from(b, 3).await?, 429, "one peer, one budget");
     Ok(())
 }
 

@@ -100,7 +100,7 @@ impl Shop {
             .h
             .post_json(self.url(&format!("/api/v1/orders/{ORDER}/tracking-link")), &json!({}))
             .await?;
-        anyhow::ensure!(code == 200 || code == 201, "tracking link: {code} {v}");
+        anyhow::ensure!(code == 201, "tracking link: {code} {v}");
         let path = v["url"].as_str().context("tracking link has no url")?;
         anyhow::ensure!(path.starts_with("/track/"), "tracking link url: {v}");
         Ok(path.to_string())

@@ -34,6 +34,15 @@ pub struct ApiState {
     pub tracking: Arc<crate::tracking::TrackingState>,
 }
 
+/// Why an in-process [`ApiState`] could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiStateError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Tracking(#[from] crate::tracking::NoRandomness),
+}
+
 impl ApiState {
     /// The state with carrier intake of `carriers` (its inbox writer started,
     /// no normalizer task): for routers driven in-process.
@@ -44,7 +53,7 @@ impl ApiState {
         order_writes: watch::Sender<u64>,
         gatekeeper: Arc<Gatekeeper>,
         carriers: &crate::carriers::CarrierSettings,
-    ) -> Result<Self, StoreError> {
+    ) -> Result<Self, ApiStateError> {
         let carriers_wake = Arc::new(tokio::sync::Notify::new());
         let carriers = crate::carriers::receiver::CarrierIntake::start(carriers, store.clone(), carriers_wake.clone())?;
         Ok(Self {
@@ -55,7 +64,7 @@ impl ApiState {
             gatekeeper,
             carriers,
             carriers_wake,
-            tracking: Arc::new(crate::tracking::TrackingState::new(Default::default())),
+            tracking: Arc::new(crate::tracking::TrackingState::new(Default::default())?),
         })
     }
 }

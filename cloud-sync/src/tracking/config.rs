@@ -9,7 +9,8 @@ use serde::Deserialize;
 
 use super::brand::{Brand, Rgb};
 use super::lang::Lang;
-use super::limit::LimitSettings;
+use super::limit::{LimitSettings, MAX_BUCKETS};
+use super::proxy::Cidr;
 use super::templates::Templates;
 use super::token::{LinkKey, valid_key_id};
 
@@ -22,8 +23,9 @@ pub const DEFAULT_CLIENT_PER_MINUTE: f64 = 2.0;
 /// Failed lookups against one order number in a burst, and per minute.
 pub const DEFAULT_ORDER_BURST: u32 = 5;
 pub const DEFAULT_ORDER_PER_MINUTE: f64 = 0.5;
-/// Clients and order numbers tracked at once by the limits (each).
-pub const DEFAULT_MAX_TRACKED: usize = 10_000;
+/// Buckets each limit keeps (16 bytes each): keys share one when their
+/// keyed hashes meet, so more buckets mean fewer strangers sharing a budget.
+pub const DEFAULT_MAX_TRACKED: usize = 65_536;
 /// Shortest link secret accepted.
 pub const MIN_SECRET_BYTES: usize = 32;
 
@@ -43,6 +45,9 @@ pub struct RawTracking {
     pub order_failures_burst: Option<u32>,
     pub order_failures_per_minute: Option<f64>,
     pub max_tracked: Option<usize>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (CIDR blocks).
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -85,6 +90,8 @@ pub struct TrackingSettings {
     pub templates: Arc<Templates>,
     pub client_limit: LimitSettings,
     pub order_limit: LimitSettings,
+    /// Peers whose `X-Forwarded-For` is believed; empty: none.
+    pub trusted_proxies: Vec<Cidr>,
 }
 
 impl Default for TrackingSettings {
@@ -142,8 +149,10 @@ impl RawTracking {
         };
         let templates = Templates::load(self.template_dir.as_deref(), problems);
         let max_keys = self.max_tracked.unwrap_or(DEFAULT_MAX_TRACKED);
-        if !(16..=10_000_000).contains(&max_keys) {
-            problems.push(format!("tracking.max_tracked: {max_keys} is outside 16..=10000000"));
+        if !(16..=MAX_BUCKETS).contains(&max_keys) {
+            problems.push(format!(
+                "tracking.max_tracked: {max_keys} is outside 16..={MAX_BUCKETS}"
+            ));
         }
         let mut limit = |what: &str, burst: Option<u32>, per_minute: Option<f64>, d: (u32, f64)| {
             let burst = burst.unwrap_or(d.0);
@@ -174,6 +183,20 @@ impl RawTracking {
             self.order_failures_per_minute,
             (DEFAULT_ORDER_BURST, DEFAULT_ORDER_PER_MINUTE),
         );
+        let trusted_proxies = self
+            .trusted_proxies
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| {
+                let cidr = Cidr::parse(c);
+                if cidr.is_none() {
+                    problems.push(format!(
+                        "tracking.trusted_proxies[{i}]: `{c}` is not an address block like 10.0.0.0/8 or fd00::/8"
+                    ));
+                }
+                cidr
+            })
+            .collect();
         TrackingSettings {
             link_keys,
             link_ttl_days,
@@ -183,6 +206,7 @@ impl RawTracking {
             templates: Arc::new(templates.unwrap_or_else(Templates::embedded)),
             client_limit,
             order_limit,
+            trusted_proxies,
         }
     }
 }
@@ -242,12 +266,19 @@ fn validate_brand(at: &str, b: RawBrand, problems: &mut Vec<String>) -> Option<B
             defaults.primary_color
         }),
     };
-    for (key, v) in [("logo_url", &b.logo_url), ("support_url", &b.support_url)] {
-        if let Some(u) = v
-            && !url_ok(u)
-        {
-            problems.push(format!("{at}.{key}: `{u}` is not an http(s) URL"));
-        }
+    if let Some(u) = &b.support_url
+        && !url_ok(u)
+    {
+        problems.push(format!("{at}.support_url: `{u}` is not an http(s) URL"));
+    }
+    // The page's Content-Security-Policy loads images over https: only.
+    if let Some(u) = &b.logo_url
+        && !(url_ok(u) && u.starts_with("https://"))
+    {
+        problems.push(format!(
+            "{at}.logo_url: brand `{}`: `{u}` is not an https:// URL (the tracking page loads images over https only)",
+            b.name
+        ));
     }
     if let Some(e) = &b.support_email
         && !email_ok(e)
@@ -292,6 +323,10 @@ mod tests {
         assert!(s.link_keys.is_empty());
         assert_eq!(s.link_ttl_days, DEFAULT_LINK_TTL_DAYS);
         assert_eq!(s.default_brand, Brand::default());
+        assert!(
+            s.trusted_proxies.is_empty(),
+            "no forwarded header is believed by default"
+        );
     }
 
     #[test]
@@ -313,11 +348,26 @@ mod tests {
     fn every_problem_is_reported_at_once() {
         let problems = parse(
             "default_brand = \"nobody\"\nlink_ttl_days = 0\nclient_failures_burst = 0\n\
+             trusted_proxies = [\"10.0.0.0/8\", \"10.0.0.0/40\"]\n\
              [[link_keys]]\nid = \"has space\"\nsecret = \"short\"\n\
              [[brands]]\nname = \"acme\"\nprimary_color = \"orange\"\nsupport_url = \"javascript:alert(1)\"\n\
              support_email = \"nobody\"\ndefault_language = \"xx\"\n",
         )
         .expect_err("invalid");
-        assert_eq!(problems.len(), 9, "{problems:#?}");
+        assert_eq!(problems.len(), 10, "{problems:#?}");
+    }
+
+    #[test]
+    fn a_logo_must_be_https() {
+        let problems =
+            parse("[[brands]]\nname = \"acme\"\nlogo_url = \"http://acme.example/logo.png\"\n").expect_err("http logo");
+        assert_eq!(problems.len(), 1, "{problems:#?}");
+        assert!(
+            problems[0].contains("logo_url") && problems[0].contains("`acme`"),
+            "{problems:#?}"
+        );
+        let s =
+            parse("[[brands]]\nname = \"acme\"\nlogo_url = \"https://acme.example/logo.png\"\n").expect("https logo");
+        assert_eq!(s.brands[0].logo_url.as_deref(), Some("https://acme.example/logo.png"));
     }
 }

@@ -1,8 +1,10 @@
-//! The second factor of a lookup: the email address (case-insensitive,
-//! trimmed) or the postal code (uppercase, no spaces) the order was placed
-//! with. Compared in constant time, and compared the same way when the order
-//! does not exist (against a placeholder), so an unknown order and a wrong
-//! factor take the same work. Pure.
+//! The second factor of a lookup: exactly one, the email address
+//! (case-insensitive, trimmed) when the customer gave one, else the postal
+//! code (uppercase, without spaces or hyphens), compared with what the order
+//! was placed with. A customer who fills both fields with a right email is
+//! not turned away for a postal code the order lacks or spells otherwise.
+//! Compared in constant time, and compared the same way when the order does
+//! not exist (against a placeholder). Pure.
 
 use ring::hmac;
 
@@ -24,7 +26,7 @@ pub fn normalize_email(s: &str) -> String {
 
 pub fn normalize_postal_code(s: &str) -> String {
     s.chars()
-        .filter(|c| !c.is_whitespace())
+        .filter(|c| !c.is_whitespace() && *c != '-')
         .collect::<String>()
         .to_uppercase()
 }
@@ -47,19 +49,20 @@ impl Factors {
         (factors.email.is_some() || factors.postal_code.is_some()).then_some(factors)
     }
 
-    /// Whether every factor given matches the customer's. Each given factor
-    /// is compared, whatever the others gave.
+    /// Whether the factor that counts matches the customer's: the email
+    /// when one was given, else the postal code.
     pub fn match_customer(&self, customer: &Customer) -> bool {
-        let mut ok = true;
-        if let Some(email) = &self.email {
-            let stored = customer.email.as_deref().map(normalize_email);
-            ok &= equal(email, stored.as_deref());
+        match (&self.email, &self.postal_code) {
+            (Some(email), _) => {
+                let stored = customer.email.as_deref().map(normalize_email);
+                equal(email, stored.as_deref())
+            }
+            (None, Some(postal)) => {
+                let stored = customer.postal_code.as_deref().map(normalize_postal_code);
+                equal(postal, stored.as_deref())
+            }
+            (None, None) => false,
         }
-        if let Some(postal) = &self.postal_code {
-            let stored = customer.postal_code.as_deref().map(normalize_postal_code);
-            ok &= equal(postal, stored.as_deref());
-        }
-        ok
     }
 }
 
@@ -95,9 +98,22 @@ mod tests {
         assert!(f(Some("ana.garcia@example.com"), Some("SW1A 1AA")).match_customer(&c));
         assert!(!f(Some("ana@example.com"), None).match_customer(&c));
         assert!(
-            !f(Some("ana.garcia@example.com"), Some("EC1A 1BB")).match_customer(&c),
-            "every given factor counts"
+            f(Some("ana.garcia@example.com"), Some("EC1A 1BB")).match_customer(&c),
+            "the email counts when given, the postal code then does not"
         );
+        assert!(!f(Some("ana@example.com"), Some("SW1A 1AA")).match_customer(&c));
+        let no_postal = Customer {
+            postal_code: None,
+            ..customer()
+        };
+        assert!(f(Some("ana.garcia@example.com"), Some("SW1A 1AA")).match_customer(&no_postal));
+        let zip = Customer {
+            postal_code: Some("12345-6789".into()),
+            ..Customer::default()
+        };
+        assert!(f(None, Some("123456789")).match_customer(&zip));
+        assert!(f(None, Some("12345 6789")).match_customer(&zip));
+        assert!(!f(None, Some("12345")).match_customer(&zip));
         assert!(!f(Some("x@y.z"), None).match_customer(&Customer::default()));
         assert_eq!(Factors::from_form(Some("  "), Some("")), None);
     }

@@ -4,10 +4,10 @@
 //! opens a signed, expiring link; a tracking number alone shows the carrier's
 //! progress and nothing of the order.
 //!
-//! Pure (no I/O, unit and property tested): [`token`] (signed links),
+//! Pure (no I/O, unit and property tested): [`token`] (sealed links),
 //! [`lang`] (language negotiation), [`catalog`] (the words), [`dates`],
 //! [`lookup`] (the second factor), [`limit`] (bounded rate limits),
-//! [`brand`] (colors and contrast), [`page`] (what a page says). The rest
+//! [`brand`] (colors and contrast), [`proxy`] (the client behind proxies), [`page`] (what a page says). The rest
 //! reads config, loads from the store and serves: [`config`], [`templates`],
 //! [`load`], [`routes`] (the pages), [`api`] (minting links).
 
@@ -21,11 +21,13 @@ pub mod limit;
 pub mod load;
 pub mod lookup;
 pub mod page;
+pub mod proxy;
 pub mod routes;
 pub mod templates;
 pub mod token;
 
 use std::net::IpAddr;
+use std::time::{Duration, Instant};
 
 pub use config::{RawTracking, TrackingSettings};
 pub use lang::Lang;
@@ -51,22 +53,24 @@ pub const EPHEMERAL_KEY_ID: &str = "ephemeral";
 impl TrackingState {
     /// The state of `settings`; with no link key configured, a random one
     /// for this process (links then stop working at restart, and across
-    /// replicas: said in a warning).
-    pub fn new(settings: TrackingSettings) -> Self {
+    /// replicas: said in a warning). Without OS randomness for that key it
+    /// refuses: a key derived from anything guessable would let anyone mint
+    /// links.
+    pub fn new(settings: TrackingSettings) -> Result<Self, NoRandomness> {
         let keys = if settings.link_keys.is_empty() {
             tracing::warn!(
                 "no [[tracking.link_keys]] configured: tracking links are signed with a random key and stop working when central restarts (and on other replicas)"
             );
-            vec![LinkKey::new(EPHEMERAL_KEY_ID, &random_secret())]
+            vec![LinkKey::new(EPHEMERAL_KEY_ID, &random_secret()?)]
         } else {
             settings.link_keys.clone()
         };
-        Self {
+        Ok(Self {
             clients: FailureBuckets::new(settings.client_limit),
             orders: FailureBuckets::new(settings.order_limit),
             keys,
             settings,
-        }
+        })
     }
 
     pub fn keys(&self) -> &[LinkKey] {
@@ -79,6 +83,29 @@ impl TrackingState {
         &self.keys[0]
     }
 
+    /// Takes a failure from `client`'s budget and, when given, from
+    /// `order`'s, before the attempt is judged; both or neither.
+    /// `Err(retry_after)` when either is spent.
+    pub fn try_spend(&self, client: IpAddr, order: Option<&str>, now: Instant) -> Result<(), Duration> {
+        self.clients.try_spend(&client, now)?;
+        if let Some(order) = order
+            && let Err(wait) = self.orders.try_spend(&order.to_string(), now)
+        {
+            self.clients.refund(&client, now);
+            return Err(wait);
+        }
+        Ok(())
+    }
+
+    /// Gives back what [`try_spend`](Self::try_spend) took: the attempt
+    /// succeeded (or could not be judged), and success costs nothing.
+    pub fn refund(&self, client: IpAddr, order: Option<&str>, now: Instant) {
+        self.clients.refund(&client, now);
+        if let Some(order) = order {
+            self.orders.refund(&order.to_string(), now);
+        }
+    }
+
     /// The brand an order names, else the default brand.
     pub fn brand(&self, name: Option<&str>) -> &Brand {
         name.and_then(|n| self.settings.brands.iter().find(|b| b.name == n))
@@ -86,16 +113,39 @@ impl TrackingState {
     }
 }
 
-fn random_secret() -> [u8; 32] {
+/// No link key is configured and the OS gave no randomness to make one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the operating system gave no randomness for a tracking link key: configure [[tracking.link_keys]] or fix the OS random source"
+)]
+pub struct NoRandomness;
+
+fn random_secret() -> Result<[u8; 32], NoRandomness> {
     use ring::rand::SecureRandom;
+    secret_from(|buf| ring::rand::SystemRandom::new().fill(buf))
+}
+
+/// A secret from `fill`, with no fallback: a failing source is an error.
+fn secret_from(fill: impl FnOnce(&mut [u8]) -> Result<(), ring::error::Unspecified>) -> Result<[u8; 32], NoRandomness> {
     let mut secret = [0u8; 32];
-    if let Err(e) = ring::rand::SystemRandom::new().fill(&mut secret) {
-        // Not reached on a working OS; the key then only lives as long as the
-        // process and is still unknown outside it.
-        tracing::error!(error = ?e, "no OS randomness for the tracking link key; deriving one from the clock");
-        use sha2::Digest;
-        let seed = format!("{:?}{}", std::time::SystemTime::now(), std::process::id());
-        secret.copy_from_slice(&sha2::Sha256::digest(seed.as_bytes()));
+    fill(&mut secret).map_err(|_| NoRandomness)?;
+    Ok(secret)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_randomness_refuses_instead_of_guessing() {
+        assert_eq!(secret_from(|_| Err(ring::error::Unspecified)), Err(NoRandomness));
+        let ok = secret_from(|b| {
+            b.fill(7);
+            Ok(())
+        });
+        assert_eq!(ok, Ok([7u8; 32]));
+        assert!(NoRandomness.to_string().contains("[[tracking.link_keys]]"));
+        let state = TrackingState::new(TrackingSettings::default()).expect("the OS has randomness here");
+        assert_eq!(state.signing_key().id, EPHEMERAL_KEY_ID);
     }
-    secret
 }

@@ -2,9 +2,11 @@
 //! OpenAPI document (they are for people; `api` mints links).
 //!
 //! An unknown order, a wrong second factor and a bad link all get the same
-//! not-found page, status (404) and headers; the lookup does the same work
-//! for an unknown order as for a known one. Failures are limited per client
-//! and per order number (429 with `Retry-After`), and counted by reason.
+//! not-found page, status (404) and headers; the lookup reads and compares
+//! the same way for an unknown order as for a known one (only a known
+//! order's row is decoded). Failures are limited per client and per order
+//! number (429 with `Retry-After`), taken before the store is read and
+//! given back on success, and counted by reason.
 
 use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -25,6 +27,7 @@ use super::lang::{Lang, LangSources, negotiate};
 use super::limit::client_key;
 use super::lookup::{Factors, order_number};
 use super::page::{number_page, order_page};
+use super::proxy::client_ip;
 use super::templates::{LOOKUP, NOT_FOUND, NUMBER, ORDER, RATE_LIMITED};
 use super::{TrackingState, load};
 use crate::http::{ApiState, blocking};
@@ -48,17 +51,24 @@ pub fn router(state: Arc<ApiState>) -> axum::Router {
         .with_state(state)
 }
 
-/// The peer's address (the limits' key); unspecified for a router driven in-process.
+/// The client's address (the limits' key): the peer, or what a trusted
+/// proxy says in `X-Forwarded-For`; unspecified for a router driven in-process.
 pub struct Client(IpAddr);
 
-impl<S: Send + Sync> FromRequestParts<S> for Client {
+impl FromRequestParts<Arc<ApiState>> for Client {
     type Rejection = Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts
+    async fn from_request_parts(parts: &mut Parts, api: &Arc<ApiState>) -> Result<Self, Self::Rejection> {
+        let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
+        let forwarded = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .map(|v| v.to_str().unwrap_or("\u{0}invalid"));
+        let ip = client_ip(peer, forwarded, &api.tracking.settings.trusted_proxies);
         Ok(Self(client_key(ip)))
     }
 }
@@ -78,9 +88,9 @@ fn accept_language(headers: &HeaderMap) -> Option<&str> {
 
 /// The language of a page that knows no order: URL, then browser, then the
 /// default brand's (so it says nothing about any order).
-fn anonymous_lang(t: &TrackingState, query: Option<&str>, headers: &HeaderMap) -> Lang {
+fn anonymous_lang(t: &TrackingState, url_lang: Option<&str>, headers: &HeaderMap) -> Lang {
     negotiate(LangSources {
-        query: query_lang(query),
+        query: url_lang,
         accept_language: accept_language(headers),
         brand_default: t.settings.default_brand.default_language,
         ..LangSources::default()
@@ -167,14 +177,14 @@ fn rate_limited(api: &ApiState, lang: Lang, retry_after: Duration) -> Response {
 fn order_response(
     api: &ApiState,
     data: &super::page::OrderData,
-    query: Option<&str>,
+    url_lang: Option<&str>,
     link: Option<Lang>,
     headers: &HeaderMap,
 ) -> Response {
     let t = &api.tracking;
     let brand = t.brand(data.order.brand.as_deref());
     let lang = negotiate(LangSources {
-        query: query_lang(query),
+        query: url_lang,
         link,
         accept_language: accept_language(headers),
         customer: data.order.customer.language.as_deref(),
@@ -187,7 +197,7 @@ fn order_response(
 
 /// `GET /track`: the lookup forms.
 async fn lookup_form(State(api): State<Arc<ApiState>>, RawQuery(query): RawQuery, headers: HeaderMap) -> Response {
-    let lang = anonymous_lang(&api.tracking, query.as_deref(), &headers);
+    let lang = anonymous_lang(&api.tracking, query_lang(query.as_deref()), &headers);
     render(
         &api,
         StatusCode::OK,
@@ -204,6 +214,8 @@ pub struct LookupForm {
     pub email: Option<String>,
     pub postal_code: Option<String>,
     pub tracking_number: Option<String>,
+    /// The language of the page the form was on.
+    pub lang: Option<String>,
 }
 
 /// `POST /track`: order number and email or postal code.
@@ -215,22 +227,21 @@ async fn lookup(
     form: Result<Form<LookupForm>, FormRejection>,
 ) -> Response {
     let t = &api.tracking;
-    let lang = anonymous_lang(t, query.as_deref(), &headers);
-    let now = Instant::now();
-    if let Err(wait) = t.clients.check(&client, now) {
-        return rate_limited(&api, lang, wait);
-    }
     let form = form.map(|f| f.0).unwrap_or_default();
+    // The URL's language, else the form's (the page it was filled on).
+    let url_lang = query_lang(query.as_deref()).or(form.lang.as_deref());
+    let lang = anonymous_lang(t, url_lang, &headers);
+    let now = Instant::now();
     let number = form.order_number.as_deref().and_then(order_number).map(str::to_string);
     let factors = Factors::from_form(form.email.as_deref(), form.postal_code.as_deref());
+    // Spent before the store is read, so concurrent guesses cannot all pass.
+    if let Err(wait) = t.try_spend(client, number.as_deref().filter(|_| factors.is_some()), now) {
+        return rate_limited(&api, lang, wait);
+    }
     let (Some(number), Some(factors)) = (number, factors) else {
-        t.clients.record_failure(&client, now);
         reject(&api, "incomplete");
         return not_found(&api, lang);
     };
-    if let Err(wait) = t.orders.check(&number, now) {
-        return rate_limited(&api, lang, wait);
-    }
     let store = api.store.clone();
     let n = number.clone();
     let found = blocking(move || {
@@ -246,19 +257,23 @@ async fn lookup(
     })
     .await;
     match found {
-        Ok(Ok(Some(data))) => order_response(&api, &data, query.as_deref(), None, &headers),
+        Ok(Ok(Some(data))) => {
+            t.refund(client, Some(&number), now);
+            order_response(&api, &data, url_lang, None, &headers)
+        }
         Ok(Ok(None)) => {
             // Removed between the two reads.
             reject(&api, "unknown_order");
             not_found(&api, lang)
         }
         Ok(Err(reason)) => {
-            t.clients.record_failure(&client, now);
-            t.orders.record_failure(&number, now);
             reject(&api, reason);
             not_found(&api, lang)
         }
-        Err(_) => unavailable(&api, lang),
+        Err(_) => {
+            t.refund(client, Some(&number), now);
+            unavailable(&api, lang)
+        }
     }
 }
 
@@ -279,15 +294,14 @@ async fn by_link(
     headers: HeaderMap,
 ) -> Response {
     let t = &api.tracking;
-    let lang = anonymous_lang(t, query.as_deref(), &headers);
-    let now = Instant::now();
-    if let Err(wait) = t.clients.check(&client, now) {
-        return rate_limited(&api, lang, wait);
-    }
+    let lang = anonymous_lang(t, query_lang(query.as_deref()), &headers);
+    // Verified first: a valid link is never limited, only failures are.
     let claims = match super::verify(t.keys(), &token, chrono::Utc::now().timestamp()) {
         Ok(c) => c,
         Err(refusal) => {
-            t.clients.record_failure(&client, now);
+            if let Err(wait) = t.try_spend(client, None, Instant::now()) {
+                return rate_limited(&api, lang, wait);
+            }
             reject(&api, refusal.reason());
             return not_found(&api, lang);
         }
@@ -295,7 +309,7 @@ async fn by_link(
     let store = api.store.clone();
     let number = claims.order_number.clone();
     match blocking(move || Ok(load::order_data(&store, &number)?)).await {
-        Ok(Some(data)) => order_response(&api, &data, query.as_deref(), claims.lang, &headers),
+        Ok(Some(data)) => order_response(&api, &data, query_lang(query.as_deref()), claims.lang, &headers),
         Ok(None) => {
             reject(&api, "link_unknown_order");
             not_found(&api, lang)
@@ -313,19 +327,18 @@ async fn by_number(
     form: Result<Form<LookupForm>, FormRejection>,
 ) -> Response {
     let t = &api.tracking;
-    let lang = anonymous_lang(t, query.as_deref(), &headers);
+    let form = form.map(|f| f.0).unwrap_or_default();
+    let lang = anonymous_lang(t, query_lang(query.as_deref()).or(form.lang.as_deref()), &headers);
     let now = Instant::now();
-    if let Err(wait) = t.clients.check(&client, now) {
+    if let Err(wait) = t.try_spend(client, None, now) {
         return rate_limited(&api, lang, wait);
     }
-    let form = form.map(|f| f.0).unwrap_or_default();
     let Some(number) = form
         .tracking_number
         .as_deref()
         .and_then(order_number)
         .map(str::to_string)
     else {
-        t.clients.record_failure(&client, now);
         reject(&api, "incomplete");
         return not_found(&api, lang);
     };
@@ -333,15 +346,18 @@ async fn by_number(
     let n = number.clone();
     match blocking(move || Ok(store.carrier_events_of_tracking(&n)?)).await {
         Ok(events) if !events.is_empty() => {
+            t.refund(client, None, now);
             let page = number_page(&number, &events, chrono::Utc::now().timestamp_millis(), lang);
             render(&api, StatusCode::OK, NUMBER, lang, &t.settings.default_brand, &page)
         }
         Ok(_) => {
-            t.clients.record_failure(&client, now);
             reject(&api, "unknown_tracking_number");
             not_found(&api, lang)
         }
-        Err(_) => unavailable(&api, lang),
+        Err(_) => {
+            t.refund(client, None, now);
+            unavailable(&api, lang)
+        }
     }
 }
 
