@@ -361,6 +361,34 @@ impl RawTls {
 }
 
 /// Loopback names and this machine's host name.
+/// A secret given inline or in a file (its trailing line break dropped): exactly
+/// one of the two; every problem goes to `problems`, named after `at`.
+pub(crate) fn secret_from(
+    at: &str,
+    secret: Option<String>,
+    secret_file: Option<PathBuf>,
+    problems: &mut Vec<String>,
+) -> Option<String> {
+    match (secret, secret_file) {
+        (Some(s), None) => Some(s),
+        (None, Some(f)) => match std::fs::read_to_string(&f) {
+            Ok(s) => Some(s.trim_end_matches(['\r', '\n']).to_string()),
+            Err(e) => {
+                problems.push(format!("{at}.secret_file: cannot read {}: {e}", f.display()));
+                None
+            }
+        },
+        (Some(_), Some(_)) => {
+            problems.push(format!("{at}: give secret or secret_file, not both"));
+            None
+        }
+        (None, None) => {
+            problems.push(format!("{at}: secret or secret_file is required"));
+            None
+        }
+    }
+}
+
 fn default_server_names() -> Vec<String> {
     let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
     if let Ok(host) = std::fs::read_to_string("/proc/sys/kernel/hostname") {

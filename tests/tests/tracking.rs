@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use waymark_sync::carriers::Provider;
 use waymark_sync::carriers::signature::sign;
 use waymark_sync::tracking::{LinkKey, mint};
+use waymark_tests::carrier_sim::fixtures::{AT_HUB, DELIVERED, PICKED_UP, easypost_event};
 use waymark_tests::harness::{Harness, Node, metric};
 use waymark_tests::wait;
 
@@ -23,48 +24,6 @@ const LINK_KEY_ID: &str = "test-1";
 const LINK_SECRET: &str = "0123456789abcdef0123456789abcdef-tracking-tests";
 const ORDER: &str = "TR-1001";
 const EMAIL: &str = "Ana.Garcia@Example.com";
-
-/// One EasyPost tracking detail: (status, status_detail, datetime, carrier_code, message).
-type Detail<'a> = (&'a str, &'a str, &'a str, &'a str, &'a str);
-
-const PICKED_UP: Detail<'static> = (
-    "in_transit",
-    "arrived_at_facility",
-    "2026-11-20T10:00:00Z",
-    "PU",
-    "Picked up",
-);
-const AT_HUB: Detail<'static> = (
-    "in_transit",
-    "arrived_at_facility",
-    "2026-11-21T02:00:00Z",
-    "AR",
-    "Arrived at FedEx location",
-);
-const DELIVERED: Detail<'static> = (
-    "delivered",
-    "arrived_at_destination",
-    "2026-11-22T14:30:00Z",
-    "DL",
-    "Delivered",
-);
-
-/// An EasyPost `tracker.updated` event (the shape tests/tests/carriers.rs uses).
-fn easypost_event(evt: &str, tracking: &str, details: &[Detail<'_>]) -> String {
-    let status = details.last().map_or("unknown", |d| d.0);
-    let details: Vec<String> = details
-        .iter()
-        .map(|(status, detail, at, code, message)| {
-            format!(
-                r#"{{"object":"TrackingDetail","message":"{message}","description":null,"status":"{status}","status_detail":"{detail}","datetime":"{at}","source":"FedEx","carrier_code":"{code}","tracking_location":{{"object":"TrackingLocation","city":"MEMPHIS","state":"TN","country":"US","zip":null}}}}"#
-            )
-        })
-        .collect();
-    format!(
-        r#"{{"description":"tracker.updated","mode":"production","previous_attributes":{{}},"created_at":"2026-11-20T09:00:00Z","pending_urls":[],"completed_urls":[],"updated_at":"2026-11-20T09:00:00Z","id":"{evt}","user_id":"user_1","status":"pending","object":"Event","result":{{"id":"trk_{tracking}","object":"Tracker","mode":"production","tracking_code":"{tracking}","status":"{status}","status_detail":"unknown","created_at":"2026-11-19T08:00:00Z","updated_at":"2026-11-20T09:00:00Z","signed_by":null,"weight":136.0,"est_delivery_date":"2026-11-23T00:00:00Z","shipment_id":null,"carrier":"FedEx","tracking_details":[{}],"carrier_detail":null,"finalized":true,"is_return":false,"public_url":"https://track.easypost.com/x","fees":[]}}}}"#,
-        details.join(",")
-    )
-}
 
 /// `application/x-www-form-urlencoded`, as a browser writes a form.
 fn form(fields: &[(&str, &str)]) -> String {

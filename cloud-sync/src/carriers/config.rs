@@ -110,24 +110,7 @@ impl RawCarriers {
                     a.name
                 ));
             }
-            let secret = match (a.secret, a.secret_file) {
-                (Some(s), None) => Some(s),
-                (None, Some(f)) => match std::fs::read_to_string(&f) {
-                    Ok(s) => Some(s.trim_end_matches(['\r', '\n']).to_string()),
-                    Err(e) => {
-                        problems.push(format!("{at}.secret_file: cannot read {}: {e}", f.display()));
-                        None
-                    }
-                },
-                (Some(_), Some(_)) => {
-                    problems.push(format!("{at}: give secret or secret_file, not both"));
-                    None
-                }
-                (None, None) => {
-                    problems.push(format!("{at}: secret or secret_file is required"));
-                    None
-                }
-            };
+            let secret = crate::config::secret_from(&at, a.secret, a.secret_file, problems);
             if secret.as_deref() == Some("") {
                 problems.push(format!("{at}: the secret is empty"));
             }

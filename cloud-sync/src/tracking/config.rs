@@ -223,24 +223,7 @@ fn validate_keys(raw: Vec<RawLinkKey>, problems: &mut Vec<String>) -> Vec<LinkKe
         } else if keys.iter().any(|x| x.id == k.id) {
             problems.push(format!("{at}.id: `{}` is used by an earlier key", k.id));
         }
-        let secret = match (k.secret, k.secret_file) {
-            (Some(s), None) => Some(s),
-            (None, Some(f)) => match std::fs::read_to_string(&f) {
-                Ok(s) => Some(s.trim_end_matches(['\r', '\n']).to_string()),
-                Err(e) => {
-                    problems.push(format!("{at}.secret_file: cannot read {}: {e}", f.display()));
-                    None
-                }
-            },
-            (Some(_), Some(_)) => {
-                problems.push(format!("{at}: give secret or secret_file, not both"));
-                None
-            }
-            (None, None) => {
-                problems.push(format!("{at}: secret or secret_file is required"));
-                None
-            }
-        };
+        let secret = crate::config::secret_from(&at, k.secret, k.secret_file, problems);
         match secret {
             Some(s) if s.len() < MIN_SECRET_BYTES => problems.push(format!(
                 "{at}: the secret has {} bytes; give at least {MIN_SECRET_BYTES} (e.g. `openssl rand -hex 32`)",

@@ -9,7 +9,6 @@
 
 use std::hash::{BuildHasher, Hash, RandomState};
 use std::marker::PhantomData;
-use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -131,20 +130,13 @@ impl<K: Hash> FailureBuckets<K> {
     }
 }
 
-/// One bucket per IPv4 address and per IPv6 /64 (what one subscriber holds).
-pub fn client_key(ip: IpAddr) -> IpAddr {
-    match ip.to_canonical() {
-        IpAddr::V6(v6) => {
-            let s = v6.segments();
-            IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
-        }
-        v4 => v4,
-    }
-}
+/// One bucket per IPv4 address and per IPv6 /64, as for API tokens.
+pub(crate) use crate::auth::limiter::client_key;
 
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
+    use std::net::IpAddr;
 
     use proptest::prelude::*;
 

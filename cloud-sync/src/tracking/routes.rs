@@ -88,6 +88,12 @@ fn accept_language(headers: &HeaderMap) -> Option<&str> {
 
 /// The language of a page that knows no order: URL, then browser, then the
 /// default brand's (so it says nothing about any order).
+/// The language of the answer to a posted form: the URL's, else the form's
+/// (the page it was filled on), else the browser's.
+fn posted_lang(t: &TrackingState, query: Option<&str>, form: &LookupForm, headers: &HeaderMap) -> Lang {
+    anonymous_lang(t, query_lang(query).or(form.lang.as_deref()), headers)
+}
+
 fn anonymous_lang(t: &TrackingState, url_lang: Option<&str>, headers: &HeaderMap) -> Lang {
     negotiate(LangSources {
         query: url_lang,
@@ -228,9 +234,7 @@ async fn lookup(
 ) -> Response {
     let t = &api.tracking;
     let form = form.map(|f| f.0).unwrap_or_default();
-    // The URL's language, else the form's (the page it was filled on).
-    let url_lang = query_lang(query.as_deref()).or(form.lang.as_deref());
-    let lang = anonymous_lang(t, url_lang, &headers);
+    let lang = posted_lang(t, query.as_deref(), &form, &headers);
     let now = Instant::now();
     let number = form.order_number.as_deref().and_then(order_number).map(str::to_string);
     let factors = Factors::from_form(form.email.as_deref(), form.postal_code.as_deref());
@@ -259,6 +263,8 @@ async fn lookup(
     match found {
         Ok(Ok(Some(data))) => {
             t.refund(client, Some(&number), now);
+            // The URL's language, else the form's (the page it was filled on).
+            let url_lang = query_lang(query.as_deref()).or(form.lang.as_deref());
             order_response(&api, &data, url_lang, None, &headers)
         }
         Ok(Ok(None)) => {
@@ -328,7 +334,7 @@ async fn by_number(
 ) -> Response {
     let t = &api.tracking;
     let form = form.map(|f| f.0).unwrap_or_default();
-    let lang = anonymous_lang(t, query_lang(query.as_deref()).or(form.lang.as_deref()), &headers);
+    let lang = posted_lang(t, query.as_deref(), &form, &headers);
     let now = Instant::now();
     if let Err(wait) = t.try_spend(client, None, now) {
         return rate_limited(&api, lang, wait);

@@ -13,6 +13,7 @@ use waymark_sync::carriers::Provider;
 pub mod aftership;
 pub mod easypost;
 pub mod fedex;
+pub mod fixtures;
 pub mod journey;
 pub mod karrio;
 pub mod post;
