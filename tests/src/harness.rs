@@ -508,6 +508,12 @@ impl Harness {
         Ok(self.request(reqwest::Method::GET, &url).send().await?.text().await?)
     }
 
+    /// The Prometheus text of `node`'s ops port.
+    pub async fn metrics_of(&self, node: &Node) -> anyhow::Result<String> {
+        self.get_text(format!("http://{}/metrics", node.ready.addr("ops")?))
+            .await
+    }
+
     /// Every event central holds for a site, paging through the API.
     pub async fn central_events(&self, http: SocketAddr, site: &str) -> anyhow::Result<Vec<Value>> {
         let mut all = Vec::new();

@@ -62,9 +62,7 @@ async fn a_bad_token_from_one_address_does_not_lock_out_a_valid_one() -> anyhow:
         "guessing with other tokens was not limited: {guesses:?}"
     );
 
-    let text = h
-        .get_text(format!("http://{}/metrics", central.ready.addr("ops")?))
-        .await?;
+    let text = h.metrics_of(&central).await?;
     assert!(
         metric(
             &text,

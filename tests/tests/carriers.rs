@@ -181,9 +181,7 @@ async fn a_signed_easypost_webhook_moves_a_parcel_and_a_resend_or_a_bad_signatur
     assert_eq!(c.webhooks().await?.len(), 2, "refused webhooks are not stored");
     assert_eq!(c.order("SO-3001").await?["updated_at"], v["updated_at"]);
 
-    let metrics =
-        c.h.get_text(format!("http://{}/metrics", c.node.ready.addr("ops")?))
-            .await?;
+    let metrics = c.h.metrics_of(&c.node).await?;
     let rejected = |reason: &str| {
         metric(
             &metrics,
@@ -342,9 +340,7 @@ async fn webhooks_stored_before_a_kill_9_are_normalized_exactly_once_after_resta
         assert_eq!(v["status"], "delivered", "{v}");
         assert_eq!(carrier_entries(&v).len(), 5, "each event once: {v}");
     }
-    let metrics =
-        c.h.get_text(format!("http://{}/metrics", c.node.ready.addr("ops")?))
-            .await?;
+    let metrics = c.h.metrics_of(&c.node).await?;
     assert_eq!(
         metric(
             &metrics,

@@ -122,7 +122,7 @@ async fn a_hundred_pallets_through_a_portal_are_a_hundred_loaded_events() -> any
         orders.insert(e["order_number"].as_str().unwrap_or_default().to_string());
     }
     assert_eq!(orders.len(), 100, "every pallet's order, once");
-    let text = h.get_text(format!("http://{}/metrics", gw.ready.addr("ops")?)).await?;
+    let text = h.metrics_of(&gw).await?;
     assert_eq!(
         metric(&text, "waymark_cross_reads_suppressed_total", &[]),
         report.cross_read_passes as f64,

@@ -71,9 +71,7 @@ async fn half_sent_headers_and_idle_keep_alive_are_closed_on_both_ports() -> any
         let answer = closed_within(&mut idle, within).await?;
         assert!(answer.starts_with("HTTP/1.1 200"), "{port}: {answer}");
     }
-    let text = h
-        .get_text(format!("http://{}/metrics", central.ready.addr("ops")?))
-        .await?;
+    let text = h.metrics_of(&central).await?;
     assert!(
         metric(
             &text,
@@ -104,9 +102,7 @@ async fn a_stalled_body_is_closed_within_the_body_timeout() -> anyhow::Result<()
         answer.starts_with("HTTP/1.1 408") && answer.contains("\"request_timeout\""),
         "a stalled body got {answer:?}"
     );
-    let text = h
-        .get_text(format!("http://{}/metrics", central.ready.addr("ops")?))
-        .await?;
+    let text = h.metrics_of(&central).await?;
     assert_eq!(
         metric(
             &text,

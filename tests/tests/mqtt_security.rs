@@ -279,7 +279,7 @@ async fn a_device_cannot_publish_reads_for_another_device() -> anyhow::Result<()
         Some(1),
         "the forged read was not recorded"
     );
-    let text = h.get_text(format!("http://{}/metrics", gw.ready.addr("ops")?)).await?;
+    let text = h.metrics_of(&gw).await?;
     assert_eq!(
         metric(
             &text,

@@ -77,9 +77,7 @@ async fn a_restored_central_gets_a_recorded_gap_not_a_stalled_site() -> anyhow::
     let events = h.central_events(http, "dc-north").await?;
     assert_eq!(events.len() as u64, last - lost, "every event after the gap, once");
     assert!(events.iter().all(|e| e["sequence"].as_u64() > Some(lost)));
-    let central_metrics = h
-        .get_text(format!("http://{}/metrics", central.ready.addr("ops")?))
-        .await?;
+    let central_metrics = h.metrics_of(&central).await?;
     assert_eq!(
         metric(&central_metrics, "waymark_sync_events_lost_total", &["dc-north"]),
         lost as f64

@@ -364,9 +364,7 @@ async fn the_right_email_shows_both_parcels_and_a_wrong_one_looks_like_no_order(
     );
     assert_eq!(without_date(&wrong_postal.headers), without_date(&unknown.headers));
 
-    let metrics =
-        c.h.get_text(format!("http://{}/metrics", c.node.ready.addr("ops")?))
-            .await?;
+    let metrics = c.h.metrics_of(&c.node).await?;
     let rejected = |reason: &str| {
         metric(
             &metrics,
@@ -592,9 +590,7 @@ async fn a_thousand_guessed_order_numbers_hit_the_limit() -> anyhow::Result<()> 
     // Signed links from the same client are limited too while it is.
     let link = c.get("/track/not-a-token", None).await?;
     assert_eq!(link.status, 429);
-    let metrics =
-        c.h.get_text(format!("http://{}/metrics", c.node.ready.addr("ops")?))
-            .await?;
+    let metrics = c.h.metrics_of(&c.node).await?;
     assert!(
         metric(
             &metrics,
