@@ -130,6 +130,8 @@ pub struct Harness {
     /// (`WAYMARK_TEST_STORE=postgres`): made at the first start, kept across
     /// restarts, dropped with the harness.
     database: std::sync::Mutex<Option<waymark_sync::store::testing::TestDatabase>>,
+    /// SQLite whatever `WAYMARK_TEST_STORE` says (a store seeded in process).
+    sqlite_only: bool,
 }
 
 pub struct GatewaySpec {
@@ -227,6 +229,7 @@ impl Harness {
             http: reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?,
             api_token: std::sync::Mutex::new(None),
             database: std::sync::Mutex::new(None),
+            sqlite_only: false,
         })
     }
 
@@ -253,12 +256,19 @@ impl Harness {
         Ok(self)
     }
 
+    /// Runs this harness's centrals on SQLite in their data directory whatever
+    /// `WAYMARK_TEST_STORE` says (a benchmark that seeds that store in process).
+    pub fn with_sqlite(mut self) -> Self {
+        self.sqlite_only = true;
+        self
+    }
+
     /// The store every central of this harness uses: `None` for SQLite in
     /// central's data directory; a PostgreSQL URL when the suite runs on
     /// PostgreSQL (one database per harness, so replicas share it).
     pub fn store_url(&self) -> anyhow::Result<Option<String>> {
         let mut db = self.database.lock().unwrap_or_else(|p| p.into_inner());
-        if db.is_none() && !waymark_sync::store::testing::postgres_selected() {
+        if db.is_none() && (self.sqlite_only || !waymark_sync::store::testing::postgres_selected()) {
             return Ok(None);
         }
         if db.is_none() {
