@@ -21,16 +21,19 @@ pub const ORDER: &str = "order.html";
 pub const NUMBER: &str = "number.html";
 pub const NOT_FOUND: &str = "not_found.html";
 pub const RATE_LIMITED: &str = "rate_limited.html";
+/// A parcel's steps, included by the order and tracking-number pages.
+pub const STEPS: &str = "steps.html";
 /// Not a template, but overridable the same way.
 pub const STYLESHEET: &str = "style.css";
 
-const EMBEDDED: [(&str, &str); 7] = [
+const EMBEDDED: [(&str, &str); 8] = [
     (BASE, include_str!("templates/base.html")),
     (LOOKUP, include_str!("templates/lookup.html")),
     (ORDER, include_str!("templates/order.html")),
     (NUMBER, include_str!("templates/number.html")),
     (NOT_FOUND, include_str!("templates/not_found.html")),
     (RATE_LIMITED, include_str!("templates/rate_limited.html")),
+    (STEPS, include_str!("templates/steps.html")),
     (STYLESHEET, include_str!("templates/style.css")),
 ];
 
