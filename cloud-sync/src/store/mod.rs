@@ -181,8 +181,8 @@ impl CentralStore {
     }
 
     /// [`write`](Self::write) for what is derived from data already
-    /// committed (normalized carrier events and the status they change) and
-    /// is redone from it when lost: the commit does not wait for its own
+    /// committed (normalized carrier events, the timeline projection, and
+    /// the statuses they change) and is redone from it when lost: the commit does not wait for its own
     /// sync (SQLite: `synchronous = NORMAL` for it, synced with the next
     /// synced commit; PostgreSQL: `synchronous_commit = off`). A power cut
     /// may lose the last such commits, never tear them, and never lose what
